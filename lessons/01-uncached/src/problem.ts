@@ -1,0 +1,107 @@
+import { describeDatabase, isConnectionError, POSTGRES_FIX } from '@cachelab/db';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+
+/**
+ * RFC 9457 problem details: every error this API returns has this shape and the media
+ * type `application/problem+json`, so a client can tell a 400 from a 503 without parsing
+ * prose. `type` is a URN (no web page pretends to document it); `detail` is for people.
+ */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  /** For 400s: one entry per bad parameter. */
+  errors?: { parameter: string; message: string }[];
+}
+
+/** Throw one of these from a handler; the error handler writes it as problem+json. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    readonly title: string,
+    detail: string,
+    readonly errors?: Problem['errors'],
+  ) {
+    super(detail);
+    this.name = 'HttpProblem';
+  }
+}
+
+export const badRequest = (detail: string, errors?: Problem['errors']) =>
+  new HttpProblem(400, 'invalid-parameters', 'Your request parameters are not valid', detail, errors);
+
+export const notFound = (detail: string) => new HttpProblem(404, 'not-found', 'Not found', detail);
+
+/** Write a problem. Problems are never cacheable: `Cache-Control: no-store`. */
+export function sendProblem(res: import('express').Response, problem: Problem): void {
+  res
+    .status(problem.status)
+    .set('Cache-Control', 'no-store')
+    .type('application/problem+json')
+    .send(JSON.stringify(problem));
+}
+
+/** The one 404 handler, after every route. */
+export const notFoundHandler: RequestHandler = (req, res) => {
+  sendProblem(res, {
+    type: 'urn:cachelab:problem:not-found',
+    title: 'Not found',
+    status: 404,
+    detail: `There is no route ${req.method} ${req.path}.`,
+    instance: req.originalUrl,
+  });
+};
+
+/**
+ * The one error handler, last. Maps what handlers throw to problem+json:
+ * HttpProblem → its status; a body that is not JSON → 400; PostgreSQL unreachable → 503
+ * naming the fix; anything else → 500 without leaking internals (the cause is logged).
+ */
+export function errorHandler(options: { log?: (err: unknown) => void } = {}): ErrorRequestHandler {
+  const log = options.log ?? ((err: unknown) => console.error(err));
+  return (err, req, res, _next) => {
+    const instance = req.originalUrl;
+    if (err instanceof HttpProblem) {
+      return sendProblem(res, {
+        type: `urn:cachelab:problem:${err.slug}`,
+        title: err.title,
+        status: err.status,
+        detail: err.message,
+        instance,
+        ...(err.errors ? { errors: err.errors } : {}),
+      });
+    }
+    const status = (err as { status?: number; type?: string }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      // body-parser's errors: malformed JSON, too large, wrong charset.
+      return sendProblem(res, {
+        type: 'urn:cachelab:problem:bad-body',
+        title: 'The request body could not be read',
+        status,
+        detail: err instanceof Error ? err.message : 'Malformed request body.',
+        instance,
+      });
+    }
+    if (isConnectionError(err)) {
+      res.set('Retry-After', '5');
+      return sendProblem(res, {
+        type: 'urn:cachelab:problem:database-unavailable',
+        title: 'The database is unavailable',
+        status: 503,
+        detail: `Can't reach PostgreSQL at ${describeDatabase()}. ${POSTGRES_FIX}`,
+        instance,
+      });
+    }
+    log(err);
+    return sendProblem(res, {
+      type: 'urn:cachelab:problem:internal',
+      title: 'Internal server error',
+      status: 500,
+      detail: 'Something went wrong on our side; the server log has the details.',
+      instance,
+    });
+  };
+}

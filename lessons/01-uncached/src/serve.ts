@@ -1,0 +1,103 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createPool, describeDatabase, POSTGRES_FIX, type Pool, probeDatabase, seedStatus } from '@cachelab/db';
+import type { Express } from 'express';
+
+/**
+ * How every lesson's `main.ts` runs its app: connect before listening (a missing service
+ * is one clear line and exit code 1, not a stack trace on the first request), log each
+ * request on one line, and close the server and the clients on Ctrl-C / SIGTERM.
+ */
+export interface ServeOptions {
+  /** Lesson id for the banner, e.g. '01-uncached'. */
+  lesson: string;
+  /** Build the app once the services are connected. */
+  createApp(services: { db: Pool }): Express | Promise<Express>;
+  /** Extra clean-up on shutdown (close Redis, …). */
+  close?(): Promise<void> | void;
+  /** Port: `--port`, else `PORT`, else 3000. 0 picks a free one. */
+  port?: number;
+}
+
+export function portFromEnv(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): number {
+  const flag = argv.findIndex((a) => a === '--port' || a.startsWith('--port='));
+  const raw = flag >= 0 ? (argv[flag]?.includes('=') ? argv[flag]?.split('=')[1] : argv[flag + 1]) : env.PORT;
+  const port = raw === undefined || raw === '' ? 3000 : Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    console.error(`✗ The port must be a whole number from 0 to 65535, got "${raw}".`);
+    process.exit(2);
+  }
+  return port;
+}
+
+/** One log line per request: method, path, status, X-Cache, Server-Timing total, wall ms. */
+function requestLog(app: Express): void {
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const cache = String(res.getHeader('x-cache') ?? '-').padEnd(6);
+      const timing = String(res.getHeader('server-timing') ?? '');
+      const parts = timing
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => !p.startsWith('total'))
+        .map((p) => p.replace(/;desc="[^"]*"/, '').replace(';dur=', ' '))
+        .join(' ');
+      const ms = (performance.now() - started).toFixed(1).padStart(8);
+      console.log(`${req.method.padEnd(6)} ${String(res.statusCode)} ${cache} ${ms} ms  ${req.originalUrl}  ${parts}`);
+    });
+    next();
+  });
+}
+
+export async function serveLesson(options: ServeOptions): Promise<Server> {
+  const db = createPool();
+  const problem = await probeDatabase();
+  if (problem) {
+    console.error(`✗ Can't reach PostgreSQL at ${describeDatabase()} (${problem}). ${POSTGRES_FIX}`);
+    await db.end();
+    process.exit(1);
+  }
+  const seeded = await seedStatus(db).catch(() => new Map<string, number>());
+  if (!seeded.has('borrower_payments')) {
+    console.error('✗ The database has no data yet. Seed it with `npx cachelab db seed` (a few seconds).');
+    await db.end();
+    process.exit(1);
+  }
+  const logged = (await import('express')).default();
+  requestLog(logged);
+  logged.use(await options.createApp({ db }));
+
+  const port = options.port ?? portFromEnv();
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = logged.listen(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  }).catch((err: NodeJS.ErrnoException) => {
+    console.error(
+      err.code === 'EADDRINUSE'
+        ? `✗ Port ${port} is already in use. Pick another: --port ${port + 1} (or PORT=${port + 1}).`
+        : `✗ Could not listen on port ${port}: ${err.message}`,
+    );
+    process.exit(1);
+  });
+  const { port: actual } = server.address() as AddressInfo;
+  console.log(`Lesson ${options.lesson} listening on http://127.0.0.1:${actual}  (Ctrl-C to stop)`);
+  console.log(
+    `Try: curl -si 'http://127.0.0.1:${actual}/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000' | grep -iE '^(HTTP|server-timing|x-cache)'`,
+  );
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.log(`\n${signal}: closing the server and connections…`);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await options.close?.();
+    await db.end();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  return server;
+}

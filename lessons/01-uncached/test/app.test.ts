@@ -1,0 +1,148 @@
+import { createPool } from '@cachelab/db';
+import { type HttpHarness, serve, useServices } from '@cachelab/testkit';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+
+const services = useServices();
+let http: HttpHarness;
+
+beforeAll(async () => {
+  http = await serve(createApp({ db: services.db, log: () => {} }));
+});
+afterAll(() => http.close());
+beforeEach(() => services.queries.reset());
+
+const CLASSIC = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000';
+
+function expectProblem(res: { status: number; headers: Headers; json: <T>() => T }, status: number) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const body = res.json<{ type: string; title: string; status: number; detail: string }>();
+  expect(body.status).toBe(status);
+  expect(body.title.length).toBeGreaterThan(0);
+  expect(body.detail.length).toBeGreaterThan(0);
+  return body;
+}
+
+describe('GET /employees/:id', () => {
+  it('returns the employee with a measured db time in Server-Timing', async () => {
+    const res = await http.get('/employees/42');
+    expect(res.status).toBe(200);
+    expect(res.json()).toMatchObject({ id: 42, status: expect.stringMatching(/^(in|out)$/) });
+    expect(res.timing.db).toBeGreaterThan(0);
+    expect(res.timing.total).toBeGreaterThanOrEqual(res.timing.db as number);
+  });
+
+  it('goes to PostgreSQL on every request: this is the uncached baseline', async () => {
+    await http.get('/employees/7');
+    await http.get('/employees/7');
+    expect(services.queries.matching(/FROM employees/)).toBe(2);
+  });
+
+  it('answers 404 problem+json for an id that does not exist', async () => {
+    const body = expectProblem(await http.get('/employees/999999999'), 404);
+    expect(body.detail).toContain('999999999');
+  });
+
+  it.each(['abc', '-1', '0', '1.5', '99999999999', '1e3'])(
+    'rejects the id %s with a 400 that names the parameter',
+    async (id) => {
+      const body = expectProblem(await http.get(`/employees/${id}`), 400);
+      expect(body.detail).toContain('`id`');
+      expect(services.queries.count).toBe(0);
+    },
+  );
+});
+
+describe('GET /payments (the classic slow query)', () => {
+  it('returns up to 100,000 rows of one investor in one year, in date order', async () => {
+    const res = await http.get(CLASSIC);
+    expect(res.status).toBe(200);
+    const body = res.json<{ count: number; rows: { transaction_date: string; amount: number }[] }>();
+    expect(body.count).toBe(body.rows.length);
+    expect(body.count).toBeGreaterThan(0);
+    expect(body.count).toBeLessThanOrEqual(100_000);
+    const dates = body.rows.map((r) => r.transaction_date);
+    expect(dates.every((d) => d >= '2024-01-01' && d < '2025-01-01')).toBe(true);
+    expect([...dates].sort()).toEqual(dates);
+    expect(typeof body.rows[0]?.amount).toBe('number');
+    expect(res.timing.db).toBeGreaterThan(0);
+  });
+
+  it('respects limit', async () => {
+    const res = await http.get('/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=10');
+    expect(res.json<{ count: number }>().count).toBe(10);
+  });
+
+  it('treats the investor id case-insensitively', async () => {
+    const res = await http.get('/payments?investor=demo_inv&from=2024-01-01&to=2024-02-01&limit=5');
+    expect(res.status).toBe(200);
+    expect(res.json<{ investor: string }>().investor).toBe('DEMO_INV');
+  });
+
+  it('answers 404 for an investor that does not exist, without scanning the big table', async () => {
+    const body = expectProblem(await http.get('/payments?investor=NOBODY&from=2024-01-01&to=2025-01-01'), 404);
+    expect(body.detail).toContain('NOBODY');
+    expect(services.queries.matching(/borrower_payments/)).toBe(0);
+  });
+
+  it.each([
+    ['a missing investor', '/payments?from=2024-01-01&to=2025-01-01', 'investor'],
+    ['a negative limit', '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=-1', 'limit'],
+    ['a zero limit', '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=0', 'limit'],
+    ['a huge limit', '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100001', 'limit'],
+    ['a limit that is not a number', '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=ten', 'limit'],
+    ['a malformed date', '/payments?investor=DEMO_INV&from=2024-1-1&to=2025-01-01', 'from'],
+    ['a date that does not exist', '/payments?investor=DEMO_INV&from=2024-02-30&to=2025-01-01', 'from'],
+    ['a range that ends before it starts', '/payments?investor=DEMO_INV&from=2025-01-01&to=2024-01-01', 'to'],
+    ['an investor id with SQL in it', "/payments?investor=x'%20OR%201=1--&from=2024-01-01&to=2025-01-01", 'investor'],
+    [
+      'a parameter given twice',
+      '/payments?investor=DEMO_INV&investor=INV00001&from=2024-01-01&to=2025-01-01',
+      'investor',
+    ],
+    ['an unknown parameter', '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&sort=amount', 'sort'],
+  ])('rejects %s with a 400 naming the parameter, before any query', async (_what, path, parameter) => {
+    const body = expectProblem(await http.get(path), 400) as { detail: string; errors?: { parameter: string }[] };
+    expect(body.detail).toContain(parameter);
+    expect(body.errors?.map((e) => e.parameter)).toContain(parameter);
+    expect(services.queries.count).toBe(0);
+  });
+});
+
+describe('GET /investors/:id/summary', () => {
+  it('aggregates every payment of the investor by year', async () => {
+    const res = await http.get('/investors/DEMO_INV/summary');
+    expect(res.status).toBe(200);
+    const body = res.json<{ payments: number; by_year: { year: number; payments: number }[] }>();
+    expect(body.payments).toBeGreaterThan(0);
+    expect(body.by_year.reduce((n, y) => n + y.payments, 0)).toBe(body.payments);
+    expect(res.timing.db).toBeGreaterThan(0);
+  });
+
+  it('answers 404 for an unknown investor and 400 for a malformed one', async () => {
+    expectProblem(await http.get('/investors/NOBODY/summary'), 404);
+    expectProblem(await http.get('/investors/no%20body!/summary'), 400);
+  });
+});
+
+describe('errors', () => {
+  it('answers 404 problem+json for a route that does not exist', async () => {
+    expectProblem(await http.get('/nope'), 404);
+  });
+
+  it('answers 503 problem+json naming the fix when PostgreSQL is unreachable', async () => {
+    // A real pool pointed at a port where nothing listens: the connection is refused.
+    const down = createPool({ url: 'postgres://postgres@127.0.0.1:1/cachelab', connectionTimeoutMs: 1000 });
+    const app = await serve(createApp({ db: down, log: () => {} }));
+    try {
+      const res = await app.get('/employees/1');
+      const body = expectProblem(res, 503);
+      expect(body.detail).toMatch(/docker compose up -d|cachelab services up/);
+      expect(res.headers.get('retry-after')).toBe('5');
+    } finally {
+      await app.close();
+      await down.end();
+    }
+  });
+});

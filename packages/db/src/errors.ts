@@ -1,0 +1,46 @@
+import { describeDatabase, POSTGRES_FIX } from './config.ts';
+
+/**
+ * PostgreSQL could not be reached (refused, timed out, shut down). Handlers let it
+ * propagate; the error handler turns it into a 503 problem+json that names the fix.
+ */
+export class DatabaseUnavailableError extends Error {
+  readonly code = 'E_DB_UNAVAILABLE';
+  constructor(where: string, options?: { cause?: unknown }) {
+    super(`Can't reach PostgreSQL at ${where}. ${POSTGRES_FIX}`, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EPIPE',
+  // PostgreSQL's own: admin shutdown, crash shutdown, cannot connect now, too many connections
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  // database does not exist
+  '3D000',
+]);
+
+/** True when `err` means "the database is not there", as opposed to a bad query. */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof DatabaseUnavailableError) return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+  if (err instanceof AggregateError) return err.errors.some(isConnectionError);
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(err.message);
+}
+
+/** Wrap a connection failure into a DatabaseUnavailableError; other errors pass through. */
+export function asDatabaseError(err: unknown, url?: string): unknown {
+  if (err instanceof DatabaseUnavailableError) return err;
+  return isConnectionError(err) ? new DatabaseUnavailableError(describeDatabase(url), { cause: err }) : err;
+}

@@ -1,0 +1,12 @@
+export { type HttpHarness, parseServerTiming, type RequestListener, serve, type TestResponse } from './http.ts';
+export {
+  createIsolatedDatabase,
+  createIsolatedRedis,
+  deleteByPrefix,
+  type IsolatedDatabase,
+  type IsolatedRedis,
+  isolationId,
+} from './isolation.ts';
+export { countQueries, type QueryCounter } from './query-counter.ts';
+export { connectRedis, DEFAULT_REDIS_URL, describeRedis, probeRedis, REDIS_FIX, redisUrl } from './services.ts';
+export { serveForTest, type TestServices, useServices } from './use-services.ts';
