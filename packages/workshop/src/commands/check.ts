@@ -1,0 +1,182 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { mapLimit } from '../concurrency.ts';
+import { readHints } from '../hints.ts';
+import { c, fail, indent, ok, progress } from '../output.ts';
+import { type Exercise, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
+import { type RunResult, runExercise } from '../runner/run-exercise.ts';
+import { listFiles } from '../runner/workspace.ts';
+import { requireServices } from './doctor.ts';
+
+/**
+ * The self-check maintainers and CI rely on (`npm test` ends with it):
+ *  1. the structure: every exercise has a task, hints, tests, a starter with a TODO, metadata
+ *     and a solution that mirrors its files; ids are unique; no stray folders;
+ *  2. honesty: each exercise's tests FAIL on its starter and PASS on its solution, run by
+ *     the same mechanism as verify and grade.
+ */
+const FOLDER = /^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+export function lintStructure(root: string = REPO_ROOT): string[] {
+  const problems: string[] = [];
+  const exercises = listExercises(root);
+  const lessons = new Set(listLessons(root).map((l) => l.id));
+  for (const top of ['lessons', 'exercises', 'solutions']) {
+    const dir = join(root, top);
+    if (!existsSync(dir)) continue;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory() && !FOLDER.test(entry.name)) {
+        problems.push(
+          `${top}/${entry.name}: not an NN-slug folder name. Rename it (two digits, a dash, a kebab-case slug) or remove it.`,
+        );
+      }
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const e of exercises) {
+    const at = `exercises/${e.name}`;
+    const other = seen.get(e.id);
+    if (other)
+      problems.push(`${at}: its number ${e.id} is also used by exercises/${other}. Give each exercise its own number.`);
+    seen.set(e.id, e.name);
+    const meta = existsSync(join(e.dir, 'package.json'))
+      ? (JSON.parse(readFileSync(join(e.dir, 'package.json'), 'utf8')).cachelab as Record<string, unknown> | undefined)
+      : undefined;
+    if (!meta)
+      problems.push(
+        `${at}/package.json: no "cachelab" metadata. Add { "title", "lesson", "points", "timeoutSeconds" }.`,
+      );
+    else {
+      if (typeof meta.title !== 'string' || !meta.title)
+        problems.push(`${at}/package.json: cachelab.title is missing.`);
+      if (typeof meta.lesson !== 'string' || !lessons.has(meta.lesson))
+        problems.push(
+          `${at}/package.json: cachelab.lesson "${String(meta.lesson)}" is not a lesson id (${[...lessons].join(', ')}).`,
+        );
+      if (typeof meta.points !== 'number' || meta.points <= 0)
+        problems.push(`${at}/package.json: cachelab.points must be a positive number.`);
+      if (typeof meta.timeoutSeconds !== 'number' || meta.timeoutSeconds <= 0)
+        problems.push(`${at}/package.json: cachelab.timeoutSeconds must be a positive number.`);
+    }
+    if (!existsSync(join(e.dir, 'README.md'))) problems.push(`${at}: no README.md. Write the task for the learner.`);
+    if (readHints(e).length < 2)
+      problems.push(`${at}/hints.md: needs at least two "## Hint N" sections, gentlest first.`);
+    const tests = listFiles(join(e.dir, 'test')).filter((f) => f.endsWith('.test.ts'));
+    if (tests.length === 0) problems.push(`${at}/test: no *.test.ts. Write the grading tests.`);
+    const starter = listFiles(join(e.dir, 'src'));
+    if (starter.length === 0) problems.push(`${at}/src: no starter code.`);
+    else if (!starter.some((f) => readFileSync(join(e.dir, 'src', f), 'utf8').includes('TODO')))
+      problems.push(`${at}/src: no \`// TODO:\` in the starter. Mark where the learner works.`);
+    const solution = `solutions/${e.name}`;
+    if (!existsSync(e.solutionDir)) {
+      problems.push(`${solution}: missing. Every exercise needs its reference solution.`);
+      continue;
+    }
+    if (!existsSync(join(e.solutionDir, 'README.md')))
+      problems.push(`${solution}: no README.md. Explain why this answer.`);
+    const solved = listFiles(join(e.solutionDir, 'src'));
+    const missing = starter.filter((f) => !solved.includes(f));
+    const extra = solved.filter((f) => !starter.includes(f));
+    if (missing.length > 0)
+      problems.push(`${solution}/src: lacks ${missing.join(', ')} (the solution mirrors the starter file for file).`);
+    if (extra.length > 0)
+      problems.push(
+        `${solution}/src: has ${extra.join(', ')} that the starter does not (add them to the starter, or remove them).`,
+      );
+  }
+  const names = new Set(exercises.map((e) => e.name));
+  const solutionsDir = join(root, 'solutions');
+  if (existsSync(solutionsDir)) {
+    for (const entry of readdirSync(solutionsDir, { withFileTypes: true })) {
+      if (entry.isDirectory() && FOLDER.test(entry.name) && !names.has(entry.name))
+        problems.push(`solutions/${entry.name}: no exercise of that name. Remove it or add exercises/${entry.name}.`);
+    }
+  }
+  return problems;
+}
+
+export interface CheckOutcome {
+  exercise: Exercise;
+  starter: RunResult;
+  solution: RunResult;
+  ok: boolean;
+  problems: string[];
+}
+
+export function judge(exercise: Exercise, starter: RunResult, solution: RunResult): CheckOutcome {
+  const problems: string[] = [];
+  if (starter.status === 'pass')
+    problems.push(
+      `its starter PASSES all ${starter.passed} tests: the tests do not test the task (or the starter already solves it).`,
+    );
+  else if (starter.status !== 'fail')
+    problems.push(
+      `its starter does not run cleanly (${starter.status}): ${starter.message} A starter must import and run, and fail by assertion.`,
+    );
+  if (solution.status !== 'pass') {
+    const failing = solution.tests.filter((t) => t.status === 'fail' || t.status === 'error');
+    problems.push(
+      `its solution does not pass (${solution.status}): ${solution.message}` +
+        (failing.length > 0 ? `\n${failing.map((t) => `  ✗ ${t.name}: ${t.message.split('\n')[0]}`).join('\n')}` : ''),
+    );
+  }
+  if (solution.status === 'pass' && starter.tests.length !== solution.tests.length && starter.status === 'fail')
+    problems.push(
+      `the starter ran ${starter.tests.length} tests and the solution ${solution.tests.length}: both must run the same tests.`,
+    );
+  return { exercise, starter, solution, ok: problems.length === 0, problems };
+}
+
+export async function check(options: { only?: string[]; concurrency?: number } = {}): Promise<number> {
+  const structure = lintStructure();
+  let failed = structure.length > 0;
+  if (structure.length > 0) {
+    fail(`structure: ${structure.length} problem${structure.length === 1 ? '' : 's'}`);
+    for (const p of structure) console.log(indent(p, 4));
+  } else {
+    ok('structure: every exercise has a task, hints, tests, a starter with TODOs, metadata and a mirrored solution');
+  }
+  let exercises = listExercises();
+  if (options.only && options.only.length > 0) {
+    const wanted = new Set(options.only.map((s) => s.padStart(2, '0')));
+    exercises = exercises.filter((e) => wanted.has(e.id) || wanted.has(e.name));
+  }
+  if (exercises.length === 0) {
+    fail('no exercises to check');
+    return 1;
+  }
+  await requireServices();
+  const concurrency = options.concurrency ?? Math.max(1, Math.min(4, availableParallelism()));
+  const jobs = exercises.flatMap((exercise) => [
+    { exercise, kind: 'starter' as const, srcDir: join(exercise.dir, 'src') },
+    { exercise, kind: 'solution' as const, srcDir: join(exercise.solutionDir, 'src') },
+  ]);
+  const spinner = progress(
+    `Checking ${exercises.length} exercises: each starter must fail and each solution pass (${jobs.length} runs, ${concurrency} at a time)…`,
+  );
+  const started = Date.now();
+  const results = await mapLimit(jobs, concurrency, (job) =>
+    runExercise({ exercise: job.exercise, srcDir: job.srcDir, label: `check-${job.kind}-${job.exercise.id}` }),
+  );
+  spinner.done();
+  for (const [i, exercise] of exercises.entries()) {
+    const outcome = judge(exercise, results[i * 2] as RunResult, results[i * 2 + 1] as RunResult);
+    if (outcome.ok) {
+      ok(
+        `${exercise.id} ${exercise.slug}: starter fails ${outcome.starter.failed} of ${outcome.starter.tests.length} tests, solution passes all ${outcome.solution.passed}`,
+      );
+    } else {
+      failed = true;
+      fail(`${exercise.id} ${exercise.slug}:`);
+      for (const p of outcome.problems) console.log(indent(p, 4));
+    }
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(
+    failed
+      ? c.red(`cachelab check failed (${seconds} s).`)
+      : c.green(`cachelab check: ${exercises.length} exercises honest (${seconds} s).`),
+  );
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,65 @@
+import { c, mark } from '../output.ts';
+import { loadProgress } from '../progress.ts';
+import { listExercises, listLessons } from '../repo.ts';
+import { nextExercise } from './verify.ts';
+
+/**
+ * The home screen as text: every lesson with its exercises, in order, with progress marks
+ * and the next thing to do. Also what non-interactive use (CI, pipes) prints.
+ */
+export function renderHome(): string {
+  const progress = loadProgress();
+  const lessons = listLessons();
+  const exercises = listExercises();
+  const next = nextExercise();
+  const lines: string[] = [];
+  const solvedCount = exercises.filter((e) => progress.solved[e.id]).length;
+  lines.push(c.bold('cachelab — caching for web APIs, lesson by lesson'));
+  lines.push(`${solvedCount} of ${exercises.length} exercises solved`);
+  lines.push('');
+  for (const lesson of lessons) {
+    lines.push(`${c.bold(`Lesson ${lesson.id}`)}  ${lesson.title}  ${c.dim(`lessons/${lesson.name}`)}`);
+    for (const e of exercises.filter((x) => x.lesson === lesson.id)) {
+      const solved = Boolean(progress.solved[e.id]);
+      const isNext = next?.id === e.id;
+      const line = `   ${solved ? mark.ok : isNext ? c.cyan('▶') : mark.todo} exercise ${e.id} ${e.title}${isNext ? c.cyan('  ← next') : ''}`;
+      lines.push(isNext ? c.bold(line) : line);
+    }
+  }
+  lines.push('');
+  if (next) {
+    lines.push(
+      `Next: read lessons/${lessons.find((l) => l.id === next.lesson)?.name ?? ''}/README.md and exercises/${next.name}/README.md,`,
+    );
+    lines.push(`      then \`npx cachelab verify ${next.id}\`.`);
+  } else if (exercises.length > 0) {
+    lines.push('Every exercise is solved. Well done!');
+  }
+  lines.push('');
+  lines.push(c.dim('Commands: run NN · verify [NN] · hint NN · progress · doctor · services up · db seed · help'));
+  return lines.join('\n');
+}
+
+export function progressCommand(options: { json?: boolean }): number {
+  const progress = loadProgress();
+  if (options.json) {
+    const exercises = listExercises().map((e) => ({
+      id: e.id,
+      name: e.name,
+      title: e.title,
+      lesson: e.lesson,
+      solvedAt: progress.solved[e.id] ?? null,
+      hintsSeen: progress.hints[e.id] ?? 0,
+    }));
+    console.log(
+      JSON.stringify(
+        { exercises, solved: exercises.filter((e) => e.solvedAt).length, total: exercises.length },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  console.log(renderHome());
+  return 0;
+}

@@ -1,0 +1,45 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { STATE_DIR } from './repo.ts';
+
+/**
+ * The learner's progress: a plain JSON file in the git-ignored `.cachelab/` folder, no
+ * account, easy to read, delete or copy to another machine.
+ */
+export interface Progress {
+  version: 1;
+  /** exercise id → ISO time it first passed `cachelab verify` */
+  solved: Record<string, string>;
+  /** exercise id → hints shown so far */
+  hints: Record<string, number>;
+  /** lesson id → ISO time it was last read or run */
+  visited: Record<string, string>;
+}
+
+export const PROGRESS_FILE = join(STATE_DIR, 'progress.json');
+
+export function loadProgress(file: string = PROGRESS_FILE): Progress {
+  const empty: Progress = { version: 1, solved: {}, hints: {}, visited: {} };
+  if (!existsSync(file)) return empty;
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<Progress>;
+    return { ...empty, ...data, version: 1 };
+  } catch {
+    return empty;
+  }
+}
+
+/** Write atomically (temp file + rename): a Ctrl-C mid-write never corrupts progress. */
+export function saveProgress(progress: Progress, file: string = PROGRESS_FILE): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(progress, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+export function updateProgress(change: (p: Progress) => void, file: string = PROGRESS_FILE): Progress {
+  const p = loadProgress(file);
+  change(p);
+  saveProgress(p, file);
+  return p;
+}

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Exercise } from '../repo.ts';
+import { STATE_DIR } from '../repo.ts';
+
+/** Where run workspaces live: inside the repository, so module resolution finds node_modules. */
+export const RUNS_DIR = join(STATE_DIR, 'runs');
+
+/** Never copied from a submission's src/: dependencies and build output are not code. */
+const SKIPPED = new Set(['node_modules', '.turbo', 'dist', '.git']);
+
+export interface Workspace {
+  dir: string;
+  dispose(): void;
+}
+
+/**
+ * Build the folder a run happens in: everything from the PRISTINE exercise except src/,
+ * then src/ from `srcDir` (the learner's folder, a solution, or a student's submission).
+ * Tests, package.json and configuration therefore always come from the instructor's copy.
+ */
+export function prepareWorkspace(exercise: Exercise, srcDir: string, label: string): Workspace {
+  const safeLabel = label.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
+  const dir = join(RUNS_DIR, `${safeLabel}-${randomBytes(3).toString('hex')}`, exercise.name);
+  mkdirSync(dir, { recursive: true });
+  for (const entry of readdirSync(exercise.dir)) {
+    if (entry === 'src' || SKIPPED.has(entry)) continue;
+    cpSync(join(exercise.dir, entry), join(dir, entry), { recursive: true });
+  }
+  if (existsSync(srcDir) && statSync(srcDir).isDirectory()) {
+    cpSync(srcDir, join(dir, 'src'), {
+      recursive: true,
+      filter: (source) =>
+        !relative(srcDir, source)
+          .split(/[\\/]/)
+          .some((part) => SKIPPED.has(part)),
+    });
+  }
+  return {
+    dir,
+    dispose() {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    },
+  };
+}
+
+/** Files (relative paths) under `dir`, sorted; [] when it does not exist. */
+export function listFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (SKIPPED.has(e.name)) continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
