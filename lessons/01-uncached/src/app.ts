@@ -2,7 +2,7 @@ import type { Pool } from '@cachelab/db';
 import express, { type Express } from 'express';
 import { errorHandler, notFound, notFoundHandler } from './problem.ts';
 import { getEmployee, investorExists, investorSummary, listPayments } from './queries.ts';
-import { serverTiming, time } from './server-timing.ts';
+import { sendJson, serverTiming, time } from './server-timing.ts';
 import { employeeId, investorId, parse, paymentsQuery } from './validation.ts';
 
 export interface AppDeps {
@@ -44,7 +44,7 @@ export function createApp(deps: AppDeps): Express {
     const id = parse(employeeId, req.params.id, 'id');
     const employee = await time(res, 'db', () => getEmployee(db, id));
     if (!employee) throw notFound(`There is no employee with id ${id}.`);
-    res.json(employee);
+    sendJson(res, employee);
   });
 
   app.get('/payments', async (req, res) => {
@@ -53,7 +53,7 @@ export function createApp(deps: AppDeps): Express {
       if (!(await investorExists(db, q.investor))) throw notFound(`There is no investor ${q.investor}.`);
       return listPayments(db, q);
     });
-    res.json({ ...q, count: rows.length, rows });
+    sendJson(res, { ...q, count: rows.length, rows });
   });
 
   app.get('/investors/:id/summary', async (req, res) => {
@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): Express {
       if (!(await investorExists(db, investor))) throw notFound(`There is no investor ${investor}.`);
       return investorSummary(db, investor);
     });
-    res.json(summary);
+    sendJson(res, summary);
   });
 
   app.use(notFoundHandler);

@@ -65,6 +65,7 @@ export async function serveLesson(options: ServeOptions): Promise<Server> {
     process.exit(1);
   }
   const logged = (await import('express')).default();
+  logged.disable('x-powered-by');
   requestLog(logged);
   logged.use(await options.createApp({ db }));
 

@@ -24,6 +24,7 @@ const DESCRIPTIONS: Record<string, string> = {
   db: 'PostgreSQL',
   l1: 'in-memory cache',
   l2: 'Redis',
+  json: 'JSON.stringify',
   total: 'total',
 };
 
@@ -63,4 +64,16 @@ export function serverTiming(): RequestHandler {
     } as typeof writeHead;
     next();
   };
+}
+
+/**
+ * Send `value` as JSON, timing the serialization as `json` in Server-Timing. On the
+ * 100,000-row result stringifying costs a large share of the response (lesson 03 stores
+ * the bytes instead, so a cache hit skips it).
+ */
+export function sendJson(res: Response, value: unknown): void {
+  const started = performance.now();
+  const body = JSON.stringify(value);
+  record(res, 'json', performance.now() - started);
+  res.type('application/json').send(body);
 }
