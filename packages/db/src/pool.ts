@@ -89,7 +89,10 @@ export async function probeDatabase(url: string = databaseUrl()): Promise<string
     await client.query('SELECT 1');
     return null;
   } catch (err) {
-    return err instanceof Error ? err.message || String((err as { code?: string }).code) : String(err);
+    return (err instanceof Error ? err.message || String((err as { code?: string }).code) : String(err)).replace(
+      /\.+$/,
+      '',
+    );
   } finally {
     await client.end().catch(() => {});
   }

@@ -38,13 +38,19 @@ export async function probeRedis(url: string = redisUrl()): Promise<string | nul
     connectTimeout: 1500,
     retryStrategy: () => null,
   });
-  client.on('error', () => {});
+  // ioredis reports the socket's error (ECONNREFUSED …) as an event and rejects connect()
+  // with a vaguer "Connection is closed"; keep the precise one for the message.
+  let socketError: Error | undefined;
+  client.on('error', (err: Error) => {
+    socketError ??= err;
+  });
   try {
     await client.connect();
     await client.ping();
     return null;
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    const reason = socketError ?? err;
+    return (reason instanceof Error ? reason.message : String(reason)).replace(/\.+$/, '');
   } finally {
     client.disconnect();
   }

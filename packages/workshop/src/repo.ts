@@ -5,8 +5,12 @@ import { fileURLToPath } from 'node:url';
 /** The workshop's root folder (the one with the root package.json). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 
-/** Local, git-ignored state: progress, hint counters, run workspaces, embedded services. */
-export const STATE_DIR = join(REPO_ROOT, '.cachelab');
+/**
+ * Local, git-ignored state: progress, hint counters, run workspaces, embedded services.
+ * `CACHELAB_STATE_DIR` moves it (tests use that to keep their state apart). Run workspaces
+ * must stay inside the repository so that module resolution finds node_modules.
+ */
+export const STATE_DIR = process.env.CACHELAB_STATE_DIR || join(REPO_ROOT, '.cachelab');
 
 const FOLDER = /^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)$/;
 

