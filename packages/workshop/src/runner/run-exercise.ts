@@ -253,7 +253,9 @@ function readReport(file: string, root: string): { tests: TestOutcome[]; fileErr
  * paths into the temporary workspace.
  */
 export function cleanMessage(raw: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping ANSI colour codes
   const lines = raw
+    .replace(/\x1b\[[0-9;]*m/g, '')
     .split('\n')
     .filter((l) => !/^\s+at /.test(l) && !/node_modules|node:internal/.test(l))
     .map((l) =>

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Exercise } from '../repo.ts';
 import { REPO_ROOT } from '../repo.ts';
@@ -28,6 +28,12 @@ export function prepareWorkspace(exercise: Exercise, srcDir: string, label: stri
     if (entry === 'src' || SKIPPED.has(entry)) continue;
     cpSync(join(exercise.dir, entry), join(dir, entry), { recursive: true });
   }
+  // The exercise's tsconfig extends ../../tsconfig.base.json, which is not two levels up from
+  // here: point the workspace's copy at the same base by absolute path.
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    `${JSON.stringify({ extends: join(REPO_ROOT, 'tsconfig.base.json'), include: ['src', 'test'] }, null, 2)}\n`,
+  );
   if (existsSync(srcDir) && statSync(srcDir).isDirectory()) {
     cpSync(srcDir, join(dir, 'src'), {
       recursive: true,
