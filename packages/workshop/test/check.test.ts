@@ -1,0 +1,107 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { judge, lintStructure } from '../src/commands/check.ts';
+import { type Exercise, REPO_ROOT } from '../src/repo.ts';
+import type { RunResult } from '../src/runner/run-exercise.ts';
+
+const root = join(REPO_ROOT, '.cachelab', `test-check-${process.pid}`);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function write(path: string, text: string): void {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), text);
+}
+
+const meta = (cachelab: object) => JSON.stringify({ name: 'x', cachelab });
+
+describe('cachelab check: the structure lint', () => {
+  it('names each problem and its fix', () => {
+    write('lessons/01-basics/README.md', '# Basics\n');
+    // A complete exercise…
+    write('exercises/01-good/package.json', meta({ title: 'Good', lesson: '01', points: 10, timeoutSeconds: 60 }));
+    write('exercises/01-good/README.md', '# Good\n');
+    write('exercises/01-good/hints.md', '## Hint 1\nA\n## Hint 2\nB\n');
+    write('exercises/01-good/test/a.test.ts', '');
+    write('exercises/01-good/src/a.ts', '// TODO: do it\n');
+    write('solutions/01-good/README.md', '# Why\n');
+    write('solutions/01-good/src/a.ts', '// done\n');
+    // …and one with everything wrong.
+    write('exercises/01-bad/package.json', meta({ title: '', lesson: '07', points: 0 }));
+    write('exercises/01-bad/hints.md', '## Hint 1\nonly one\n');
+    write('exercises/01-bad/src/a.ts', 'export const a = 1;\n');
+    write('solutions/09-orphan/src/a.ts', '');
+    mkdirSync(join(root, 'exercises', 'scratch'), { recursive: true });
+
+    const list = lintStructure(root);
+    const problems = list.join('\n');
+    expect(list.filter((p) => p.includes('01-good') && !p.includes('also used by'))).toEqual([]);
+    expect(problems).toContain('exercises/01-good: its number 01 is also used by exercises/01-bad');
+    expect(problems).toContain('exercises/01-bad/package.json: cachelab.title is missing');
+    expect(problems).toContain('cachelab.lesson "07" is not a lesson id (01)');
+    expect(problems).toContain('cachelab.points must be a positive number');
+    expect(problems).toContain('exercises/01-bad: no README.md');
+    expect(problems).toContain('exercises/01-bad/hints.md: needs at least two "## Hint N" sections');
+    expect(problems).toContain('exercises/01-bad/test: no *.test.ts');
+    expect(problems).toContain('exercises/01-bad/src: no `// TODO:` in the starter');
+    expect(problems).toContain('solutions/01-bad: missing');
+    expect(problems).toContain('solutions/09-orphan: no exercise of that name');
+    expect(problems).toContain('exercises/scratch: not an NN-slug folder name');
+  });
+
+  it('requires the solution to mirror the starter file for file', () => {
+    write('exercises/02-mirror/package.json', meta({ title: 'M', lesson: '01', points: 5, timeoutSeconds: 30 }));
+    write('exercises/02-mirror/README.md', '# M\n');
+    write('exercises/02-mirror/hints.md', '## Hint 1\nA\n## Hint 2\nB\n');
+    write('exercises/02-mirror/test/a.test.ts', '');
+    write('exercises/02-mirror/src/a.ts', '// TODO: x\n');
+    write('exercises/02-mirror/src/b.ts', '');
+    write('solutions/02-mirror/README.md', '# Why\n');
+    write('solutions/02-mirror/src/a.ts', '');
+    write('solutions/02-mirror/src/c.ts', '');
+    const problems = lintStructure(root).join('\n');
+    expect(problems).toContain('solutions/02-mirror/src: lacks b.ts');
+    expect(problems).toContain('solutions/02-mirror/src: has c.ts that the starter does not');
+  });
+});
+
+describe('cachelab check: honesty', () => {
+  const exercise = { id: '01', slug: 'x', name: '01-x' } as Exercise;
+  const run = (status: RunResult['status'], passed: number, failed: number): RunResult => ({
+    exercise,
+    status,
+    passed,
+    failed,
+    tests: Array.from({ length: passed + failed }, (_, i) => ({
+      name: `t${i}`,
+      file: 'test/a.test.ts',
+      status: i < passed ? ('pass' as const) : ('fail' as const),
+      message: i < passed ? '' : 'expected 1 to be 2',
+      durationMs: 1,
+    })),
+    message: '',
+    durationMs: 1,
+    output: '',
+  });
+
+  it('accepts a starter that fails and a solution that passes', () => {
+    expect(judge(exercise, run('fail', 1, 2), run('pass', 3, 0)).ok).toBe(true);
+  });
+
+  it('rejects a starter that already passes: its tests do not test the task', () => {
+    const outcome = judge(exercise, run('pass', 3, 0), run('pass', 3, 0));
+    expect(outcome.ok).toBe(false);
+    expect(outcome.problems[0]).toMatch(/starter PASSES all 3 tests/);
+  });
+
+  it('rejects a starter that crashes instead of failing by assertion', () => {
+    expect(judge(exercise, run('error', 0, 0), run('pass', 3, 0)).problems[0]).toMatch(
+      /does not run cleanly \(error\)/,
+    );
+  });
+
+  it('rejects a solution that fails, naming the failing test', () => {
+    const outcome = judge(exercise, run('fail', 1, 2), run('fail', 2, 1));
+    expect(outcome.problems.join('\n')).toMatch(/solution does not pass[\s\S]*✗ t2: expected 1 to be 2/);
+  });
+});
