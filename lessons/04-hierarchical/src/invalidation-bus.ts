@@ -85,7 +85,7 @@ export function createInvalidationBus(options: InvalidationBusOptions): Invalida
   }
   if (typeof channel !== 'string' || channel.length === 0) {
     throw new TypeError(
-      'createInvalidationBus: `channel` must be a non-empty string, e.g. `${keyPrefix}l1-invalidation`.',
+      'createInvalidationBus: `channel` must be a non-empty string, one that includes the key prefix, e.g. "myapp:l1-invalidation".',
     );
   }
   const instanceId = options.instanceId ?? defaultInstanceId();

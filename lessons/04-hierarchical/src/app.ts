@@ -1,0 +1,161 @@
+import type { Pool } from '@cachelab/db';
+import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
+import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
+import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
+import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
+import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
+import express, { type Express, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import { employeePatch, updateEmployee } from './employee-update.ts';
+import { createTwoLevelCache, type TwoLevelCache } from './two-level-cache.ts';
+
+/** L1: 64 MiB per instance, enough for a few of the 17.8 MB payment pages and thousands of small entries. */
+export const DEFAULT_L1_MAX_BYTES = 64 * 1024 * 1024;
+/** L1 entries live 10 s: the longest an instance may serve a value after a lost invalidation. */
+export const DEFAULT_L1_TTL_MS = 10_000;
+/** L2 entries live 60 s in Redis; a delete removes them for every instance at once. */
+export const DEFAULT_L2_TTL_SECONDS = 60;
+
+export interface AppDeps {
+  /** PostgreSQL. The app never closes it: whoever created it does. */
+  db: Pool;
+  /** Redis for L2 and for publishing invalidations. The app never closes it. */
+  redis: Redis;
+  /**
+   * A second Redis connection for receiving invalidations (a subscribed connection can do
+   * nothing else). The caller owns it and disconnects it; `app.locals.close()` unsubscribes.
+   */
+  subscriber: Redis;
+  /** Prefix of every Redis key this app writes, and of its pub/sub channel. E.g. 'cachelab:04:'. */
+  keyPrefix: string;
+  /** This instance's id on the invalidation bus. Default: host, pid and a random suffix. */
+  instanceId?: string;
+  l1?: {
+    /** Default DEFAULT_L1_MAX_BYTES. */
+    maxBytes?: number;
+    /** Default DEFAULT_L1_TTL_MS; must be shorter than the L2 TTL. */
+    ttlMs?: number;
+    /** L1's clock, in ms, for tests. Default performance.now. */
+    now?: () => number;
+  };
+  /** Default DEFAULT_L2_TTL_SECONDS. */
+  l2TtlSeconds?: number;
+  /** Where unexpected errors are logged. Default console.error. */
+  log?: (err: unknown) => void;
+}
+
+/** What `createApp` puts on `app.locals`, for main.ts and tests. */
+export interface AppLocals {
+  cache: TwoLevelCache;
+  /** Resolves once this instance receives other instances' invalidations. */
+  ready: Promise<void>;
+  /** Unsubscribe from the invalidation bus (the caller then disconnects its clients). */
+  close(): Promise<void>;
+}
+
+/**
+ * Lesson 04: the lesson-01 API behind a two-level cache, L1 in memory over L2 in Redis,
+ * plus the first write route, whose invalidation reaches every instance's L1 over Redis
+ * pub/sub. Returns the app without listening (src/main.ts listens).
+ *
+ * Every cached response says what happened: `X-Cache: HIT | MISS | BYPASS`, on a hit
+ * `X-Cache-Level: L1 | L2`, and Server-Timing with `l1`, `l2`, `db`, `json` as consulted.
+ *
+ * Routes:
+ *   GET   /employees/:id                          cached
+ *   PATCH /employees/:id   { name?, status? }     updates, then invalidates everywhere
+ *   GET   /payments?investor=&from=&to=&limit=    cached (the classic slow query)
+ *   GET   /investors/:id/summary                  cached
+ */
+export function createApp(deps: AppDeps): Express {
+  const { db, keyPrefix } = deps;
+  const cache = createTwoLevelCache({
+    redis: deps.redis,
+    subscriber: deps.subscriber,
+    // Channels are not keys, so the prefix does not apply by itself: put it in the name.
+    channel: cacheKey({ prefix: keyPrefix, name: 'l1-invalidation' }),
+    ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
+    l1: {
+      maxBytes: deps.l1?.maxBytes ?? DEFAULT_L1_MAX_BYTES,
+      ttlMs: deps.l1?.ttlMs ?? DEFAULT_L1_TTL_MS,
+      ...(deps.l1?.now ? { now: deps.l1.now } : {}),
+    },
+    l2: { ttlSeconds: deps.l2TtlSeconds ?? DEFAULT_L2_TTL_SECONDS },
+  });
+  const employeeKey = (id: number) => cacheKey({ prefix: keyPrefix, name: 'employee', params: { id } });
+
+  /** Answer from the cache, or load, store and answer; say which in the headers. */
+  async function sendCached(res: Response, key: string, load: () => Promise<unknown>): Promise<void> {
+    const result = await cache.get(key, load);
+    for (const [name, ms] of Object.entries(result.timings)) record(res, name, ms);
+    res.set('X-Cache', result.status);
+    if (result.status === 'HIT') res.set('X-Cache-Level', result.level.toUpperCase());
+    res.type('application/json').send(result.body);
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false); // HTTP caching is lesson 07.
+  app.use(serverTiming());
+  const locals: AppLocals = { cache, ready: cache.ready, close: () => cache.close() };
+  Object.assign(app.locals, locals);
+
+  app.get('/', (_req, res) => {
+    res.json({
+      lesson: '04-hierarchical',
+      instance: cache.instanceId,
+      l1: cache.l1,
+      routes: [
+        'GET /employees/:id',
+        'PATCH /employees/:id  {"name"?: string, "status"?: "in" | "out"}',
+        'GET /payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000',
+        'GET /investors/:id/summary',
+      ],
+    });
+  });
+
+  app.get('/employees/:id', async (req, res) => {
+    const id = parse(employeeId, req.params.id, 'id');
+    await sendCached(res, employeeKey(id), async () => {
+      const employee = await getEmployee(db, id);
+      if (!employee) throw notFound(`There is no employee with id ${id}.`); // thrown: never cached
+      return employee;
+    });
+  });
+
+  app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+    const id = parse(employeeId, req.params.id, 'id');
+    const patch = parse(employeePatch, req.body, 'body');
+    const employee = await time(res, 'db', () => updateEmployee(db, id, patch));
+    if (!employee) throw notFound(`There is no employee with id ${id}.`);
+    // The UPDATE has committed: only now may the cached copies go. Invalidating before the
+    // commit lets a concurrent reader cache the old row again, with nobody left to remove it.
+    const invalidated = await cache.delete(employeeKey(id));
+    record(res, 'l2', invalidated.durMs);
+    // A failed invalidation (Redis down) does not undo a committed write: other instances'
+    // L1 copies expire within the L1 TTL. The header says so, for the curious.
+    if (!invalidated.published) res.set('X-Cache-Invalidation', 'failed');
+    res.set('Cache-Control', 'no-store').json(employee);
+  });
+
+  app.get('/payments', async (req, res) => {
+    const q = parse(paymentsQuery, req.query, 'query string');
+    await sendCached(res, cacheKey({ prefix: keyPrefix, name: 'payments', params: q }), async () => {
+      if (!(await investorExists(db, q.investor))) throw notFound(`There is no investor ${q.investor}.`);
+      const rows = await listPayments(db, q);
+      return { ...q, count: rows.length, rows };
+    });
+  });
+
+  app.get('/investors/:id/summary', async (req, res) => {
+    const investor = parse(investorId, req.params.id, 'id');
+    await sendCached(res, cacheKey({ prefix: keyPrefix, name: 'investor-summary', params: { investor } }), async () => {
+      if (!(await investorExists(db, investor))) throw notFound(`There is no investor ${investor}.`);
+      return investorSummary(db, investor);
+    });
+  });
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.log ? { log: deps.log } : {}));
+  return app;
+}

@@ -1,0 +1,52 @@
+import { portFromEnv, serveLesson } from '@cachelab/lesson-01-uncached/serve';
+import {
+  createRedisClient,
+  describeRedisUrl,
+  redisUrlFromEnv,
+  whenReady,
+} from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { type AppLocals, createApp } from './app.ts';
+
+/**
+ * Run one instance: `npx tsx lessons/04-hierarchical/src/main.ts --port 3140`.
+ * Run a second one on another port to see L2 shared and L1 invalidated across instances.
+ * `INSTANCE=a` names the instance on the bus (default: its port).
+ */
+
+// Two connections: one to read and write the cache and publish, one that only listens
+// (a subscribed Redis connection can do nothing else).
+const redis = createRedisClient();
+const subscriber = createRedisClient();
+let locals: AppLocals | undefined;
+
+await serveLesson({
+  lesson: '04-hierarchical',
+  async createApp({ db }) {
+    const app = createApp({
+      db,
+      redis,
+      subscriber,
+      keyPrefix: 'cachelab:04:',
+      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}`,
+    });
+    locals = app.locals as AppLocals;
+    // Connect before listening: one clear line if Redis is missing, not a BYPASS on every request.
+    const ready = await Promise.race([
+      whenReady(redis, 3_000).then(async (ok) => ok && (await locals?.ready.then(() => true))),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 3_000).unref()),
+    ]);
+    if (!ready) {
+      console.error(
+        `✗ Can't reach Redis at ${describeRedisUrl(redisUrlFromEnv())}. Start it with \`docker compose up -d\` or \`npx cachelab services up\`, or set REDIS_URL.`,
+      );
+      process.exit(1);
+    }
+    console.log(`Instance ${locals.cache.instanceId}: L1 in this process, L2 in Redis, invalidations on the bus.`);
+    return app;
+  },
+  async close() {
+    await locals?.close();
+    redis.disconnect();
+    subscriber.disconnect();
+  },
+});
