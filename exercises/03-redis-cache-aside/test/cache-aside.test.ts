@@ -1,0 +1,181 @@
+import { createServer } from 'node:net';
+import { createRedisClient } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+
+const services = useServices();
+/** What the app logged for its 500s, so a message can say what went wrong inside. */
+const logged: unknown[] = [];
+const log = (err: unknown) => logged.push(err);
+let http: HttpHarness;
+
+beforeAll(async () => {
+  http = await serve(createApp({ db: services.db, redis: services.redis, keyPrefix: services.prefix, log }));
+});
+afterAll(() => http.close());
+beforeEach(async () => {
+  await services.clearRedis();
+  services.queries.reset();
+  logged.length = 0;
+});
+
+/** The task's limit: an entry may live 30 s at most. */
+const MAX_TTL_MS = 30_000;
+
+const ROUTES = [
+  ['the investor summary', '/investors/INV00001/summary', /borrower_payments/],
+  ['the employee', '/employees/42', /FROM employees/],
+] as const;
+
+/** ` (the server logged: …)` after a 500: what the learner needs to see. */
+function said(res: TestResponse): string {
+  const first = logged[0];
+  if (res.status < 500 || first === undefined) return '';
+  const message = first instanceof Error ? first.message : String(first);
+  return ` (the server logged: ${message.replace(/\s+/g, ' ').slice(0, 160)})`;
+}
+
+/** A TCP port nobody listens on: a Redis that is down. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('cache-aside', () => {
+  it.each(ROUTES)('serves %s from Redis the second time, without asking PostgreSQL', async (what, path, table) => {
+    const first = await http.get(path);
+    expect(first.status, `GET ${path} answered ${first.status}${said(first)}: it should answer 200`).toBe(200);
+    expect(
+      first.cache,
+      `the first GET ${path} said X-Cache: ${first.cache}: nothing was in Redis yet, so it is a MISS`,
+    ).toBe('MISS');
+
+    services.queries.reset();
+    const second = await http.get(path);
+    expect(second.status, `the second GET ${path} answered ${second.status}${said(second)}`).toBe(200);
+    expect(
+      services.queries.matching(table),
+      `the second request for ${what} reached PostgreSQL: it should have been served from Redis (look the key up first, and store the body after a miss)`,
+    ).toBe(0);
+    expect(second.cache, `the second GET ${path} said X-Cache: ${second.cache}: an answer from Redis is a HIT`).toBe(
+      'HIT',
+    );
+    expect(
+      second.text,
+      `the second GET ${path} answered a different body than the first: send the stored bytes as they are`,
+    ).toBe(first.text);
+    expect(second.headers.get('content-type') ?? '', `the second GET ${path} is not sent as application/json`).toMatch(
+      /^application\/json/,
+    );
+  });
+
+  it('stores every entry with an expiry of at most 30 seconds', async () => {
+    await http.get('/investors/INV00002/summary');
+    await http.get('/employees/7');
+    const keys = await services.redisKeys();
+    expect(
+      keys.length,
+      'after a GET of a summary and of an employee, nothing was stored in Redis: store the body after a miss',
+    ).toBe(2);
+    for (const key of keys) {
+      const pttl = await services.redis.pttl(key);
+      const name = key.slice(services.prefix.length);
+      expect(
+        pttl,
+        `the entry ${name} never expires (PTTL -1): store it with an expiry, in the same command (SET key value EX seconds)`,
+      ).not.toBe(-1);
+      expect(
+        pttl,
+        `the entry ${name} lives ${Math.round(pttl / 1000)} s: the task allows at most 30 s (TTL_SECONDS)`,
+      ).toBeLessThanOrEqual(MAX_TTL_MS);
+      expect(pttl, `the entry ${name} has no time left to live (PTTL ${pttl})`).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('errors are never cached', () => {
+  it('a 404 stores nothing, so an employee created after it is found', async () => {
+    const { rows } = await services.db.query<{ id: number }>(
+      "SELECT nextval(pg_get_serial_sequence('employees', 'id'))::int AS id",
+    );
+    const id = rows[0]?.id as number;
+    const path = `/employees/${id}`;
+    const before = await http.get(path);
+    expect(before.status, `GET ${path} answered ${before.status}${said(before)}: there is no such employee yet`).toBe(
+      404,
+    );
+    expect(
+      await services.redisKeys(),
+      `GET ${path} answered 404 and left something in Redis: only answers that were found may be cached`,
+    ).toEqual([]);
+
+    await services.db.query(
+      "INSERT INTO employees (id, name, email, department, status) VALUES ($1, 'New Hire', $2, 'Sales', 'in')",
+      [id, `new.hire.${id}@example.com`],
+    );
+    const after = await http.get(path);
+    expect(
+      after.status,
+      `GET ${path} answered ${after.status} after the employee was created: a "not found" must not be remembered`,
+    ).toBe(200);
+  });
+
+  it('an unknown investor is a 404 every time', async () => {
+    const path = '/investors/NOBODY/summary';
+    for (let i = 1; i <= 2; i++) {
+      const res = await http.get(path);
+      expect(
+        res.status,
+        `GET ${path} (request ${i}) answered ${res.status}${said(res)}: NOBODY does not exist${i > 1 ? ': was the "not found" of the first request stored in Redis?' : ''}`,
+      ).toBe(404);
+    }
+    expect(await services.redisKeys(), `the 404s for ${path} left something in Redis`).toEqual([]);
+  });
+});
+
+describe('when Redis is down, PostgreSQL answers', () => {
+  let down: Redis;
+  let broken: HttpHarness;
+  beforeAll(async () => {
+    // A client that fails at once (no queue while disconnected, 250 ms per command), pointed
+    // at a port where nothing listens: every Redis command fails, as when Redis is down.
+    down = createRedisClient({ url: `redis://127.0.0.1:${await closedPort()}`, log: () => {} });
+    broken = await serve(createApp({ db: services.db, redis: down, keyPrefix: services.prefix, log }));
+  });
+  afterAll(async () => {
+    await broken.close();
+    down.disconnect();
+  });
+
+  it.each(ROUTES)('still answers %s, with X-Cache: BYPASS', async (what, path) => {
+    const healthy = await http.get(path);
+    logged.length = 0;
+    const started = performance.now();
+    const res = await broken.get(path);
+    const ms = performance.now() - started;
+    expect(
+      res.status,
+      `with Redis down, GET ${path} answered ${res.status}${said(res)}: a cache failure must be treated like a miss and answered from PostgreSQL`,
+    ).toBe(200);
+    expect(res.text, `with Redis down, GET ${path} answered a different body than with Redis up`).toBe(healthy.text);
+    expect(
+      res.cache,
+      `with Redis down, GET ${path} said X-Cache: ${res.cache}: an answer from PostgreSQL because Redis failed is a BYPASS`,
+    ).toBe('BYPASS');
+    expect(ms, `with Redis down, ${what} took ${Math.round(ms)} ms: do not wait for Redis`).toBeLessThan(3_000);
+  });
+
+  it('still answers 404 for an employee that does not exist', async () => {
+    const res = await broken.get('/employees/999999999');
+    expect(res.status, `with Redis down, GET /employees/999999999 answered ${res.status}${said(res)}`).toBe(404);
+  });
+});
