@@ -1,0 +1,24 @@
+import { portFromEnv, serveLesson } from '@cachelab/lesson-01-uncached/serve';
+import { createRedisClient } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { createApp } from './app.ts';
+
+// Try it by hand with two instances, one per terminal:
+//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3141
+//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3142
+const redis = createRedisClient();
+const subscriber = createRedisClient();
+let close: (() => Promise<void>) | undefined;
+
+await serveLesson({
+  lesson: '04 exercise: two-level-cache',
+  createApp({ db }) {
+    const app = createApp({ db, redis, subscriber, keyPrefix: 'cachelab:ex04:', instanceId: `port-${portFromEnv()}` });
+    close = app.locals.close;
+    return app;
+  },
+  async close() {
+    await close?.();
+    redis.disconnect();
+    subscriber.disconnect();
+  },
+});

@@ -1,0 +1,230 @@
+import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AppDeps, createApp } from '../src/app.ts';
+
+const services = useServices();
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeEach(async () => {
+  await services.clearRedis();
+  services.queries.reset();
+});
+afterEach(async () => {
+  for (const clean of cleanups.splice(0).reverse()) await clean();
+});
+
+/** Counts the commands an instance sends to Redis (they still run: this only watches). */
+function watchRedis(redis: Redis) {
+  const sent: string[] = [];
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+    sent.push(command.name);
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof redis.sendCommand;
+  return {
+    get sent(): readonly string[] {
+      return sent;
+    },
+    reset: () => {
+      sent.length = 0;
+    },
+  };
+}
+
+/** One instance of your app, as a separate server process would be: its own L1 and its own Redis connections. */
+async function instance(name: string, extra: Partial<AppDeps> = {}) {
+  const redis = createRedisClient({ log: () => {} });
+  const subscriber = createRedisClient({ log: () => {} });
+  cleanups.push(() => {
+    redis.disconnect();
+    subscriber.disconnect();
+  });
+  await whenReady(redis);
+  const app = createApp({
+    db: services.db,
+    redis,
+    subscriber,
+    keyPrefix: services.prefix,
+    instanceId: name,
+    log: () => {},
+    ...extra,
+  });
+  cleanups.push(() => app.locals.close?.());
+  await Promise.race([app.locals.ready, new Promise((r) => setTimeout(r, 2000))]);
+  const http = await serve(app);
+  cleanups.push(() => http.close());
+  return { http, redis: watchRedis(redis) };
+}
+
+/** Read again and again until `done` or `timeoutMs`: a message between instances takes a moment. */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    value = await read();
+  }
+  return value;
+}
+
+const level = (res: TestResponse) => (res.cache === 'HIT' ? res.headers.get('x-cache-level') : res.cache);
+const nameOf = (res: TestResponse) => res.json<{ name?: string }>().name;
+const patch = (http: HttpHarness, id: number, body: unknown) =>
+  http.request(`/employees/${id}`, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+describe('reads', () => {
+  it('serves a repeated read on the same instance from L1, without Redis or PostgreSQL', async () => {
+    const a = await instance('a');
+    expect((await a.http.get('/employees/1')).cache, 'the first read of employee 1 should be a MISS').toBe('MISS');
+    services.queries.reset();
+    a.redis.reset();
+    const again = await a.http.get('/employees/1');
+    expect(level(again), 'the second read of employee 1 on the same instance should come from L1').toBe('L1');
+    expect(services.queries.count, 'an L1 hit reached PostgreSQL').toBe(0);
+    expect(a.redis.sent, 'an L1 hit sent commands to Redis').toEqual([]);
+  });
+
+  it("backfills L1 on an L2 hit: instance B's second read stays in B's memory", async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    await a.http.get('/employees/2');
+    services.queries.reset();
+    const first = await b.http.get('/employees/2');
+    expect(level(first), "B's first read of employee 2 should be an L2 hit: A put it in Redis").toBe('L2');
+    expect(services.queries.count, "B's first read went to PostgreSQL although Redis had the employee").toBe(0);
+    b.redis.reset();
+    const second = await b.http.get('/employees/2');
+    expect(
+      level(second),
+      "B's second read of employee 2 was not served from B's L1: after an L2 hit, copy the value into L1 (backfill)",
+    ).toBe('L1');
+    expect(b.redis.sent, "B's second read asked Redis again: the L2 hit was not kept in L1").toEqual([]);
+  });
+
+  it('answers from PostgreSQL with X-Cache: BYPASS, not a 500, when Redis is unreachable', async () => {
+    const redis = createRedisClient({ url: 'redis://127.0.0.1:1', log: () => {} });
+    const subscriber = createRedisClient({ url: 'redis://127.0.0.1:1', log: () => {} });
+    cleanups.push(() => {
+      redis.disconnect();
+      subscriber.disconnect();
+    });
+    const app = createApp({ db: services.db, redis, subscriber, keyPrefix: services.prefix, log: () => {} });
+    cleanups.push(() => app.locals.close?.());
+    const http = await serve(app);
+    cleanups.push(() => http.close());
+    const res = await http.get('/employees/3');
+    expect(res.status, `with Redis down, GET /employees/3 answered ${res.status}: ${res.text.slice(0, 160)}`).toBe(200);
+    expect(res.cache, 'with Redis down, the answer should say X-Cache: BYPASS').toBe('BYPASS');
+    const write = await patch(http, 3, { status: 'in' });
+    expect(
+      write.status,
+      `with Redis down, a PATCH answered ${write.status}: a cache failure must not fail a write`,
+    ).toBe(200);
+  });
+});
+
+describe('TTLs', () => {
+  it('lets the L1 copy expire before the L2 copy', async () => {
+    let now = 1_000_000;
+    const a = await instance('a', { now: () => now });
+    await a.http.get('/employees/4');
+    const [key] = await services.redisKeys();
+    const l2TtlMs = await services.redis.pttl(key as string);
+    expect(l2TtlMs, 'the employee was not stored in Redis with a TTL').toBeGreaterThan(1000);
+    // Move L1's clock to one second before the Redis copy expires.
+    now += l2TtlMs - 1000;
+    const late = await a.http.get('/employees/4');
+    expect(
+      level(late),
+      `L1 still served employee 4 ${Math.round((l2TtlMs - 1000) / 1000)} s after caching it, 1 s before its Redis copy expires: the L1 TTL must be shorter than the L2 TTL`,
+    ).toBe('L2');
+  });
+});
+
+describe('writes', () => {
+  it('shows a PATCH in the next read on the same instance', async () => {
+    const a = await instance('a');
+    await a.http.get('/employees/5');
+    expect((await patch(a.http, 5, { name: 'Ada Lovelace' })).status).toBe(200);
+    const read = await a.http.get('/employees/5');
+    expect(
+      nameOf(read),
+      `after the PATCH, instance A still answers the old name (${level(read)}): the PATCH must invalidate the cached employee`,
+    ).toBe('Ada Lovelace');
+  });
+
+  it('shows a PATCH on instance A in the next reads on instance B (its L1 copy is dropped)', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    await a.http.get('/employees/6');
+    await b.http.get('/employees/6');
+    await b.http.get('/employees/6');
+    expect((await patch(a.http, 6, { name: 'Grace Hopper' })).status).toBe(200);
+    const read = await eventually(
+      () => b.http.get('/employees/6'),
+      (r) => nameOf(r) === 'Grace Hopper',
+    );
+    expect(
+      nameOf(read),
+      `a second after the PATCH on A, B still answers the old name from ${level(read)}: ` +
+        (level(read) === 'L1'
+          ? "B's L1 was never told. Deleting the key in Redis and in A's memory is not enough: publish it to the other instances"
+          : 'the PATCH must invalidate the cached employee'),
+    ).toBe('Grace Hopper');
+  });
+
+  it('invalidates after the UPDATE has committed, so a read during the write cannot cache the old row again', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    await a.http.get('/employees/7');
+    await b.http.get('/employees/7');
+
+    // Hold a lock on the row: the PATCH's UPDATE has to wait until this transaction ends.
+    const locker = await services.db.connect();
+    let patched: Promise<TestResponse> | undefined;
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM employees WHERE id = 7 FOR UPDATE');
+      const pid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      patched = patch(a.http, 7, { name: 'Katherine Johnson' });
+      const waiting = await eventually(
+        async () =>
+          (
+            await services.db.query<{ n: number }>(
+              'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+              [pid],
+            )
+          ).rows[0]?.n,
+        (n) => n === 1,
+        5000,
+      );
+      expect(waiting, 'the PATCH never got to its UPDATE').toBe(1);
+      // While the UPDATE waits, other requests read employee 7 (the old row is still the committed one).
+      await a.http.get('/employees/7');
+      await b.http.get('/employees/7');
+      await locker.query('COMMIT');
+    } finally {
+      locker.release();
+    }
+    expect((await patched)?.status).toBe(200);
+    for (const [who, inst] of [
+      ['A', a],
+      ['B', b],
+    ] as const) {
+      const read = await eventually(
+        () => inst.http.get('/employees/7'),
+        (r) => nameOf(r) === 'Katherine Johnson',
+      );
+      expect(
+        nameOf(read),
+        `${who} still answers the old name after the PATCH (${level(read)}): either the PATCH does not invalidate at all (see the tests above), or it invalidates before the UPDATE has committed and a read that ran while the UPDATE waited cached the old row again. Invalidate after the commit`,
+      ).toBe('Katherine Johnson');
+    }
+  });
+});
