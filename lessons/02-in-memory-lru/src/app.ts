@@ -10,8 +10,8 @@ import { createMemoryStore } from './memory-store.ts';
 
 /**
  * Default bound of the cache: 64 MiB of response bodies (plus keys). The classic
- * 100,000-row payments answer is 17.8 MB of JSON, so three of those fit, or tens of
- * thousands of employees (about 200 bytes each). Size it from what you measured, and from
+ * 100,000-row payments answer is 17.8 MB of JSON, so three of those fit, or some 300,000
+ * employees (about 210 bytes each with the key). Size it from what you measured, and from
  * what the process can spare: every instance of the app holds its own.
  */
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
