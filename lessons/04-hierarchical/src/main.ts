@@ -15,8 +15,13 @@ import { type AppLocals, createApp } from './app.ts';
 
 // Two connections: one to read and write the cache and publish, one that only listens
 // (a subscribed Redis connection can do nothing else).
-const redis = createRedisClient();
-const subscriber = createRedisClient();
+// Outages are logged once each, but only once we are up: before that, the check below says it in one line.
+let started = false;
+const log = (message: string) => {
+  if (started) console.warn(message);
+};
+const redis = createRedisClient({ log });
+const subscriber = createRedisClient({ log });
 let locals: AppLocals | undefined;
 
 await serveLesson({
@@ -41,6 +46,7 @@ await serveLesson({
       );
       process.exit(1);
     }
+    started = true;
     console.log(`Instance ${locals.cache.instanceId}: L1 in this process, L2 in Redis, invalidations on the bus.`);
     return app;
   },
