@@ -132,7 +132,8 @@ function redisErrorLog(redis: Redis, log: (err: unknown) => void): (error: Error
       return;
     }
     const more = suppressed > 0 ? ` (and ${suppressed} more failures since the last message)` : '';
-    log(new Error(`Redis ${operation} failed: ${error.message}${more}. Answered from PostgreSQL.`, { cause: error }));
+    // One line, not a stack trace: this is an expected condition, and the message says it all.
+    log(`⚠ Redis ${operation} failed: ${error.message}${more}. Answered from PostgreSQL (X-Cache: BYPASS).`);
     lastMs = now;
     suppressed = 0;
   };
