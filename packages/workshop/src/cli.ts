@@ -75,6 +75,34 @@ program
   .description('check Node, PostgreSQL, Redis and the data, with the fix for each problem')
   .action(async () => set(await doctor()));
 
+// Instructors: grade students' submissions (src/grade/). Loaded on demand: learners never need it.
+const grade = program
+  .command('grade')
+  .description("instructors: grade students' submissions against the pristine tests, with reports")
+  .argument('[submissions...]', 'folders, .zip files or git URLs (only exercises/*/src/ is taken from each)')
+  .option('--exercises <ids>', 'only these exercises, comma-separated, e.g. 03,05 (default: all)')
+  .option('--out <dir>', 'where results and reports go (default: grades/)')
+  .option('-c, --concurrency <n>', 'runs at once (default: cores, at most 4)')
+  .option('--timeout <seconds>', "per run, instead of each exercise's own timeoutSeconds")
+  .option('--all-or-nothing', "an exercise's points only when all its tests pass (default: partial credit)")
+  .option('--resume', 'keep results already in --out for code that has not changed')
+  .option('--shard <i/n>', 'grade only the i-th of n slices of the submissions (by sorted id)')
+  .option('--root <dir>', 'the pristine workshop whose tests are used (default: this one)')
+  .action(async (submissions: string[], options: import('./grade/command.ts').GradeCliOptions) => {
+    const { gradeCommand } = await import('./grade/command.ts');
+    set(await gradeCommand(submissions, options));
+  });
+grade
+  .command('merge')
+  .description('combine the --out folders of several shards into one gradebook and report')
+  .argument('<dirs...>', 'the output folders of the shards')
+  .option('--out <dir>', 'where the merged results and reports go (default: grades/)')
+  .action(async (dirs: string[], options: { out?: string }) => {
+    const { mergeCommand } = await import('./grade/command.ts');
+    // `grade merge a b --out x`: commander hands --out to `grade`, so look there too.
+    set(await mergeCommand(dirs, { out: options.out ?? (grade.opts().out as string | undefined) }));
+  });
+
 const services = program.command('services').description('PostgreSQL and Redis: status, up, down');
 services
   .command('status', { isDefault: true })

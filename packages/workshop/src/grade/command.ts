@@ -1,0 +1,221 @@
+import { relative, resolve } from 'node:path';
+import { requireServices } from '../commands/doctor.ts';
+import { c, fail, info, mark, ok, UserError, warn } from '../output.ts';
+import { REPO_ROOT } from '../repo.ts';
+import { type GradeEvent, gradeSubmissions, hasResults } from './grade.ts';
+import { mergeOutputs } from './merge.ts';
+import { createBatchProgress, formatDuration } from './progress.ts';
+import { loadGradebook, statistics } from './reports/model.ts';
+import { formatScore, round2, scoreOf } from './score.ts';
+import { describeFindings } from './tamper.ts';
+import type { StoredResult } from './types.ts';
+
+/**
+ * `cachelab grade` and `cachelab grade merge`, as the instructor sees them: options checked
+ * with a message that names the fix, one line per graded submission, a progress line with
+ * an ETA on a terminal, a summary at the end, and where the reports are.
+ */
+
+export interface GradeCliOptions {
+  exercises?: string;
+  out?: string;
+  concurrency?: string;
+  timeout?: string;
+  allOrNothing?: boolean;
+  resume?: boolean;
+  shard?: string;
+  root?: string;
+}
+
+/** Paths typed by the instructor are relative to where they typed them (npm run changes the cwd). */
+const userCwd = () => process.env.INIT_CWD || process.cwd();
+
+function wholeNumber(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new UserError(`${name} must be a whole number ≥ ${min}, not "${value}" (e.g. ${name} 4).`, 2);
+  return n;
+}
+
+export function parseShard(value: string | undefined): { index: number; count: number } | null {
+  if (value === undefined) return null;
+  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index < 1 || index > count)
+    throw new UserError(
+      `--shard must be i/n with 1 ≤ i ≤ n, not "${value}" (e.g. --shard 2/3 grades the second third).`,
+      2,
+    );
+  return { index, count };
+}
+
+const display = (path: string) => {
+  const rel = relative(userCwd(), path);
+  return rel && !rel.startsWith('..') ? rel : path;
+};
+
+function exerciseMark(result: StoredResult, score: number): string {
+  const id = result.exercise.id;
+  switch (result.status) {
+    case 'pass':
+      return `${id} ${mark.ok} ${formatScore(score)}`;
+    case 'fail':
+      return `${id} ${mark.fail} ${formatScore(score)}`;
+    case 'timeout':
+      return `${id} ${c.magenta('timeout')} 0.00`;
+    default:
+      return `${id} ${c.red('error')} 0.00`;
+  }
+}
+
+export async function gradeCommand(sources: string[], options: GradeCliOptions): Promise<number> {
+  if (sources.length === 0)
+    throw new UserError(
+      'Name the submissions to grade: folders, .zip files or git URLs, e.g. `npm run grade -- submissions/*`.',
+      2,
+    );
+  const concurrency = wholeNumber('--concurrency', options.concurrency, 1);
+  const timeout = options.timeout === undefined ? undefined : Number(options.timeout);
+  if (timeout !== undefined && !(timeout > 0))
+    throw new UserError(
+      `--timeout is in seconds and must be positive, not "${options.timeout}" (e.g. --timeout 90).`,
+      2,
+    );
+  const shard = parseShard(options.shard);
+  const root = resolve(userCwd(), options.root ?? REPO_ROOT);
+  const out = resolve(userCwd(), options.out ?? resolve(REPO_ROOT, 'grades'));
+  const allOrNothing = options.allOrNothing ?? false;
+
+  await requireServices();
+  if (hasResults(out) && !options.resume)
+    info(
+      `${display(out)} already holds grades: each run graded now replaces its old result (--resume keeps the results of unchanged code).`,
+    );
+
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let progress: ReturnType<typeof createBatchProgress> | undefined;
+  let points = new Map<string, number>();
+  const onEvent = (event: GradeEvent) => {
+    switch (event.type) {
+      case 'start': {
+        points = new Map(event.exercises.map((e) => [e.name, e.points]));
+        const timeoutText = timeout ? `timeout ${timeout} s per exercise` : "each exercise's own timeout";
+        info(
+          `Grading ${event.submissions.length} submission${event.submissions.length === 1 ? '' : 's'} × ${event.exercises.length} exercise${event.exercises.length === 1 ? '' : 's'}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${event.total} runs, ${event.concurrency} at a time, ${timeoutText}, ${allOrNothing ? 'all-or-nothing' : 'partial credit'}.`,
+        );
+        progress = createBatchProgress(event.total);
+        break;
+      }
+      case 'run-start':
+        progress?.runStarted();
+        break;
+      case 'run':
+        progress?.runDone(event.ran, event.resumed);
+        break;
+      case 'submission': {
+        const scores = event.results.map((r) => scoreOf(r, points.get(r.exercise.name) ?? 0, allOrNothing));
+        const total = round2(scores.reduce((a, b) => a + b, 0));
+        const max = round2([...points.values()].reduce((a, b) => a + b, 0));
+        const allPass = event.results.every((r) => r.status === 'pass');
+        const marks = event.results.map((r, i) => exerciseMark(r, scores[i] ?? 0)).join(' · ');
+        progress?.line(
+          `${allPass ? mark.ok : mark.fail} ${c.bold(event.record.id)}  ${formatScore(total)}/${formatScore(max)}  ${marks}  ${c.dim(`[${progress.count()}]`)}`,
+        );
+        const tamper = event.results.flatMap((r) => r.tamper);
+        if (tamper.length > 0)
+          progress?.line(
+            `  ${mark.warn} ${c.yellow('flagged')}: ${describeFindings(tamper)} differ from the pristine copies (graded on the pristine ones).`,
+          );
+        if (event.record.error) progress?.line(`  ${mark.warn} ${event.record.error}`);
+        break;
+      }
+    }
+  };
+
+  let outcome: Awaited<ReturnType<typeof gradeSubmissions>>;
+  try {
+    outcome = await gradeSubmissions({
+      sources,
+      cwd: userCwd(),
+      root,
+      out,
+      allOrNothing,
+      resume: options.resume ?? false,
+      shard,
+      signal: controller.signal,
+      onEvent,
+      ...(options.exercises ? { exercises: options.exercises.split(',').map((s) => s.trim()) } : {}),
+      ...(concurrency ? { concurrency } : {}),
+      ...(timeout ? { timeoutSeconds: timeout } : {}),
+    });
+  } finally {
+    progress?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const { graded, resumed } = outcome;
+  const runs = `${graded} run${graded === 1 ? '' : 's'}${resumed ? `, ${resumed} kept from before by --resume` : ''}`;
+  printSummary(out, (n) => `Graded ${n} in ${formatDuration(outcome.wallMs)} (${runs})`);
+  if (outcome.interrupted) {
+    warn(
+      `Interrupted: the runs under way were stopped and not stored. Continue with the same command and --resume (${outcome.graded + outcome.resumed} results kept).`,
+    );
+    return 130;
+  }
+  if (shard && shard.count > 1)
+    console.log(
+      `Next: when every shard is done, \`npx cachelab grade merge <shard outputs…> --out <folder>\` builds one gradebook.`,
+    );
+  return 0;
+}
+
+/** The summary: `headline` says what was done to "N submissions"; then scores, flags, errors, reports. */
+function printSummary(out: string, headline: (submissions: string) => string): void {
+  const book = loadGradebook(out);
+  const s = statistics(book);
+  console.log('');
+  ok(
+    `${headline(`${s.submissions} submission${s.submissions === 1 ? '' : 's'}`)}. Mean ${formatScore(s.mean)} of ${formatScore(book.max)}, median ${formatScore(s.median)}, ${s.fullMarks} with full marks.`,
+  );
+  if (s.flagged.length > 0)
+    warn(
+      `${s.flagged.length} flagged (tests or configuration differ from the pristine copies): ${s.flagged.join(', ')}.`,
+    );
+  else ok('No submission changed its tests or configuration.');
+  if (s.errors + s.timeouts > 0)
+    fail(
+      `${s.errors} run${s.errors === 1 ? '' : 's'} could not run its tests and ${s.timeouts} timed out (each scores 0): the details are in the report.`,
+    );
+  if (s.missing > 0) warn(`${s.missing} run${s.missing === 1 ? '' : 's'} not graded.`);
+  console.log(
+    `Reports: ${display(`${out}/index.html`)} · ${display(`${out}/gradebook.csv`)} · ${display(`${out}/junit.xml`)} · ${display(out)}/<id>/results.json`,
+  );
+}
+
+export async function mergeCommand(dirs: string[], options: { out?: string }): Promise<number> {
+  const started = Date.now();
+  const out = resolve(userCwd(), options.out ?? resolve(REPO_ROOT, 'grades'));
+  const outcome = mergeOutputs(
+    dirs.map((d) => resolve(userCwd(), d)),
+    out,
+  );
+  printSummary(
+    out,
+    (n) =>
+      `Merged ${dirs.length} output${dirs.length === 1 ? '' : 's'} into ${display(out)} in ${formatDuration(Date.now() - started)}: ${n}`,
+  );
+  if (outcome.missing.length > 0)
+    warn(
+      `${outcome.missing.length} submission${outcome.missing.length === 1 ? ' was' : 's were'} graded by none of them: ${outcome.missing.join(', ')}. Is a shard missing?`,
+    );
+  return outcome.missing.length > 0 ? 1 : 0;
+}

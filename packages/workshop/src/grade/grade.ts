@@ -1,0 +1,277 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { mapLimit } from '../concurrency.ts';
+import { UserError } from '../output.ts';
+import { type Exercise, findExercise, listExercises, REPO_ROOT } from '../repo.ts';
+import { runExercise } from '../runner/run-exercise.ts';
+import { listFiles } from '../runner/workspace.ts';
+import { writeReports } from './reports/write.ts';
+import { readManifest, readResult, writeManifest, writeResult, writeSubmission } from './store.ts';
+import {
+  type FetchedSubmission,
+  fetchSubmission,
+  resolveSubmissions,
+  type Submission,
+  shardSlice,
+} from './submissions.ts';
+import { findTampering, pristineFingerprint, submissionFingerprint } from './tamper.ts';
+import type { ExerciseInfo, Manifest, StoredResult, SubmissionRecord } from './types.ts';
+
+export interface GradeOptions {
+  /** Folders, .zip files or git URLs, as the instructor typed them. */
+  sources: string[];
+  /** Relative sources are resolved from here. Default: process.cwd(). */
+  cwd?: string;
+  /** The pristine workshop whose exercises/ holds the tests. Default: this repository. */
+  root?: string;
+  /** Only these exercises ('03', '05', or names). Default: all. */
+  exercises?: string[];
+  /** The output folder. Default: `<root>/grades` (git-ignored). */
+  out?: string;
+  /** Runs at once. Default: cores, at most 4. Each run is a vitest process with one worker. */
+  concurrency?: number;
+  /** Overrides every exercise's own timeoutSeconds. A run that exceeds it scores 0 (timeout). */
+  timeoutSeconds?: number;
+  /** Full points only when every test of an exercise passes (default: partial credit). */
+  allOrNothing?: boolean;
+  /** Keep the results already in `out` when they graded the same code against the same tests. */
+  resume?: boolean;
+  /** Grade every `count`-th submission by sorted id, starting at the `index`-th (1-based). */
+  shard?: { index: number; count: number } | null;
+  /** Stops the batch: runs under way are killed and NOT stored, so --resume redoes them. */
+  signal?: AbortSignal;
+  onEvent?: (event: GradeEvent) => void;
+}
+
+export type GradeEvent =
+  | { type: 'start'; submissions: Submission[]; exercises: Exercise[]; total: number; concurrency: number }
+  | { type: 'run-start'; submission: string; exercise: string }
+  | { type: 'run'; result: StoredResult; resumed: boolean; ran: boolean }
+  | { type: 'submission'; record: SubmissionRecord; results: StoredResult[] };
+
+export interface GradeOutcome {
+  out: string;
+  manifest: Manifest;
+  /** Runs done in this call, and runs kept from an earlier one (--resume). */
+  graded: number;
+  resumed: number;
+  interrupted: boolean;
+  wallMs: number;
+}
+
+export function exerciseInfo(e: Exercise): ExerciseInfo {
+  return { id: e.id, name: e.name, slug: e.slug, title: e.title, points: e.points };
+}
+
+/** The exercises to grade, from `--exercises 03,05`; a name that matches none is an error. */
+export function selectExercises(root: string, only: string[] | undefined): Exercise[] {
+  const all = listExercises(root);
+  if (all.length === 0)
+    throw new UserError(`There are no exercises in ${join(root, 'exercises')}: nothing to grade against.`, 2);
+  if (!only || only.length === 0) return all;
+  const picked = new Map<string, Exercise>();
+  for (const query of only) {
+    const exercise = findExercise(query, root);
+    if (!exercise)
+      throw new UserError(
+        `There is no exercise "${query}". Exercises: ${all.map((e) => e.id).join(', ')} (--exercises 01,03).`,
+        2,
+      );
+    picked.set(exercise.name, exercise);
+  }
+  return all.filter((e) => picked.has(e.name));
+}
+
+/**
+ * Environment variables a student's code may see. Everything else the instructor's shell
+ * holds (tokens, cloud credentials) is removed from the test process: the code under test
+ * is someone else's. Not a sandbox: the code still runs as the instructor's user.
+ */
+const ALLOWED_ENV =
+  /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_\w+|TZ|TMPDIR|TEMP|TMP|TERM|DATABASE_URL|REDIS_URL|PG\w+|CACHELAB_\w+|NODE_OPTIONS|NODE_PATH|CI|NO_COLOR|FORCE_COLOR)$/;
+
+export function scrubbedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const scrubbed: NodeJS.ProcessEnv = {};
+  for (const key of Object.keys(env)) if (!ALLOWED_ENV.test(key)) scrubbed[key] = undefined;
+  return scrubbed;
+}
+
+/**
+ * Grade a batch. Steps:
+ *  1. resolve the sources into submissions with stable ids; keep the shard's slice;
+ *  2. write the manifest, so that a partial output can already be reported and merged;
+ *  3. for each submission × exercise, at most `concurrency` at once:
+ *     fetch the submission once (clone / unzip), compare its tests and configuration with
+ *     the pristine copies (tamper evidence), skip the run when --resume finds the same
+ *     result stored, otherwise run it through runExercise and store it at once;
+ *  4. when a submission's last run is stored, write its results.json;
+ *  5. write the gradebook, JUnit XML and HTML report from what is stored.
+ * A crash, an import error or a timeout scores 0 for that exercise and never stops the batch.
+ */
+export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutcome> {
+  const started = performance.now();
+  const root = resolve(options.root ?? REPO_ROOT);
+  const out = resolve(options.out ?? join(root, 'grades'));
+  const exercises = selectExercises(root, options.exercises);
+  const all = resolveSubmissions(options.sources, options.cwd);
+  if (all.length === 0) throw new UserError('No submissions given: pass folders, .zip files or git URLs.', 2);
+  const shard = options.shard ?? null;
+  const slice = shardSlice(all, shard);
+  const allOrNothing = options.allOrNothing ?? false;
+  const concurrency = Math.max(1, options.concurrency ?? Math.min(4, availableParallelism()));
+
+  const previous = readManifest(out);
+  const manifest: Manifest = {
+    version: 1,
+    root,
+    exercises: exercises.map(exerciseInfo),
+    all: all.map((s) => ({ id: s.id, source: s.source })),
+    graded: slice.map((s) => s.id),
+    allOrNothing,
+    shard,
+    startedAt: options.resume && previous ? previous.startedAt : new Date().toISOString(),
+  };
+  writeManifest(out, manifest);
+
+  const jobs = slice.flatMap((submission) => exercises.map((exercise) => ({ submission, exercise })));
+  options.onEvent?.({ type: 'start', submissions: slice, exercises, total: jobs.length, concurrency });
+
+  const pristine = new Map(exercises.map((e) => [e.name, pristineFingerprint(e)]));
+  const names = exercises.map((e) => e.name);
+  const fetched = new Map<string, Promise<FetchedSubmission>>();
+  const remaining = new Map(slice.map((s) => [s.id, exercises.length]));
+  const done = new Map<string, StoredResult[]>();
+  let graded = 0;
+  let resumed = 0;
+
+  const fetchOnce = (submission: Submission) => {
+    let promise = fetched.get(submission.id);
+    if (!promise) {
+      promise = fetchSubmission(submission, out, names).then((f) => {
+        writeSubmission(out, f.record);
+        return f;
+      });
+      fetched.set(submission.id, promise);
+    }
+    return promise;
+  };
+
+  await mapLimit(jobs, concurrency, async ({ submission, exercise }) => {
+    if (options.signal?.aborted) return;
+    const f = await fetchOnce(submission);
+    const result = await gradeOne(submission, exercise, f);
+    if (!result) return; // interrupted: nothing stored
+    const list = done.get(submission.id) ?? [];
+    list.push(result);
+    done.set(submission.id, list);
+    const left = (remaining.get(submission.id) ?? 1) - 1;
+    remaining.set(submission.id, left);
+    if (left === 0) {
+      f.cleanup();
+      const ordered = names.flatMap((n) => list.filter((r) => r.exercise.name === n));
+      options.onEvent?.({ type: 'submission', record: f.record, results: ordered });
+    }
+  });
+
+  async function gradeOne(
+    submission: Submission,
+    exercise: Exercise,
+    f: FetchedSubmission,
+  ): Promise<StoredResult | undefined> {
+    const submittedDir = f.exercisesDir ? join(f.exercisesDir, exercise.name) : undefined;
+    const srcDir = submittedDir ? join(submittedDir, 'src') : undefined;
+    const tamper = submittedDir ? findTampering(exercise, submittedDir) : [];
+    const fingerprint = {
+      pristine: pristine.get(exercise.name) as string,
+      submission: srcDir ? submissionFingerprint(srcDir, tamper) : 'none',
+    };
+    if (options.resume) {
+      const stored = readResult(out, submission.id, exercise.name);
+      if (
+        stored &&
+        !stored.retry &&
+        stored.fingerprint.pristine === fingerprint.pristine &&
+        stored.fingerprint.submission === fingerprint.submission
+      ) {
+        resumed++;
+        options.onEvent?.({ type: 'run', result: stored, resumed: true, ran: false });
+        return stored;
+      }
+    }
+    const base = {
+      version: 1 as const,
+      submission: submission.id,
+      exercise: exerciseInfo(exercise),
+      tamper,
+      fingerprint,
+      gradedAt: new Date().toISOString(),
+    };
+    let result: StoredResult;
+    let ran = false;
+    if (f.record.error) {
+      result = { ...base, ...noRun('error', f.record.error), retry: true };
+    } else if (!srcDir || listFiles(srcDir).length === 0) {
+      result = {
+        ...base,
+        ...noRun(
+          'error',
+          `Nothing submitted for this exercise: ${srcDir ? `exercises/${exercise.name}/src/ is empty` : `there is no exercises/${exercise.name}/src/`}.`,
+        ),
+      };
+    } else {
+      options.onEvent?.({ type: 'run-start', submission: submission.id, exercise: exercise.name });
+      ran = true;
+      try {
+        const run = await runExercise({
+          exercise,
+          srcDir,
+          label: `grade-${submission.id}`,
+          ...(options.timeoutSeconds ? { timeoutMs: options.timeoutSeconds * 1000 } : {}),
+          env: scrubbedEnv(),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        if (options.signal?.aborted) return undefined;
+        result = {
+          ...base,
+          status: run.status,
+          message: run.message,
+          passed: run.passed,
+          total: run.passed + run.failed,
+          tests: run.tests,
+          durationMs: run.durationMs,
+          output: run.status === 'pass' ? '' : run.output.slice(-4000),
+        };
+      } catch (err) {
+        // The grader's own failure (a workspace that cannot be written…): this run scores 0,
+        // the batch goes on, and --resume tries it again.
+        result = {
+          ...base,
+          ...noRun('error', `The grader could not run this exercise: ${err instanceof Error ? err.message : err}`),
+          retry: true,
+        };
+      }
+    }
+    writeResult(out, result);
+    graded++;
+    options.onEvent?.({ type: 'run', result, resumed: false, ran });
+    return result;
+  }
+
+  // Clones and extracted zips of submissions an interruption left unfinished.
+  for (const f of fetched.values()) (await f).cleanup();
+  const interrupted = options.signal?.aborted ?? false;
+  if (!interrupted) manifest.finishedAt = new Date().toISOString();
+  writeManifest(out, manifest);
+  writeReports(out);
+  return { out, manifest, graded, resumed, interrupted, wallMs: Math.round(performance.now() - started) };
+}
+
+function noRun(status: 'error', message: string) {
+  return { status, message, passed: 0, total: 0, tests: [], durationMs: 0, output: '' };
+}
+
+/** True when `out` already holds results (the CLI says what --resume would keep). */
+export function hasResults(out: string): boolean {
+  return existsSync(join(out, 'grade.json'));
+}

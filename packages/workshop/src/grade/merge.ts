@@ -1,0 +1,77 @@
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../output.ts';
+import { writeReports } from './reports/write.ts';
+import { MANIFEST, readManifest, writeManifest } from './store.ts';
+import type { Manifest } from './types.ts';
+
+export interface MergeOutcome {
+  out: string;
+  manifest: Manifest;
+  /** Ids of the batch that no merged output graded (a shard not merged, or interrupted). */
+  missing: string[];
+}
+
+/**
+ * Combine the outputs of `cachelab grade --shard i/n` (or of any batches graded against the
+ * same exercises) into one output folder and write its reports. Steps:
+ *  1. read every folder's grade.json; they must agree on the exercises and points and on
+ *     the scoring mode, or the gradebook would add apples and pears;
+ *  2. copy each folder's graded submissions (<id>/) into `out`;
+ *  3. write a manifest covering them all, then the reports — the same code as an
+ *     unsharded run, so the gradebook is the same.
+ */
+export function mergeOutputs(dirs: string[], outDir: string): MergeOutcome {
+  if (dirs.length === 0) throw new UserError('Nothing to merge: name the output folders of the shards.', 2);
+  const out = resolve(outDir);
+  const inputs = dirs.map((d) => {
+    const dir = resolve(d);
+    const manifest = readManifest(dir);
+    if (!manifest)
+      throw new UserError(`${d} is not a grading output (no ${MANIFEST}). Pass the --out folders of the shards.`, 2);
+    return { dir, manifest };
+  });
+  const first = inputs[0]?.manifest as Manifest;
+  const shape = (m: Manifest) => m.exercises.map((e) => `${e.name}:${e.points}`).join(',');
+  for (const { dir, manifest } of inputs.slice(1)) {
+    if (shape(manifest) !== shape(first))
+      throw new UserError(
+        `${dir} graded other exercises (${shape(manifest)}) than ${inputs[0]?.dir} (${shape(first)}). Merge outputs of the same batch.`,
+        2,
+      );
+    if (manifest.allOrNothing !== first.allOrNothing)
+      throw new UserError(
+        `${dir} was graded ${manifest.allOrNothing ? 'all-or-nothing' : 'with partial credit'} and ${inputs[0]?.dir} was not. Grade both the same way.`,
+        2,
+      );
+  }
+  mkdirSync(out, { recursive: true });
+  const sources = new Map<string, string>();
+  const graded = new Set<string>();
+  for (const { dir, manifest } of inputs) {
+    for (const s of manifest.all) sources.set(s.id, s.source);
+    for (const id of manifest.graded) {
+      graded.add(id);
+      if (dir !== out && existsSync(join(dir, id))) cpSync(join(dir, id), join(out, id), { recursive: true });
+    }
+  }
+  const all = [...sources].map(([id, source]) => ({ id, source })).sort((a, b) => a.id.localeCompare(b.id));
+  const manifest: Manifest = {
+    version: 1,
+    root: first.root,
+    exercises: first.exercises,
+    all,
+    graded: [...graded].sort(),
+    allOrNothing: first.allOrNothing,
+    shard: null,
+    mergedFrom: inputs.map((i) => i.dir),
+    startedAt: inputs
+      .map((i) => i.manifest.startedAt)
+      .sort()
+      .at(0) as string,
+    finishedAt: new Date().toISOString(),
+  };
+  writeManifest(out, manifest);
+  writeReports(out);
+  return { out, manifest, missing: all.filter((s) => !graded.has(s.id)).map((s) => s.id) };
+}
