@@ -1,11 +1,18 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { check } from './commands/check.ts';
+import { demo } from './commands/demo.ts';
+import { diff } from './commands/diff.ts';
 import { doctor } from './commands/doctor.ts';
 import { hint } from './commands/hint.ts';
 import { progressCommand, renderHome } from './commands/home.ts';
+import { menu } from './commands/menu.ts';
+import { read } from './commands/read.ts';
+import { reset } from './commands/reset.ts';
 import { runLesson } from './commands/run.ts';
 import { seedCommand } from './commands/seed.ts';
 import { verify } from './commands/verify.ts';
+import { watch } from './commands/watch.ts';
+import { isInteractive } from './learner.ts';
 import { fail, ok, UserError } from './output.ts';
 import { serviceStates, servicesDown, servicesUp } from './services.ts';
 
@@ -21,14 +28,31 @@ const set = (code: number) => {
   exitCode = code;
 };
 
-program.action(() => {
-  console.log(renderHome());
+// On a terminal, the home screen is a menu; in CI, a pipe or a script, the same list as text.
+program.action(async () => {
+  if (isInteractive()) set(await menu());
+  else console.log(renderHome());
 });
 
 program
   .command('lessons')
   .description('list the lessons and exercises, with your progress')
   .action(() => console.log(renderHome()));
+
+program
+  .command('read')
+  .description("read a lesson (or, with --exercise, an exercise's task) in the terminal")
+  .argument('<lesson>', 'lesson number, e.g. 02')
+  .option('-e, --exercise', "read exercise NN's task instead")
+  .action(async (lesson: string, options: { exercise?: boolean }) => set(await read(lesson, options)));
+
+program
+  .command('demo')
+  .description('try a lesson: start its server, send requests, show MISS and HIT timings measured here')
+  .argument('<lesson>', 'lesson number, e.g. 02')
+  .option('--hits <n>', 'repeated requests after the first (default 5)', (v) => Number(v))
+  .option('--json', 'the measurements, machine-readable')
+  .action(async (lesson: string, options: { hits?: number; json?: boolean }) => set(await demo(lesson, options)));
 
 program
   .command('run')
@@ -42,7 +66,31 @@ program
   .description('test your solution of an exercise (default: the first one not solved yet)')
   .argument('[exercise]', 'exercise number, e.g. 02')
   .option('-v, --verbose', 'show the test runner output when the tests cannot run')
-  .action(async (exercise: string | undefined, options: { verbose?: boolean }) => set(await verify(exercise, options)));
+  .option('-a, --all', 'every failing check with its message, and every passing one')
+  .action(async (exercise: string | undefined, options: { verbose?: boolean; all?: boolean }) =>
+    set(await verify(exercise, options)),
+  );
+
+program
+  .command('watch')
+  .description('solve exercises: re-run the tests on every save, move on when they pass (keys: h l c r q)')
+  .argument('[exercise]', 'start with this exercise (default: the first one not solved yet)')
+  .option('--poll', 'look for saves every 500 ms instead of waiting for file events (network drives, some VMs)')
+  .action(async (exercise: string | undefined, options: { poll?: boolean }) => set(await watch(exercise, options)));
+
+program
+  .command('diff')
+  .description("compare your src/ with the reference solution's (after you pass, or with --yes)")
+  .argument('<exercise>', 'exercise number, e.g. 01')
+  .option('-y, --yes', 'show it even though you have not passed yet')
+  .action(async (exercise: string, options: { yes?: boolean }) => set(await diff(exercise, options)));
+
+program
+  .command('reset')
+  .description("put an exercise's starter code back (your version is kept in .cachelab/backups/)")
+  .argument('<exercise>', 'exercise number, e.g. 01')
+  .option('-y, --yes', 'do not ask for confirmation')
+  .action(async (exercise: string, options: { yes?: boolean }) => set(await reset(exercise, options)));
 
 program
   .command('hint')

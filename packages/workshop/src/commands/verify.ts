@@ -1,8 +1,9 @@
-import { relative } from 'node:path';
 import { readHints } from '../hints.ts';
-import { c, fail, indent, info, mark, ok, progress, UserError } from '../output.ts';
+import { learnerSrc } from '../learner.ts';
+import { info, progress, UserError } from '../output.ts';
 import { loadProgress, updateProgress } from '../progress.ts';
-import { type Exercise, findExercise, listExercises, REPO_ROOT } from '../repo.ts';
+import { type Exercise, findExercise, listExercises } from '../repo.ts';
+import { describeResult, type ResultViewOptions } from '../result-view.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { requireServices } from './doctor.ts';
 
@@ -29,36 +30,21 @@ export function resolveExercise(query: string | undefined): Exercise {
 }
 
 /** Print a run's result the way a learner reads it: which behaviour is wrong, and what next. */
-export function printResult(result: RunResult, options: { verbose?: boolean } = {}): void {
-  const e = result.exercise;
-  const where = relative(REPO_ROOT, `${e.dir}/src`);
-  if (result.status === 'pass') {
-    ok(`${e.id} ${e.slug} passed: ${result.message} ${c.dim(`(${(result.durationMs / 1000).toFixed(1)} s)`)}`);
-    return;
-  }
-  if (result.status === 'error' || result.status === 'timeout') {
-    fail(`${e.id} ${e.slug}: ${result.message}`);
-    if (options.verbose && result.output) console.log(indent(result.output.trim().split('\n').slice(-30).join('\n')));
-    return;
-  }
-  fail(`${e.id} ${e.slug} failed: ${result.message}  ${c.dim(where)}`);
-  for (const t of result.tests) {
-    if (t.status === 'pass') {
-      console.log(`  ${mark.ok} ${t.name}`);
-    } else if (t.status === 'fail' || t.status === 'error') {
-      console.log(`  ${mark.fail} ${c.bold(t.name)}`);
-      if (t.message) console.log(indent(t.message, 6));
-    }
-  }
+export function printResult(result: RunResult, options: ResultViewOptions = {}): void {
+  for (const line of describeResult(result, options)) console.log(line);
 }
 
-export async function verify(query: string | undefined, options: { verbose?: boolean } = {}): Promise<number> {
+export async function verify(
+  query: string | undefined,
+  options: { verbose?: boolean; all?: boolean } = {},
+): Promise<number> {
   const exercise = resolveExercise(query);
   await requireServices();
+  const srcDir = learnerSrc(exercise);
   const spinner = progress(`Testing ${exercise.id} ${exercise.slug} (${exercise.title})…`);
-  const result = await runExercise({ exercise, srcDir: `${exercise.dir}/src`, label: `verify-${exercise.id}` });
+  const result = await runExercise({ exercise, srcDir, label: `verify-${exercise.id}` });
   spinner.done();
-  printResult(result, options);
+  printResult(result, { ...options, srcDir });
   if (result.status === 'pass') {
     updateProgress((p) => {
       p.solved[exercise.id] ??= new Date().toISOString();
@@ -74,6 +60,9 @@ export async function verify(query: string | undefined, options: { verbose?: boo
   }
   const hints = readHints(exercise);
   const shown = loadProgress().hints[exercise.id] ?? 0;
+  if (result.status === 'fail' && !options.all && result.failed > 3)
+    info(`Every failing check with its message: \`npx cachelab verify ${exercise.id} --all\`.`);
   if (hints.length > shown) info(`Stuck? \`npx cachelab hint ${exercise.id}\` (hint ${shown + 1} of ${hints.length}).`);
+  info(`Re-run the tests on every save: \`npx cachelab watch ${exercise.id}\`.`);
   return 1;
 }
