@@ -1,0 +1,246 @@
+import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AppDeps, createApp } from '../src/app.ts';
+
+const services = useServices();
+const open: HttpHarness[] = [];
+
+/** A fresh app, so a fresh cache: every test starts cold. */
+async function start(options: Omit<AppDeps, 'db'> = {}): Promise<HttpHarness> {
+  const http = await serve(createApp({ db: services.db, log: () => {}, ...options }));
+  open.push(http);
+  return http;
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((h) => h.close()));
+});
+beforeEach(() => services.queries.reset());
+
+interface Payments {
+  investor: string;
+  from: string;
+  to: string;
+  limit: number;
+  count: number;
+  rows: { transaction_date: string }[];
+}
+interface Stats {
+  entries: number;
+  bytes: number;
+}
+
+/** DEMO_INV's payments from `from` to the end of 2024. */
+const payments = (from: string, limit: number) =>
+  `/payments?investor=DEMO_INV&from=${from}&to=2025-01-01&limit=${limit}`;
+/** How many times the big table was scanned since the test began. */
+const scans = () => services.queries.matching(/FROM borrower_payments/);
+
+async function stats(http: HttpHarness): Promise<Stats> {
+  const res = await http.get('/cache/stats');
+  expect(res.status, `GET /cache/stats answered ${res.status}: keep that route, the tests read it`).toBe(200);
+  return res.json<Stats>();
+}
+
+/** Ask, and insist on a 200: every other check reads the body. */
+async function get(http: HttpHarness, path: string): Promise<TestResponse> {
+  const res = await http.get(path);
+  expect(res.status, `GET ${path} answered ${res.status} (${res.text.slice(0, 160)}): it should answer 200`).toBe(200);
+  return res;
+}
+
+/** Ask the same question twice and insist the second answer came from the cache. */
+async function getTwice(http: HttpHarness, path: string): Promise<TestResponse> {
+  const before = scans();
+  const first = await get(http, path);
+  const second = await get(http, path);
+  expect(
+    scans() - before,
+    `GET ${path} twice reached PostgreSQL twice: the second answer should come from the cache (look it up before querying, store it after)`,
+  ).toBe(1);
+  expect(second.cache, `the second GET ${path} said X-Cache: ${second.cache}: a cached answer says HIT`).toBe('HIT');
+  expect(second.text, `the second GET ${path} came from the cache but differs from the first answer`).toBe(first.text);
+  return first;
+}
+
+describe('memoizing GET /payments', () => {
+  it('serves a second identical request from memory without querying PostgreSQL', async () => {
+    const http = await start();
+    const path = payments('2024-01-01', 50);
+    const first = await http.get(path);
+    expect(first.cache, `the first GET ${path} said X-Cache: ${first.cache}: nothing was cached yet, so MISS`).toBe(
+      'MISS',
+    );
+    await getTwice(http, path);
+  });
+
+  it('treats the same question written differently as one entry', async () => {
+    const http = await start();
+    await getTwice(http, '/payments?investor=DEMO_INV&from=2024-01-01&to=2024-02-01');
+    const same = await get(http, '/payments?to=2024-02-01&limit=1000&from=2024-01-01&investor=demo_inv');
+    expect(
+      same.cache,
+      'investor=demo_inv, the parameters in another order and limit=1000 (the default) ask the same question: build the key from the validated `q`, not from the raw query string',
+    ).toBe('HIT');
+  });
+});
+
+describe('the key is every parameter', () => {
+  it('answers limit=10 with 10 rows after limit=50 was cached', async () => {
+    const http = await start();
+    await getTwice(http, payments('2024-01-01', 50));
+    const path = payments('2024-01-01', 10);
+    const body = (await get(http, path)).json<Payments>();
+    expect(
+      body.count,
+      `GET ${path} returned ${body.count} rows, the cached answer of limit=50: the key must include limit`,
+    ).toBe(10);
+  });
+
+  it('answers another date range with that range’s rows', async () => {
+    const http = await start();
+    await getTwice(http, payments('2024-01-01', 20));
+    const later = payments('2024-07-01', 20);
+    const body = (await get(http, later)).json<Payments>();
+    const outside = body.rows.filter((r) => r.transaction_date < '2024-07-01').length;
+    expect(
+      outside,
+      `GET ${later} returned ${outside} payments dated before 2024-07-01, from the cached answer of another range: the key must include from`,
+    ).toBe(0);
+    const shorter = '/payments?investor=DEMO_INV&from=2024-01-01&to=2024-01-02&limit=20';
+    const short = (await get(http, shorter)).json<Payments>();
+    const after = short.rows.filter((r) => r.transaction_date >= '2024-01-02').length;
+    expect(
+      after,
+      `GET ${shorter} returned ${after} payments dated 2024-01-02 or later, from a cached answer of another range: the key must include to`,
+    ).toBe(0);
+  });
+
+  it('answers another investor with that investor’s rows', async () => {
+    const http = await start();
+    await getTwice(http, payments('2024-01-01', 20));
+    const path = '/payments?investor=INV00001&from=2024-01-01&to=2025-01-01&limit=20';
+    const res = await get(http, path);
+    expect(
+      res.json<Payments>().investor,
+      `GET ${path} was answered with DEMO_INV's cached payments: the key must include the investor`,
+    ).toBe('INV00001');
+    expect(res.cache, `GET ${path} said X-Cache: ${res.cache}: a new question is a MISS`).toBe('MISS');
+  });
+});
+
+describe('memory is bounded by bytes', () => {
+  it('evicts the oldest answers when new ones would pass maxBytes', async () => {
+    // Each answer of 400 rows is about 71 kB of JSON: only one fits in 100 kB.
+    const maxBytes = 100_000;
+    const http = await start({ cache: { maxBytes } });
+    const months = ['2024-01-01', '2024-02-01', '2024-03-01'].map((from) => payments(from, 400));
+    await getTwice(http, months[0] as string); // caching works at all
+    for (const path of months.slice(1)) await get(http, path);
+
+    const held = await stats(http);
+    expect(
+      held.bytes,
+      `after three answers of about 71 kB the cache holds ${held.bytes} bytes in ${held.entries} entries, over maxBytes ${maxBytes}: bound it by bytes (lru-cache: maxSize with a sizeCalculation)`,
+    ).toBeLessThanOrEqual(maxBytes);
+    const last = await http.get(months[2] as string);
+    expect(
+      last.cache,
+      `the most recent answer (${months[2]}) was not kept (X-Cache: ${last.cache}): a full cache evicts the least recently used answers, not the newest`,
+    ).toBe('HIT');
+    const oldest = await http.get(months[0] as string);
+    expect(
+      oldest.cache,
+      `the oldest answer (${months[0]}) was still cached after 3 × 71 kB went into a ${maxBytes}-byte cache: the cache is not bounded by bytes (an entry count, like max: 100, does not bound memory)`,
+    ).toBe('MISS');
+  });
+
+  it('keeps many small answers that fit in maxBytes: the bound is bytes, not a count', async () => {
+    const maxBytes = 100_000;
+    const http = await start({ cache: { maxBytes } });
+    // Five answers of 10 rows, about 1.9 kB each: 9.5 kB in all.
+    const small = ['2024-01-01', '2024-02-01', '2024-03-01', '2024-04-01', '2024-05-01'].map((f) => payments(f, 10));
+    await getTwice(http, small[0] as string); // caching works at all
+    for (const path of small.slice(1)) await get(http, path);
+    services.queries.reset();
+    for (const path of small) {
+      const res = await http.get(path);
+      expect(
+        res.cache,
+        `GET ${path} was evicted though five small answers (about 9.5 kB) fit in ${maxBytes} bytes: bound the memory by bytes, not by a number of entries`,
+      ).toBe('HIT');
+    }
+    expect(scans()).toBe(0);
+  });
+
+  it('still answers a result larger than maxBytes, without storing it', async () => {
+    const maxBytes = 100_000;
+    const http = await start({ cache: { maxBytes } });
+    const path = payments('2024-01-01', 1000); // about 178 kB
+    for (let i = 0; i < 2; i++) {
+      const body = (await get(http, path)).json<Payments>();
+      expect(body.count, `GET ${path} returned ${body.count} rows`).toBe(1000);
+    }
+    const held = await stats(http);
+    expect(
+      held.bytes,
+      `a 178 kB answer went into a ${maxBytes}-byte cache and it now holds ${held.bytes} bytes: a value larger than the bound must not be stored`,
+    ).toBeLessThanOrEqual(maxBytes);
+  });
+});
+
+describe('what is not cached, and for how long', () => {
+  it('does not cache a 404: an unknown investor is looked up again', async () => {
+    const http = await start();
+    const path = '/payments?investor=NOBODY&from=2024-01-01&to=2025-01-01';
+    for (let i = 0; i < 2; i++) {
+      const res = await http.get(path);
+      expect(res.status, `GET ${path} answered ${res.status}: NOBODY does not exist, so 404`).toBe(404);
+      expect(
+        res.cache,
+        `GET ${path} answered 404 with X-Cache: ${res.cache}: errors are not cached, so they say nothing about the cache`,
+      ).not.toBe('HIT');
+    }
+    expect(
+      services.queries.matching(/FROM investors/),
+      `GET ${path} twice asked PostgreSQL about NOBODY ${services.queries.matching(/FROM investors/)} time(s): a cached 404 would hide an investor created a second later, so only 200s are stored`,
+    ).toBe(2);
+    const held = await stats(http);
+    expect(held.entries, `after two 404s the cache holds ${held.entries} entries: store only 200s`).toBe(0);
+  });
+
+  it('serves an answer until ttlMs has passed, then asks PostgreSQL again', async () => {
+    let now = 1_000_000;
+    const ttlMs = 60_000;
+    const http = await start({ cache: { ttlMs }, now: () => now });
+    const path = payments('2024-01-01', 50);
+    await getTwice(http, path);
+    now += ttlMs - 1_000;
+    const fresh = await http.get(path);
+    expect(
+      fresh.cache,
+      `GET ${path} 59 s after it was stored said X-Cache: ${fresh.cache}: with ttlMs 60000 it should still be a HIT`,
+    ).toBe('HIT');
+    now += 1_001;
+    // lru-cache may reuse its last reading of the clock for 1 ms (its ttlResolution): give it that.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const expired = await http.get(path);
+    expect(
+      expired.cache,
+      `GET ${path} 60.001 s after it was stored said X-Cache: ${expired.cache}: it is older than ttlMs (60000), so it must be loaded again (lru-cache: ttl, and perf: { now } for the injected clock)`,
+    ).toBe('MISS');
+    expect(scans(), 'an expired answer must be fetched from PostgreSQL again').toBe(2);
+  });
+
+  it('gives each app its own cache', async () => {
+    const one = await start();
+    const two = await start();
+    const path = payments('2024-01-01', 30);
+    await getTwice(one, path);
+    const other = await two.get(path);
+    expect(
+      other.cache,
+      `a second app answered GET ${path} from the first app's cache: create the cache inside createApp (createPaymentsCache), not once per module`,
+    ).toBe('MISS');
+  });
+});
