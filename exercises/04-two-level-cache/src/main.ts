@@ -3,8 +3,8 @@ import { createRedisClient } from '@cachelab/lesson-03-redis-cache-aside/redis-c
 import { createApp } from './app.ts';
 
 // Try it by hand with two instances, one per terminal:
-//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3141
-//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3142
+//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3145
+//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3146
 const redis = createRedisClient();
 const subscriber = createRedisClient();
 let close: (() => Promise<void>) | undefined;
