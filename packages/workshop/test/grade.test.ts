@@ -197,6 +197,12 @@ describe('cachelab grade over a class of prepared submissions', () => {
     expect(json.flagged).toBe(true);
     expect(json.tamper.map((f) => f.file)).toEqual(['package.json', 'test/price.test.ts']);
     expect(json.tamper[0]?.pristine_sha256).toMatch(/^[0-9a-f]{64}$/);
+    // The report shows what changed, not only that something did.
+    expect(json.tamper[1]?.diff).toContain("-  it('rounds to the cent', () => {");
+    expect(json.tamper[1]?.diff).toContain("+  it.skip('rounds to the cent', () => {");
+    expect(json.tamper[1]?.diff).toContain(
+      "+    expect(priceWithVat(100), 'a price of 100 should cost 120 with VAT').toBe(100);",
+    );
     expect(results(out, 'correct').flagged).toBe(false);
 
     expect(read(join(out, 'junit.xml'))).toContain(
@@ -205,6 +211,7 @@ describe('cachelab grade over a class of prepared submissions', () => {
     const html = read(join(out, 'index.html'));
     expect(html).toMatch(/<tr class="flagged"><th scope="row" data-sort="edits-tests">/);
     expect(html).toContain('<details class="student flagged" id="s-edits-tests">');
+    expect(html).toContain(`<span class="d-add">+  it.skip(&#39;rounds to the cent&#39;, () =&gt; {</span>`);
   });
 
   it('writes results.json in the shape of the Exercism test-runner interface v3, with scores', () => {

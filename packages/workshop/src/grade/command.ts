@@ -193,7 +193,7 @@ function printSummary(out: string, headline: (submissions: string) => string): v
   else ok('No submission changed its tests or configuration.');
   if (s.errors + s.timeouts > 0)
     fail(
-      `${s.errors} run${s.errors === 1 ? '' : 's'} could not run its tests and ${s.timeouts} timed out (each scores 0): the details are in the report.`,
+      `${s.errors} run${s.errors === 1 ? '' : 's'} ended in an error (no test could run) and ${s.timeouts} in a timeout; each scores 0. The report has the details.`,
     );
   if (s.missing > 0) warn(`${s.missing} run${s.missing === 1 ? '' : 's'} not graded.`);
   console.log(

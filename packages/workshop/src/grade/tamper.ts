@@ -62,14 +62,78 @@ export function findTampering(exercise: Exercise, submittedDir: string): TamperF
     }
     submitted.delete(file);
     const submittedSha256 = fileSha256(join(submittedDir, file));
-    if (submittedSha256 !== pristineSha256)
-      findings.push({ exercise: exercise.name, file, change: 'modified', pristineSha256, submittedSha256 });
+    if (submittedSha256 !== pristineSha256) {
+      const diff = unifiedDiff(readText(join(exercise.dir, file)), readText(join(submittedDir, file)));
+      findings.push({ exercise: exercise.name, file, change: 'modified', pristineSha256, submittedSha256, diff });
+    }
   }
   for (const file of submitted) {
     const submittedSha256 = fileSha256(join(submittedDir, file));
-    findings.push({ exercise: exercise.name, file, change: 'added', ...(submittedSha256 ? { submittedSha256 } : {}) });
+    const diff = unifiedDiff('', readText(join(submittedDir, file)));
+    findings.push({
+      exercise: exercise.name,
+      file,
+      change: 'added',
+      ...(submittedSha256 ? { submittedSha256 } : {}),
+      diff,
+    });
   }
   return findings.sort((a, b) => a.file.localeCompare(b.file));
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r\n/g, '\n');
+  } catch {
+    return '';
+  }
+}
+
+const DIFF_LIMIT = 4000;
+
+/**
+ * A unified diff of two small texts (tests and configuration files), so that the report
+ * shows WHAT changed — an `it.skip`, an expected value — not only that something did.
+ * Longest common subsequence over lines; files too large for that (over ~2,000 lines each)
+ * get a note instead. Cut at 4,000 characters.
+ */
+export function unifiedDiff(before: string, after: string, context = 2): string {
+  const a = before === '' ? [] : before.replace(/\n$/, '').split('\n');
+  const b = after === '' ? [] : after.replace(/\n$/, '').split('\n');
+  if (a.length * b.length > 4_000_000) return `(too large to compare line by line: ${a.length} → ${b.length} lines)`;
+  // lcs[i][j] = length of the LCS of a[i..] and b[j..]
+  const lcs = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
+  for (let i = a.length - 1; i >= 0; i--)
+    for (let j = b.length - 1; j >= 0; j--)
+      (lcs[i] as Uint32Array)[j] =
+        a[i] === b[j]
+          ? ((lcs[i + 1] as Uint32Array)[j + 1] as number) + 1
+          : Math.max((lcs[i + 1] as Uint32Array)[j] as number, (lcs[i] as Uint32Array)[j + 1] as number);
+  const ops: { kind: ' ' | '-' | '+'; line: string; a: number; b: number }[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) ops.push({ kind: ' ', line: a[i++] as string, a: i, b: ++j });
+    else if (
+      i < a.length &&
+      (j >= b.length || ((lcs[i + 1] as Uint32Array)[j] as number) >= ((lcs[i] as Uint32Array)[j + 1] as number))
+    )
+      ops.push({ kind: '-', line: a[i++] as string, a: i, b: j });
+    else ops.push({ kind: '+', line: b[j++] as string, a: i, b: j });
+  }
+  const keep = ops.map((_op, k) =>
+    ops.slice(Math.max(0, k - context), k + context + 1).some((near) => near.kind !== ' '),
+  );
+  const lines: string[] = [];
+  let previous = -1;
+  ops.forEach((op, k) => {
+    if (!keep[k]) return;
+    if (previous === -1 || k !== previous + 1) lines.push(`@@ line ${op.kind === '+' ? op.b : op.a} @@`);
+    lines.push(`${op.kind}${op.line}`);
+    previous = k;
+  });
+  const text = lines.join('\n');
+  return text.length > DIFF_LIMIT ? `${text.slice(0, DIFF_LIMIT)}\n… (cut)` : text;
 }
 
 /** A digest of a folder's files (paths and contents), skipping what the runner skips. */

@@ -32,6 +32,8 @@ export interface TamperFinding {
   change: 'modified' | 'added' | 'removed';
   pristineSha256?: string;
   submittedSha256?: string;
+  /** What changed, as a unified diff (pristine → submitted), cut at a few KB. */
+  diff?: string;
 }
 
 /** One submission × exercise, as graded. Scores are computed from it when reports are written. */

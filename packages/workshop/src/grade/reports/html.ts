@@ -39,7 +39,7 @@ function toneOf(cell: Cell): Tone {
 
 const STATUS_LABEL: Record<Tone, string> = {
   pass: 'passed',
-  partial: 'partly',
+  partial: 'partial',
   zero: 'failed',
   error: 'error',
   timeout: 'timeout',
@@ -56,6 +56,17 @@ function tableCell(row: Row, cell: Cell): string {
     (r?.tamper.length ?? 0) > 0 ? ' <span class="flag-mark" title="files differ from the pristine copy">⚑</span>' : '';
   const label = tone === 'pass' || tone === 'partial' || tone === 'zero' ? '' : `<small>${STATUS_LABEL[tone]}</small>`;
   return `<td class="cell t-${tone}" data-sort="${r ? cell.score : -1}" title="${h(title)}"><a href="#s-${h(row.id)}-${h(cell.exercise.id)}">${r ? formatScore(cell.score) : '—'}</a>${flag}${label}</td>`;
+}
+
+/** "1 error", "1 timeout", "2 errors · 1 timeout" */
+function problemBadges(row: Row): string {
+  const count = (status: string) => row.cells.filter((c) => c.result?.status === status).length;
+  const [errors, timeouts] = [count('error'), count('timeout')];
+  const parts = [
+    errors ? `${errors} error${errors === 1 ? '' : 's'}` : '',
+    timeouts ? `${timeouts} timeout${timeouts === 1 ? '' : 's'}` : '',
+  ].filter(Boolean);
+  return parts.length ? `<span class="badge b-error">${parts.join(' · ')}</span>` : '';
 }
 
 function classTable(book: Gradebook): string {
@@ -76,7 +87,7 @@ function classTable(book: Gradebook): string {
         flagged
           ? `<span class="badge b-flag" title="${h(row.tamper.map((f) => `${f.exercise}/${f.file} (${f.change})`).join('\n'))}">⚑ ${row.tamper.length} file${row.tamper.length === 1 ? '' : 's'} differ</span>`
           : '',
-        row.errors > 0 ? `<span class="badge b-error">${row.errors} error${row.errors === 1 ? '' : 's'}</span>` : '',
+        problemBadges(row),
         row.complete ? '' : '<span class="badge b-missing">incomplete</span>',
       ].join(' ');
       return `<tr class="${flagged ? 'flagged' : ''}"><th scope="row" data-sort="${h(row.id)}"><a href="#s-${h(row.id)}">${h(row.id)}</a></th>${row.cells
@@ -149,6 +160,15 @@ function histograms(book: Gradebook): string {
   return `<div class="hists">${figures.join('\n')}</div>`;
 }
 
+/** A unified diff with removed and added lines coloured. */
+function diffBlock(diff: string): string {
+  const lines = diff.split('\n').map((line) => {
+    const cls = line.startsWith('@@') ? 'd-hunk' : line.startsWith('+') ? 'd-add' : line.startsWith('-') ? 'd-del' : '';
+    return cls ? `<span class="${cls}">${h(line)}</span>` : h(line);
+  });
+  return `<pre class="diff">${lines.join('\n')}</pre>`;
+}
+
 function exerciseDetails(row: Row, cell: Cell): string {
   const { exercise } = cell;
   const r: StoredResult | undefined = cell.result;
@@ -157,13 +177,15 @@ function exerciseDetails(row: Row, cell: Cell): string {
   const head = `<h4><span class="chip t-${tone}">${STATUS_LABEL[tone]}</span> ${h(exercise.id)} ${h(exercise.title)} <span class="score">${formatScore(cell.score)} / ${formatScore(exercise.points)}</span></h4>`;
   if (!r)
     return `<div class="ex" id="${anchor}">${head}<p>Not graded (the batch was interrupted, or this is a shard).</p></div>`;
-  const meta = `<p class="meta">${r.total > 0 ? `${r.passed} of ${r.total} tests passed · ` : ''}${seconds(r.durationMs)} · ${h(r.message)}</p>`;
+  const meta = `<p class="meta">${r.total > 0 ? `${r.passed} of ${r.total} tests passed · ` : ''}${seconds(r.durationMs)}</p>${
+    r.status === 'error' || r.status === 'timeout' ? `<p class="problem">${h(r.message)}</p>` : ''
+  }`;
   const tamper =
     r.tamper.length > 0
       ? `<div class="tamper"><b>⚑ Differs from the pristine exercise</b> (graded on the pristine copies all the same):<ul>${r.tamper
           .map(
             (f) =>
-              `<li><code>${h(f.file)}</code> ${h(f.change)}${f.submittedSha256 ? ` <small>sha256 ${h(f.submittedSha256.slice(0, 12))}… (pristine ${h((f.pristineSha256 ?? 'none').slice(0, 12))})</small>` : ''}</li>`,
+              `<li><code>${h(f.file)}</code> ${h(f.change)}${f.submittedSha256 ? ` <small>sha256 ${h(f.submittedSha256.slice(0, 12))}… (pristine ${h((f.pristineSha256 ?? 'none').slice(0, 12))})</small>` : ''}${f.diff ? diffBlock(f.diff) : ''}</li>`,
           )
           .join('')}</ul></div>`
       : '';
@@ -195,7 +217,7 @@ function submissionDetails(row: Row): string {
   const flagged = row.tamper.length > 0;
   const source = row.record?.commit ? `${row.source} @ ${row.record.commit.slice(0, 12)}` : row.source;
   return `<details class="student${flagged ? ' flagged' : ''}" id="s-${h(row.id)}">
-<summary><span class="who">${h(row.id)}</span> <span class="score">${formatScore(row.total)} / ${formatScore(row.max)}</span>${flagged ? ' <span class="badge b-flag">⚑ flagged</span>' : ''}${row.errors ? ` <span class="badge b-error">${row.errors} error${row.errors === 1 ? '' : 's'}</span>` : ''}</summary>
+<summary><span class="who">${h(row.id)}</span> <span class="score">${formatScore(row.total)} / ${formatScore(row.max)}</span>${flagged ? ' <span class="badge b-flag">⚑ flagged</span>' : ''}${row.errors ? ` ${problemBadges(row)}` : ''}</summary>
 <p class="meta">Source: <code>${h(source)}</code>${row.record?.error ? ` — <b>${h(row.record.error)}</b>` : ''}</p>
 ${row.cells.map((c) => exerciseDetails(row, c)).join('\n')}
 </details>`;
@@ -221,7 +243,7 @@ table.class th,table.class td{border:1px solid var(--line);padding:5px 8px;text-
 table.class thead th{background:var(--head);position:sticky;top:0;cursor:pointer;user-select:none;vertical-align:bottom}
 table.class thead th small{display:block;font-weight:normal;color:var(--muted)}
 table.class th[scope=row]{text-align:left;font-weight:600}
-table.class thead th:first-child,table.class td.flags{text-align:left}
+table.class thead th:first-child,table.class thead th:last-child,table.class td.flags{text-align:left}
 table.class tfoot td,table.class tfoot th{background:var(--head);color:var(--muted)}
 td.cell small{display:block;font-size:11px}
 td.cell a{color:inherit}
@@ -250,6 +272,8 @@ details.student[open]{padding-bottom:10px}
 .ex{border-top:1px solid var(--line);padding:10px 0 4px}
 .ex h4 .score{float:right}
 .chip{display:inline-block;min-width:70px;text-align:center;border-radius:4px;padding:0 6px;font-size:12px}
+.problem{margin:2px 0 8px;color:var(--zero);font-weight:600}
+pre.diff{margin:4px 0 6px;max-height:320px}pre.diff .d-add{color:var(--pass);background:var(--pass-bg);display:inline-block;min-width:100%}pre.diff .d-del{color:var(--zero);background:var(--zero-bg);display:inline-block;min-width:100%}pre.diff .d-hunk{color:var(--muted)}
 .tamper{border:1px solid var(--flag);background:var(--flag-bg);border-radius:6px;padding:6px 10px;margin:6px 0}.tamper b{color:var(--flag)}.tamper ul{margin:4px 0 0;padding-left:20px}
 ul.tests{list-style:none;padding-left:0;margin:4px 0}ul.tests li{margin:4px 0}
 ul.tests .mark{font-weight:700}li.t-fail{background:none}li.t-fail .mark{color:var(--zero)}li.t-pass{background:none}li.t-pass .mark{color:var(--pass)}

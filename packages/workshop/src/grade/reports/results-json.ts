@@ -61,6 +61,7 @@ function tamperJson(f: TamperFinding) {
     change: f.change,
     pristine_sha256: f.pristineSha256 ?? null,
     submitted_sha256: f.submittedSha256 ?? null,
+    diff: f.diff ?? null,
   };
 }
 
