@@ -11,6 +11,7 @@ let close: (() => Promise<void>) | undefined;
 
 await serveLesson({
   lesson: '04 exercise: two-level-cache',
+  example: '/employees/42',
   createApp({ db }) {
     const app = createApp({ db, redis, subscriber, keyPrefix: 'cachelab:ex04:', instanceId: `port-${portFromEnv()}` });
     close = app.locals.close;

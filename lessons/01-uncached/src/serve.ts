@@ -17,6 +17,8 @@ export interface ServeOptions {
   close?(): Promise<void> | void;
   /** Port: `--port`, else `PORT`, else 3000. 0 picks a free one. */
   port?: number;
+  /** The request the banner suggests trying. Default: the classic payments query. */
+  example?: string;
 }
 
 export function portFromEnv(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): number {
@@ -84,7 +86,7 @@ export async function serveLesson(options: ServeOptions): Promise<Server> {
   const { port: actual } = server.address() as AddressInfo;
   console.log(`Lesson ${options.lesson} listening on http://127.0.0.1:${actual}  (Ctrl-C to stop)`);
   console.log(
-    `Try: curl -si 'http://127.0.0.1:${actual}/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000' | grep -iE '^(HTTP|server-timing|x-cache)'`,
+    `Try: curl -si 'http://127.0.0.1:${actual}${options.example ?? '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000'}' | grep -iE '^(HTTP|server-timing|x-cache)'`,
   );
 
   let closing = false;

@@ -7,6 +7,7 @@ import { createApp } from './app.ts';
 const redis = createRedisClient();
 await serveLesson({
   lesson: '03 exercise: redis-cache-aside',
+  example: '/investors/DEMO_INV/summary',
   createApp: ({ db }) => createApp({ db, redis, keyPrefix: 'cachelab:exercise-03:' }),
   close: () => redis.disconnect(),
 });
