@@ -54,9 +54,12 @@ async function getTwice(http: HttpHarness, path: string): Promise<TestResponse> 
   const before = scans();
   const first = await get(http, path);
   const second = await get(http, path);
+  const reached = scans() - before;
   expect(
-    scans() - before,
-    `GET ${path} twice reached PostgreSQL twice: the second answer should come from the cache (look it up before querying, store it after)`,
+    reached,
+    reached === 0
+      ? `GET ${path} twice never reached PostgreSQL, though this app was just created: its cache already held the answer. Each createApp must start with an empty cache of its own`
+      : `GET ${path} twice reached PostgreSQL ${reached} times: the second answer should come from the cache (look it up before querying, store it after)`,
   ).toBe(1);
   expect(second.cache, `the second GET ${path} said X-Cache: ${second.cache}: a cached answer says HIT`).toBe('HIT');
   expect(second.text, `the second GET ${path} came from the cache but differs from the first answer`).toBe(first.text);
@@ -67,11 +70,10 @@ describe('memoizing GET /payments', () => {
   it('serves a second identical request from memory without querying PostgreSQL', async () => {
     const http = await start();
     const path = payments('2024-01-01', 50);
-    const first = await http.get(path);
+    const first = await getTwice(http, path);
     expect(first.cache, `the first GET ${path} said X-Cache: ${first.cache}: nothing was cached yet, so MISS`).toBe(
       'MISS',
     );
-    await getTwice(http, path);
   });
 
   it('treats the same question written differently as one entry', async () => {
@@ -136,7 +138,13 @@ describe('memory is bounded by bytes', () => {
     const http = await start({ cache: { maxBytes } });
     const months = ['2024-01-01', '2024-02-01', '2024-03-01'].map((from) => payments(from, 400));
     await getTwice(http, months[0] as string); // caching works at all
-    for (const path of months.slice(1)) await get(http, path);
+    for (const path of months.slice(1)) {
+      const res = await get(http, path);
+      expect(
+        res.cache,
+        `GET ${path} is a new question but said X-Cache: ${res.cache}: the key must include every parameter`,
+      ).toBe('MISS');
+    }
 
     const held = await stats(http);
     expect(
@@ -149,6 +157,10 @@ describe('memory is bounded by bytes', () => {
       `the most recent answer (${months[2]}) was not kept (X-Cache: ${last.cache}): a full cache evicts the least recently used answers, not the newest`,
     ).toBe('HIT');
     const oldest = await http.get(months[0] as string);
+    expect(
+      oldest.json<Payments>().from,
+      `GET ${months[0]} was answered with the rows of another range: the key must include every parameter`,
+    ).toBe('2024-01-01');
     expect(
       oldest.cache,
       `the oldest answer (${months[0]}) was still cached after 3 × 71 kB went into a ${maxBytes}-byte cache: the cache is not bounded by bytes (an entry count, like max: 100, does not bound memory)`,
