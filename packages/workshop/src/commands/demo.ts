@@ -400,7 +400,7 @@ export function renderReport(report: DemoReport): string {
   if (!report.cached && first) {
     const dbs = p.map((m) => m.timing.db ?? 0);
     out.push(
-      `${mark.info} Lesson ${id} has no cache: all ${p.length} requests for the same payments went to PostgreSQL (db ${ms(Math.min(...dbs))}–${ms(Math.max(...dbs))} ms each), and answered the same thing every time.`,
+      `${mark.info} Lesson ${id} has no cache: all ${p.length} requests for the same payments went to PostgreSQL, and each one cost it ${ms(Math.min(...dbs))}–${ms(Math.max(...dbs))} ms again.`,
     );
     const next = listLessons().find((l) => l.id > id);
     if (next)

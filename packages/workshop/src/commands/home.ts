@@ -29,14 +29,18 @@ export function renderHome(): string {
   lines.push('');
   if (next) {
     lines.push(
-      `Next: read lessons/${lessons.find((l) => l.id === next.lesson)?.name ?? ''}/README.md and exercises/${next.name}/README.md,`,
+      `Next: read lesson ${next.lesson} (\`npx cachelab read ${next.lesson}\`) and try it (\`npx cachelab demo ${next.lesson}\`),`,
     );
-    lines.push(`      then \`npx cachelab verify ${next.id}\`.`);
+    lines.push(`      then solve exercise ${next.id} with \`npx cachelab watch\` (tests re-run on every save).`);
   } else if (exercises.length > 0) {
     lines.push('Every exercise is solved. Well done!');
   }
   lines.push('');
-  lines.push(c.dim('Commands: run NN · verify [NN] · hint NN · progress · doctor · services up · db seed · help'));
+  lines.push(
+    c.dim(
+      'Commands: read NN · demo NN · run NN · watch · verify [NN] · hint NN · diff NN · reset NN · progress · doctor · help',
+    ),
+  );
   return lines.join('\n');
 }
 

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Separator, select } from '@inquirer/prompts';
 import { readHints } from '../hints.ts';
 import { c, fail, mark, UserError } from '../output.ts';
-import { loadProgress } from '../progress.ts';
+import { loadProgress, PROGRESS_FILE } from '../progress.ts';
 import { type Exercise, type Lesson, listExercises, listLessons } from '../repo.ts';
 import { hint } from './hint.ts';
 import { read } from './read.ts';
@@ -130,7 +130,7 @@ export async function menu(): Promise<number> {
       loop: false,
     });
     if (choice === undefined || choice === 'quit') {
-      console.log('Bye. Your progress is saved in .cachelab/progress.json.');
+      console.log(`Bye. Your progress is saved in ${relative(process.cwd(), PROGRESS_FILE) || PROGRESS_FILE}.`);
       return 0;
     }
     focus = choice;
@@ -148,7 +148,7 @@ export async function menu(): Promise<number> {
       go = await exerciseMenu(exerciseId);
     }
     if (go === undefined) {
-      console.log('Bye. Your progress is saved in .cachelab/progress.json.');
+      console.log(`Bye. Your progress is saved in ${relative(process.cwd(), PROGRESS_FILE) || PROGRESS_FILE}.`);
       return 0;
     }
   }

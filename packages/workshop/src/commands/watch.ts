@@ -9,6 +9,7 @@ import { type Exercise, listExercises, REPO_ROOT } from '../repo.ts';
 import { describeResult } from '../result-view.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { requireServices } from './doctor.ts';
+import { renderMarkdown } from './read.ts';
 import { applyReset, describePlan, isPristine, planReset, type ResetPlan } from './reset.ts';
 import { resolveExercise } from './verify.ts';
 
@@ -231,7 +232,10 @@ class WatchSession {
         p.hints[this.#exercise.id] = Math.min(index + 1, hints.length);
       });
       const more = index + 1 < hints.length ? 'press h again for the next one' : 'that was the last one';
-      this.#hint = [c.bold(c.cyan(`Hint ${index + 1} of ${hints.length}`)) + c.dim(`  (${more})`), hints[index] ?? ''];
+      this.#hint = [
+        c.bold(c.cyan(`Hint ${index + 1} of ${hints.length}`)) + c.dim(`  (${more})`),
+        renderMarkdown(hints[index] ?? '').trimEnd(),
+      ];
     }
     this.#view = 'result';
     this.#render();
@@ -264,6 +268,7 @@ class WatchSession {
     await this.#stopRun();
     this.#ignoreSavesUntil = Date.now() + 1_000; // our own writes are not the learner's saves
     const backup = applyReset(plan);
+    this.#watchCurrent(); // src/ may not have existed before: file events can start now
     this.#banner = [];
     this.#notice = [
       `${mark.ok} ${plan.exercise.id} ${plan.exercise.slug} is back to its starter.${backup ? ` Your version: ${relative(process.cwd(), backup) || backup}` : ''}`,
