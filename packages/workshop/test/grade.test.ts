@@ -214,6 +214,14 @@ describe('cachelab grade over a class of prepared submissions', () => {
     expect(html).toContain(`<span class="d-add">+  it.skip(&#39;rounds to the cent&#39;, () =&gt; {</span>`);
   });
 
+  it('grades every run on a copy of the tests taken when the batch started, and keeps it', () => {
+    const pinned = join(out, '.pristine', '01-fixture');
+    expect(read(join(pinned, 'test/price.test.ts'))).toBe(
+      read(join(fixtures, 'exercises/01-fixture/test/price.test.ts')),
+    );
+    expect(existsSync(join(pinned, 'src')), 'the starter is not part of what is graded').toBe(false);
+  });
+
   it('writes results.json in the shape of the Exercism test-runner interface v3, with scores', () => {
     const json = results(out, 'half-right');
     expect(json).toMatchObject({ version: 3, status: 'fail', message: null, score: 12.5, max_score: 15 });

@@ -164,7 +164,11 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
   }
   const { graded, resumed } = outcome;
   const runs = `${graded} run${graded === 1 ? '' : 's'}${resumed ? `, ${resumed} kept from before by --resume` : ''}`;
-  printSummary(out, (n) => `Graded ${n} in ${formatDuration(outcome.wallMs)} (${runs})`);
+  printSummary(out, (n) =>
+    outcome.interrupted
+      ? `Stopped after ${formatDuration(outcome.wallMs)} (${runs}); the reports cover what was graded of ${n}`
+      : `Graded ${n} in ${formatDuration(outcome.wallMs)} (${runs})`,
+  );
   if (outcome.interrupted) {
     warn(
       `Interrupted: the runs under way were stopped and not stored. Continue with the same command and --resume (${outcome.graded + outcome.resumed} results kept).`,

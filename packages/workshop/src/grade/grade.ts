@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mapLimit } from '../concurrency.ts';
@@ -7,7 +7,7 @@ import { type Exercise, findExercise, listExercises, REPO_ROOT } from '../repo.t
 import { runExercise } from '../runner/run-exercise.ts';
 import { listFiles } from '../runner/workspace.ts';
 import { writeReports } from './reports/write.ts';
-import { readManifest, readResult, writeManifest, writeResult, writeSubmission } from './store.ts';
+import { PRISTINE_DIR, readManifest, readResult, writeManifest, writeResult, writeSubmission } from './store.ts';
 import {
   type FetchedSubmission,
   fetchSubmission,
@@ -134,10 +134,13 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   };
   writeManifest(out, manifest);
 
-  const jobs = slice.flatMap((submission) => exercises.map((exercise) => ({ submission, exercise })));
+  // Every run of the batch uses the tests as they were when it started, even if someone edits
+  // the workshop meanwhile; the copy stays in the output as a record of what was graded.
+  const pinned = snapshotExercises(exercises, out);
+  const jobs = slice.flatMap((submission) => pinned.map((exercise) => ({ submission, exercise })));
   options.onEvent?.({ type: 'start', submissions: slice, exercises, total: jobs.length, concurrency });
 
-  const pristine = new Map(exercises.map((e) => [e.name, pristineFingerprint(e)]));
+  const pristine = new Map(pinned.map((e) => [e.name, pristineFingerprint(e)]));
   const names = exercises.map((e) => e.name);
   const fetched = new Map<string, Promise<FetchedSubmission>>();
   const remaining = new Map(slice.map((s) => [s.id, exercises.length]));
@@ -265,6 +268,20 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   writeManifest(out, manifest);
   writeReports(out);
   return { out, manifest, graded, resumed, interrupted, wallMs: Math.round(performance.now() - started) };
+}
+
+/** Copy each exercise, without its starter src/, to `<out>/.pristine/<name>`; the copies stand in for the originals. */
+function snapshotExercises(exercises: Exercise[], out: string): Exercise[] {
+  return exercises.map((exercise) => {
+    const dir = join(out, PRISTINE_DIR, exercise.name);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    for (const entry of readdirSync(exercise.dir)) {
+      if (entry === 'src' || entry === 'node_modules' || entry === '.turbo') continue;
+      cpSync(join(exercise.dir, entry), join(dir, entry), { recursive: true });
+    }
+    return { ...exercise, dir };
+  });
 }
 
 function noRun(status: 'error', message: string) {

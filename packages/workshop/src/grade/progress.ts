@@ -28,6 +28,9 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: measuring text without its colour codes
+const visibleLength = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '').length;
+
 export function createBatchProgress(
   total: number,
   stream: NodeJS.WriteStream = process.stdout,
@@ -48,16 +51,27 @@ export function createBatchProgress(
     const elapsed = now() - started;
     const graded = done - resumed;
     const eta = graded > 0 && done < total ? formatDuration((elapsed / graded) * (total - done)) : '…';
-    const parts = [
-      `${mark.info} ${done}/${total} runs`,
-      `${bar} ${Math.floor(ratio * 100)}%`,
-      `${running} running`,
-      `${formatDuration(elapsed)} elapsed`,
-      done < total ? `ETA ${eta}` : 'writing reports',
+    const percent = `${Math.floor(ratio * 100)}%`;
+    const parts = {
+      count: `${mark.info} ${done}/${total} runs`,
+      bar: `${bar} ${percent}`,
+      running: `${running} running`,
+      elapsed: `${formatDuration(elapsed)} elapsed`,
+      eta: done < total ? `ETA ${eta}` : 'writing reports',
+    };
+    // Fit the terminal: drop the elapsed time, then the runs under way, then the bar (keeping
+    // the percentage); the count and the ETA always stay.
+    const columns = (stream.columns ?? 80) - 1;
+    const layouts = [
+      [parts.count, parts.bar, parts.running, parts.elapsed, parts.eta],
+      [parts.count, parts.bar, parts.running, parts.eta],
+      [parts.count, parts.bar, parts.eta],
+      [parts.count, percent, parts.eta],
     ];
-    const text = parts.join('  ');
-    const columns = stream.columns ?? 100;
-    stream.write(`\r\x1b[2K${text.length > columns + 20 ? parts.slice(0, 2).join('  ') : text}`);
+    const line =
+      layouts.map((l) => l.join('  ')).find((l) => visibleLength(l) <= columns) ??
+      (layouts.at(-1) as string[]).join('  ');
+    stream.write(`\r\x1b[2K${line}`);
     drawn = true;
   };
   const clear = () => {

@@ -12,8 +12,10 @@ import type { Manifest, StoredResult, SubmissionRecord } from './types.ts';
 export const MANIFEST = 'grade.json';
 /** Where git and zip sources are fetched to while they are graded. */
 export const SOURCES_DIR = '.sources';
+/** The exercises' tests and configuration as the batch graded them (a copy taken at its start). */
+export const PRISTINE_DIR = '.pristine';
 /** Names a submission id may not take: they are the reports' own. */
-export const RESERVED = new Set([MANIFEST, 'gradebook.csv', 'junit.xml', 'index.html', SOURCES_DIR]);
+export const RESERVED = new Set([MANIFEST, 'gradebook.csv', 'junit.xml', 'index.html', SOURCES_DIR, PRISTINE_DIR]);
 
 export function writeFileAtomic(path: string, content: string): void {
   mkdirSync(dirname(path), { recursive: true });
