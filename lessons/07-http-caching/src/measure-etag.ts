@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { createPool, describeDatabase, POSTGRES_FIX, probeDatabase } from '@cachelab/db';
+import { listPayments } from '@cachelab/lesson-01-uncached/queries';
+import { decodeRepresentation, encodeRepresentation, httpDate, strongEtag } from './representation.ts';
+
+/**
+ * What does an ETag cost on the classic 100,000-row answer? The numbers behind the lesson's
+ * rule "compute the ETag once, when the entry is cached, and store it with the entry".
+ *
+ *     npx tsx lessons/07-http-caching/src/measure-etag.ts
+ *
+ * For each hash Node ships, hashes the serialized body ROUNDS times and prints the median
+ * and the range. `sha1 → base64` is what Express does for its built-in ETag (the `etag`
+ * package), on every response, when `app.set('etag', …)` is on. Then the cost of what this
+ * lesson does per request instead: decoding the stored envelope (header only).
+ */
+const ROUNDS = 15;
+
+const problem = await probeDatabase();
+if (problem) {
+  console.error(`✗ Can't reach PostgreSQL at ${describeDatabase()} (${problem}). ${POSTGRES_FIX}`);
+  process.exit(1);
+}
+const db = createPool({ max: 1 });
+const q = { investor: 'DEMO_INV', from: '2024-01-01', to: '2025-01-01', limit: 100_000 };
+const rows = await listPayments(db, q);
+await db.end();
+const body = Buffer.from(JSON.stringify({ ...q, count: rows.length, rows }));
+console.log(`body: ${rows.length.toLocaleString('en')} rows, ${body.length.toLocaleString('en')} bytes`);
+
+function measure(fn: () => unknown): { median: number; min: number; max: number } {
+  fn(); // warm up
+  const times: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const started = performance.now();
+    fn();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(times.length / 2)] ?? 0, min: times[0] ?? 0, max: times.at(-1) ?? 0 };
+}
+const show = (name: string, r: { median: number; min: number; max: number }, unit = 'ms', scale = 1) =>
+  console.log(
+    `${name.padEnd(32)} median ${(r.median * scale).toFixed(unit === 'ms' ? 1 : 2).padStart(7)} ${unit}   (${(r.min * scale).toFixed(unit === 'ms' ? 1 : 2)}–${(r.max * scale).toFixed(unit === 'ms' ? 1 : 2)})`,
+  );
+
+console.log(`\nhashing the body once (${ROUNDS} rounds):`);
+for (const algorithm of ['sha256', 'sha1', 'md5', 'sha512', 'sha512-256', 'blake2b512']) {
+  show(
+    algorithm,
+    measure(() => createHash(algorithm).update(body).digest('base64url')),
+  );
+}
+show(
+  'sha1 → base64 (Express `etag`)',
+  measure(() => createHash('sha1').update(body).digest('base64')),
+);
+show(
+  'strongEtag() (this lesson)',
+  measure(() => strongEtag(body)),
+);
+
+console.log(`\nwhat a request pays instead (${ROUNDS} rounds):`);
+const envelope = encodeRepresentation({ body, etag: strongEtag(body), lastModified: httpDate(Date.now()) });
+show(
+  'encode the envelope (on a fill)',
+  measure(() => encodeRepresentation({ body, etag: '"x"', lastModified: 'x' })),
+);
+show(
+  'decode the envelope (per hit)',
+  measure(() => decodeRepresentation(envelope)),
+  'µs',
+  1000,
+);
