@@ -8,21 +8,45 @@ export interface ResultViewOptions {
   all?: boolean;
   /** The tail of the test runner's output when the tests could not run. Default false. */
   verbose?: boolean;
-  /** The src/ that was tested, shown after a failure. Default: the exercise's own. */
-  srcDir?: string;
+  /** The src/ that was tested, shown after a failure (null: not shown). Default: the exercise's own. */
+  srcDir?: string | null;
   /** Failing checks shown with their message before the rest are listed by name. Default 3. */
   detailed?: number;
   /** Failing checks listed by name after the detailed ones, before "… and N more". Default 10. */
   named?: number;
+  /**
+   * Terminal columns: names listed without their message are cut to one line each. Messages
+   * are never cut (they are the point). Default: no limit.
+   */
+  width?: number;
+  /** Terminal rows this view may take (watch fits one screen): fewer names when short. Default: no limit. */
+  maxLines?: number;
 }
 
 const failed = (t: TestOutcome) => t.status === 'fail' || t.status === 'error';
 
+/** `describe › describe › test` → [`describe › describe`, `test`]. */
+function split(name: string): [string, string] {
+  const at = name.lastIndexOf(' › ');
+  return at < 0 ? ['', name] : [name.slice(0, at), name.slice(at + 3)];
+}
+
+function cut(text: string, width: number | undefined): string {
+  if (!width || text.length <= width) return text;
+  return `${text.slice(0, Math.max(1, width - 1))}…`;
+}
+
+/** Rows `text` takes on a terminal `width` columns wide. */
+function rows(text: string, width: number | undefined): number {
+  if (!width) return text.split('\n').length;
+  return text.split('\n').reduce((n, line) => n + Math.max(1, Math.ceil(line.length / width)), 0);
+}
+
 /**
  * A run's result as a learner reads it, shared by `verify` and `watch`: one line with the
  * outcome, then the failing checks first — the first few with the test's own message (the
- * exercises write those in the learner's terms), the next ones by name — and the passing
- * ones collapsed to a count when there are more than three.
+ * exercises write those in the learner's terms), the next ones by name, grouped under their
+ * `describe` — and the passing ones collapsed to a count when there are more than three.
  */
 export function describeResult(result: RunResult, options: ResultViewOptions = {}): string[] {
   const e = result.exercise;
@@ -33,19 +57,47 @@ export function describeResult(result: RunResult, options: ResultViewOptions = {
     if (options.verbose && result.output) lines.push(indent(result.output.trim().split('\n').slice(-30).join('\n')));
     return lines;
   }
-  const where = relative(REPO_ROOT, options.srcDir ?? `${e.dir}/src`) || options.srcDir || '';
-  const lines = [`${mark.fail} ${e.id} ${e.slug} failed: ${result.message}  ${c.dim(where)}`];
+  const { width } = options;
+  const where =
+    options.srcDir === null ? '' : relative(REPO_ROOT, options.srcDir ?? `${e.dir}/src`) || options.srcDir || '';
+  const lines = [`${mark.fail} ${e.id} ${e.slug} failed: ${result.message}${where ? `  ${c.dim(where)}` : ''}`];
+  let used = rows(`x ${e.id} ${e.slug} failed: ${result.message}  ${where}`, width);
   const failing = result.tests.filter(failed);
   const passing = result.tests.filter((t) => t.status === 'pass');
   const detailed = options.all ? failing.length : (options.detailed ?? 3);
-  const named = options.all ? 0 : (options.named ?? 10);
+  let shownDetailed = 0;
   for (const t of failing.slice(0, detailed)) {
+    const message = t.message ? indent(t.message, 6) : '';
+    // On a short screen, the first failing check and its message always; more only if they fit.
+    if (shownDetailed > 0 && options.maxLines && used + rows(`  x ${t.name}\n${message}`, width) + 2 > options.maxLines)
+      break;
     lines.push(`  ${mark.fail} ${c.bold(t.name)}`);
-    if (t.message) lines.push(indent(t.message, 6));
+    if (message) lines.push(message);
+    used += rows(`  x ${t.name}${message ? `\n${message}` : ''}`, width);
+    shownDetailed++;
   }
-  const rest = failing.slice(detailed);
-  for (const t of rest.slice(0, named)) lines.push(`  ${mark.fail} ${t.name}`);
-  if (rest.length > named) lines.push(`  ${mark.fail} … and ${rest.length - named} more failing`);
+  const rest = failing.slice(shownDetailed);
+  const named = options.all ? 0 : (options.named ?? 10);
+  let listed = 0;
+  let group = '';
+  for (const t of rest.slice(0, named)) {
+    const [parent, title] = split(t.name);
+    const extra = parent !== group ? 2 : 1;
+    if (options.maxLines && used + extra + 2 > options.maxLines) break;
+    if (parent !== group) {
+      group = parent;
+      if (parent) lines.push(`  ${cut(`${parent} ›`, width ? width - 2 : undefined)}`);
+    }
+    lines.push(
+      parent
+        ? `    ${mark.fail} ${cut(title, width ? width - 6 : undefined)}`
+        : `  ${mark.fail} ${cut(title, width ? width - 4 : undefined)}`,
+    );
+    used += extra;
+    listed++;
+  }
+  const more = rest.length - listed;
+  if (more > 0) lines.push(`  ${mark.fail} … and ${more} more failing`);
   if (options.all || passing.length <= 3) {
     for (const t of passing) lines.push(`  ${mark.ok} ${t.name}`);
   } else {

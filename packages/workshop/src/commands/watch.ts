@@ -67,6 +67,7 @@ class WatchSession {
     for (const ch of data.toString('utf8')) this.#key(ch);
   };
   readonly #onSignal = () => void this.#quit();
+  readonly #onResize = () => this.#render();
 
   constructor(exercise: Exercise, options: WatchOptions, done: (code: number) => void) {
     this.#exercise = exercise;
@@ -77,6 +78,7 @@ class WatchSession {
   start(): void {
     process.once('SIGINT', this.#onSignal);
     process.once('SIGTERM', this.#onSignal);
+    if (this.#tty) process.stdout.on('resize', this.#onResize);
     if (this.#keysTty) {
       process.stdin.setRawMode(true);
       process.stdin.resume();
@@ -336,6 +338,7 @@ class WatchSession {
     this.#watcher?.close();
     process.off('SIGINT', this.#onSignal);
     process.off('SIGTERM', this.#onSignal);
+    process.stdout.off('resize', this.#onResize);
     if (this.#keysTty) {
       process.stdin.off('data', this.#onKeyData);
       process.stdin.setRawMode(false);
@@ -353,29 +356,46 @@ class WatchSession {
     if (this.#stopping && this.#banner.length === 0) return;
     const e = this.#exercise;
     const src = shown(learnerSrc(e));
-    const lines: string[] = [];
-    lines.push(`${c.bold(`cachelab watch · ${e.id} ${e.slug}`)} — ${e.title}`);
-    lines.push(c.dim(`Edit ${src}/ · the task: ${shown(`${e.dir}/README.md`)}`));
-    lines.push('');
-    if (this.#banner.length > 0) lines.push(...this.#banner, '');
+    const width = this.#tty ? process.stdout.columns : undefined;
+    const top = [
+      `${c.bold(`cachelab watch · ${e.id} ${e.slug}`)} — ${e.title}`,
+      c.dim(`Edit ${src}/ · the task: ${shown(`${e.dir}/README.md`)}`),
+      '',
+      ...(this.#banner.length > 0 ? [...this.#banner, ''] : []),
+    ];
+    const bottom = [
+      ...(this.#hint.length > 0 && this.#view === 'result' ? ['', ...this.#hint] : []),
+      ...(this.#notice.length > 0 ? ['', ...this.#notice] : []),
+      '',
+      progressLine(),
+      KEYS,
+    ];
+    const body: string[] = [];
     if (this.#view === 'list') {
-      lines.push(...this.#list(), '', c.dim('Press any key to go back.'));
+      body.push(...this.#list(), '', c.dim('Press any key to go back.'));
     } else if (this.#view === 'check') {
-      lines.push(c.bold('Check all'), ...this.#checkLines);
+      body.push(c.bold('Check all'), ...this.#checkLines);
     } else if (this.#view === 'confirm-reset' && this.#resetPlan) {
-      lines.push(`Reset ${e.id} ${e.slug} to its starter? A copy of your src/ goes to .cachelab/backups/.`);
-      lines.push(...describePlan(this.#resetPlan), '', `${c.bold('y')} to reset, any other key to keep your code.`);
-    } else if (this.#run) {
-      // the status line below says it is running
+      body.push(`Reset ${e.id} ${e.slug} to its starter? A copy of your src/ goes to .cachelab/backups/.`);
+      body.push(...describePlan(this.#resetPlan), '', `${c.bold('y')} to reset, any other key to keep your code.`);
     } else if (this.#result) {
-      lines.push(...describeResult(this.#result, { srcDir: learnerSrc(e), detailed: 3, named: 8 }));
+      // While a new run goes on, the last result stays: the status line says it is running.
+      // Fit one screen on a terminal: the top (what to edit) must not scroll away.
+      const taken = [...top, ...bottom].reduce((n, l) => n + screenRows(l, width), 0) + 1;
+      const rows = process.stdout.rows;
+      body.push(
+        ...describeResult(this.#result, {
+          srcDir: null, // the header says where to edit
+          detailed: 3,
+          named: 8,
+          ...(width ? { width } : {}),
+          ...(this.#tty && rows ? { maxLines: Math.max(4, rows - taken) } : {}),
+        }),
+      );
     }
-    if (this.#hint.length > 0 && this.#view === 'result') lines.push('', ...this.#hint);
-    if (this.#notice.length > 0) lines.push('', ...this.#notice);
-    lines.push('', progressLine(), KEYS);
     if (this.#tty) process.stdout.write('\x1b[2J\x1b[3J\x1b[H');
     else process.stdout.write(`${'─'.repeat(60)}\n`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(`${[...top, ...body, ...bottom].join('\n')}\n`);
     this.#notice = [];
     this.#drawStatus(true);
   }
@@ -399,6 +419,16 @@ class WatchSession {
       return here ? c.bold(line) : line;
     });
   }
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: measuring text without its colour codes
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** Rows a line takes on a terminal `width` columns wide (1 when the width is unknown). */
+function screenRows(line: string, width: number | undefined): number {
+  return line
+    .split('\n')
+    .reduce((n, l) => n + (width ? Math.max(1, Math.ceil(l.replace(ANSI, '').length / width)) : 1), 0);
 }
 
 function shown(path: string): string {
