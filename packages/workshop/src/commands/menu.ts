@@ -4,9 +4,10 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Separator, select } from '@inquirer/prompts';
 import { readHints } from '../hints.ts';
-import { c, fail, mark, UserError } from '../output.ts';
+import { c, fail, mark, UserError, warn } from '../output.ts';
 import { loadProgress, PROGRESS_FILE } from '../progress.ts';
 import { type Exercise, type Lesson, listExercises, listLessons } from '../repo.ts';
+import { serviceStates } from '../services.ts';
 import { hint } from './hint.ts';
 import { read } from './read.ts';
 import { nextExercise } from './verify.ts';
@@ -112,6 +113,10 @@ function preselect(next: Exercise | undefined): Home {
 }
 
 export async function menu(): Promise<number> {
+  // Say up front when a service is missing: every demo, run, verify and watch needs both.
+  for (const s of await serviceStates()) {
+    if (s.error) warn(`${s.name} at ${s.where} does not answer (${s.error}). ${s.fix}`);
+  }
   let focus: Home | undefined;
   for (;;) {
     const lessons = listLessons();
