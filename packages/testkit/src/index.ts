@@ -1,3 +1,16 @@
+export {
+  allByteValues,
+  assertSameBytes,
+  type CacheStoreCapabilities,
+  type ConformantStore,
+  describeCacheStore,
+  eventually,
+  LARGE_VALUE_BYTES,
+  patternedBytes,
+  type StoreFactory,
+  type StoreInstance,
+  utf8,
+} from './conformance/index.ts';
 export { type HttpHarness, parseServerTiming, type RequestListener, serve, type TestResponse } from './http.ts';
 export {
   createIsolatedDatabase,
