@@ -1,0 +1,195 @@
+import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import CachePolicy from 'http-cache-semantics';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { strongEtag } from '../src/http-cache.ts';
+
+const services = useServices();
+const open: HttpHarness[] = [];
+
+/** A fresh app (an empty cache), and how many bodies it hashed through `etagOf`. */
+async function start() {
+  const hashed = { count: 0 };
+  const http = await serve(
+    createApp({
+      db: services.db,
+      etagOf: (body) => {
+        hashed.count += 1;
+        return strongEtag(body);
+      },
+      log: () => {},
+    }),
+  );
+  open.push(http);
+  return { http, hashed };
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((h) => h.close()));
+});
+beforeEach(() => services.queries.reset());
+
+/** The ETag of a response, failing with a clear message when there is none. */
+function etagOf(res: TestResponse, what: string): string {
+  const etag = res.headers.get('etag');
+  expect(etag, `${what} has no ETag header: send the representation's ETag with every 200`).not.toBeNull();
+  return etag as string;
+}
+
+const rename = (http: HttpHarness, id: number, name: string) =>
+  http.request(`/employees/${id}`, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+
+/** The request and response as an HTTP client cache (RFC 9111) reads them. */
+function clientCache(path: string, res: TestResponse, requestHeaders: Record<string, string>, shared: boolean) {
+  const request = { url: path, method: 'GET', headers: { host: '127.0.0.1', ...requestHeaders } };
+  return {
+    request,
+    policy: new CachePolicy(request, { status: res.status, headers: Object.fromEntries(res.headers) }, { shared }),
+  };
+}
+
+describe('the ETag', () => {
+  it('is a strong entity tag: in quotes, without W/', async () => {
+    const { http } = await start();
+    const etag = etagOf(await http.get('/employees/1'), 'GET /employees/1');
+    expect(etag, 'an ETag is a quoted string, e.g. "abc"; W/"…" would make it weak').toMatch(/^"[^"]+"$/);
+  });
+
+  it('is the same for the same bytes, on another instance too', async () => {
+    const one = await start();
+    const two = await start();
+    const a = await one.http.get('/employees/2');
+    const b = await two.http.get('/employees/2');
+    expect(b.text).toBe(a.text);
+    expect(
+      etagOf(b, 'the second instance'),
+      'two instances sent different ETags for the same bytes: derive the ETag from the body, not from a time or a counter',
+    ).toBe(etagOf(a, 'the first instance'));
+  });
+
+  it('changes when the data changes', async () => {
+    const { http } = await start();
+    const before = etagOf(await http.get('/employees/3'), 'GET /employees/3');
+    expect((await rename(http, 3, 'Barbara Liskov')).status).toBe(200);
+    const after = await http.get('/employees/3');
+    expect(after.json<{ name: string }>().name).toBe('Barbara Liskov');
+    expect(etagOf(after, 'GET /employees/3 after the PATCH'), 'the employee changed but the ETag did not').not.toBe(
+      before,
+    );
+  });
+
+  it('is computed once per cached entry, never per request', async () => {
+    const { http, hashed } = await start();
+    const etag = etagOf(await http.get('/employees/4'), 'GET /employees/4');
+    for (let i = 0; i < 3; i++) {
+      await http.get('/employees/4');
+      await http.get('/employees/4', { 'if-none-match': etag });
+    }
+    expect(
+      hashed.count,
+      `7 requests for one cached employee hashed ${hashed.count} bodies: compute the ETag with etagOf once, in represent(), and store it with the entry`,
+    ).toBe(1);
+  });
+});
+
+describe('If-None-Match', () => {
+  it('answers 304 with no body and the same ETag and Cache-Control when the client has the current version', async () => {
+    const { http } = await start();
+    const full = await http.get('/employees/5');
+    const etag = etagOf(full, 'GET /employees/5');
+    const res = await http.get('/employees/5', { 'if-none-match': etag });
+    expect(res.status, 'If-None-Match carried the current ETag: the answer should be 304 Not Modified').toBe(304);
+    expect(res.text, 'a 304 has no body').toBe('');
+    expect(res.headers.get('etag'), 'the 304 must repeat the ETag').toBe(etag);
+    expect(res.headers.get('cache-control'), 'the 304 must repeat Cache-Control').toBe(
+      full.headers.get('cache-control'),
+    );
+
+    // What a browser's cache does with that 304: keep its copy (not modified, same validator).
+    const { request, policy } = clientCache('/employees/5', full, {}, false);
+    const updated = policy.revalidatedPolicy(request, { status: res.status, headers: Object.fromEntries(res.headers) });
+    expect(updated.modified, 'a client cache would throw its copy away after this 304').toBe(false);
+    expect(updated.matches, 'a client cache could not match this 304 to its copy: send the ETag on the 304').toBe(true);
+  });
+
+  it('answers a stale ETag with 200 and the current body', async () => {
+    const { http } = await start();
+    const old = etagOf(await http.get('/employees/6'), 'GET /employees/6');
+    await rename(http, 6, 'Frances Allen');
+    const res = await http.get('/employees/6', { 'if-none-match': old });
+    expect(res.status, 'the client holds an old version: it must get a 200 with the new one, not a 304').toBe(200);
+    expect(res.json<{ name: string }>().name).toBe('Frances Allen');
+    const fresh = etagOf(res, 'the 200 after the PATCH');
+    expect(fresh).not.toBe(old);
+    expect((await http.get('/employees/6', { 'if-none-match': '"not-the-current-one"' })).status).toBe(200);
+  });
+
+  it('handles a list of ETags and weak W/ tags: any match is a 304', async () => {
+    const { http } = await start();
+    const etag = etagOf(await http.get('/employees/7'), 'GET /employees/7');
+    const listed = await http.get('/employees/7', { 'if-none-match': `"an-older-one", ${etag}` });
+    expect(listed.status, `If-None-Match: "an-older-one", ${etag} contains the current ETag`).toBe(304);
+    const weak = await http.get('/employees/7', { 'if-none-match': `W/${etag}` });
+    expect(weak.status, 'If-None-Match compares weakly: W/"x" matches "x"').toBe(304);
+    const none = await http.get('/employees/7', { 'if-none-match': '"an-older-one", "another-one"' });
+    expect(none.status, 'no tag of the list is the current ETag: the answer is a 200').toBe(200);
+  });
+
+  it('answers If-None-Match: * with 304 when the employee exists, and 404 when it does not', async () => {
+    const { http } = await start();
+    await http.get('/employees/8');
+    const star = await http.get('/employees/8', { 'if-none-match': '*' });
+    expect(star.status, 'If-None-Match: * means "any version": the client has one, so 304').toBe(304);
+    const missing = await http.get('/employees/999999999', { 'if-none-match': '*' });
+    expect(missing.status, 'a conditional request for something that does not exist is a 404, never a 304').toBe(404);
+    expect(missing.headers.get('cache-control'), 'errors must not be stored').toBe('no-store');
+  });
+});
+
+describe('GET /me: one user’s data', () => {
+  const as = (user: number) => ({ authorization: `Bearer ${user}` });
+
+  it('gives each user their own profile and ETag', async () => {
+    const { http } = await start();
+    const ada = await http.get('/me', as(11));
+    const bob = await http.get('/me', as(12));
+    expect(ada.json(), 'GET /me as 11').toMatchObject({ id: 11 });
+    expect(bob.json(), 'GET /me as 12 got somebody else’s profile').toMatchObject({ id: 12 });
+    expect(etagOf(bob, 'GET /me as 12')).not.toBe(etagOf(ada, 'GET /me as 11'));
+  });
+
+  it('is private and varies on Authorization, on the 200 and on the 304', async () => {
+    const { http } = await start();
+    const full = await http.get('/me', as(13));
+    const notModified = await http.get('/me', { ...as(13), 'if-none-match': etagOf(full, 'GET /me') });
+    expect(notModified.status).toBe(304);
+    for (const [what, res] of [
+      ['the 200', full],
+      ['the 304', notModified],
+    ] as const) {
+      expect(res.headers.get('cache-control') ?? '', `${what} of /me must say Cache-Control: private`).toMatch(
+        /\bprivate\b/,
+      );
+      expect(res.headers.get('cache-control') ?? '', `${what} of /me must not be public`).not.toMatch(/\bpublic\b/);
+      expect(res.headers.get('vary') ?? '', `${what} of /me must say Vary: Authorization`).toMatch(
+        /\bauthorization\b/i,
+      );
+    }
+  });
+
+  it('may be stored by the user’s browser but never by a shared cache', async () => {
+    const { http } = await start();
+    const res = await http.get('/me', as(14));
+    expect(
+      clientCache('/me', res, as(14), true).policy.storable(),
+      'a shared cache (CDN, proxy) may store this per-user response and serve it to the next user',
+    ).toBe(false);
+    expect(
+      clientCache('/me', res, as(14), false).policy.storable(),
+      'the user’s own browser should be allowed to keep it',
+    ).toBe(true);
+  });
+});
