@@ -55,7 +55,7 @@ function tableCell(row: Row, cell: Cell): string {
   const flag =
     (r?.tamper.length ?? 0) > 0 ? ' <span class="flag-mark" title="files differ from the pristine copy">⚑</span>' : '';
   const label = tone === 'pass' || tone === 'partial' || tone === 'zero' ? '' : `<small>${STATUS_LABEL[tone]}</small>`;
-  return `<td class="cell t-${tone}" data-sort="${r ? cell.score : -1}" title="${h(title)}"><a href="#s-${h(row.id)}-${h(cell.exercise.id)}">${r ? formatScore(cell.score) : '—'}</a>${flag}${label}</td>`;
+  return `<td class="cell t-${tone}" data-sort="${r ? cell.score : -1}" title="${h(title)}">${label}<a href="#s-${h(row.id)}-${h(cell.exercise.id)}">${r ? formatScore(cell.score) : '—'}</a>${flag}</td>`;
 }
 
 /** "1 error", "1 timeout", "2 errors · 1 timeout" */
@@ -245,7 +245,7 @@ table.class thead th small{display:block;font-weight:normal;color:var(--muted)}
 table.class th[scope=row]{text-align:left;font-weight:600}
 table.class thead th:first-child,table.class thead th:last-child,table.class td.flags{text-align:left}
 table.class tfoot td,table.class tfoot th{background:var(--head);color:var(--muted)}
-td.cell small{display:block;font-size:11px}
+td.cell small{font-size:11px;margin-right:6px;text-transform:uppercase;letter-spacing:.03em}
 td.cell a{color:inherit}
 .t-pass{background:var(--pass-bg);color:var(--pass)}.t-partial{background:var(--partial-bg);color:var(--partial)}
 .t-zero{background:var(--zero-bg);color:var(--zero)}.t-error{background:var(--error-bg);color:var(--zero)}
