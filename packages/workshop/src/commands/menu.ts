@@ -51,8 +51,26 @@ function runCli(args: string[]): Promise<number> {
   }).finally(() => process.off('SIGINT', ignore));
 }
 
+/**
+ * Throw away keys typed before the menu was on screen (a slow start, a key pressed while a
+ * child command ended): the learner could not see what they would choose, and a buffered
+ * Enter followed by arrows would select one item while the screen shows another.
+ */
+async function discardTypeAhead(): Promise<void> {
+  if (!process.stdin.isTTY) return;
+  const discard = () => {};
+  process.stdin.setRawMode(true);
+  process.stdin.on('data', discard);
+  process.stdin.resume();
+  await new Promise((resolve) => setTimeout(resolve, 25));
+  process.stdin.off('data', discard);
+  process.stdin.pause();
+  process.stdin.setRawMode(false);
+}
+
 /** Ask, or undefined when the learner pressed Ctrl-C / Esc-style exit. */
 async function ask<T>(config: Parameters<typeof select<T>>[0]): Promise<T | undefined> {
+  await discardTypeAhead();
   try {
     return await select<T>(config);
   } catch (err) {
