@@ -424,7 +424,7 @@ export function renderReport(report: DemoReport): string {
       const after =
         hits.length === p.length - 1 ? `${hits.length} after it` : `${hits.length} of the ${p.length - 1} after it`;
       out.push(
-        `${mark.ok} The ${after} were HITs${touchedDb === 0 ? ', without asking PostgreSQL' : ''}: ${ms(mean)} ms on the server on average (${times(serverMs(first), mean)} less), ${ms(client)} ms for the client (${times(first.wallMs, client)} faster).`,
+        `${mark.ok} The ${after} were HITs${touchedDb === 0 ? ', without asking PostgreSQL' : ''}: ${ms(mean)} ms on the server on average (${times(serverMs(first), mean)} less time), ${ms(client)} ms for the client (${times(first.wallMs, client)} faster).`,
       );
       const levels = [...new Set(hits.map((m) => m.level).filter(Boolean))];
       if (levels.length > 0) out.push(`  They were served from ${levels.join(' and ')} (X-Cache-Level).`);
