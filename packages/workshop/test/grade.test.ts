@@ -310,6 +310,52 @@ describe('cachelab grade over a class of prepared submissions', () => {
   }, 90_000);
 });
 
+describe('cachelab grade on the command line, without a terminal', () => {
+  const BIN = fileURLToPath(new URL('../bin/cachelab.js', import.meta.url));
+  const cli = (args: string[]) => {
+    try {
+      const out = execFileSync(process.execPath, [BIN, ...args], {
+        env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+        timeout: 60_000,
+      }).toString();
+      return { code: 0, out };
+    } catch (err) {
+      const e = err as { status?: number; stdout?: Buffer };
+      return { code: e.status ?? 1, out: e.stdout?.toString() ?? '' };
+    }
+  };
+
+  it('prints one plain line per submission, a summary and where the reports are, and exits 0', () => {
+    const out = outDir('grades-cli');
+    const run = cli([
+      'grade',
+      join(subs, 'correct'),
+      join(subs, 'half-right'),
+      '--exercises',
+      '02',
+      '--root',
+      fixtures,
+      '--out',
+      out,
+      '--timeout',
+      String(TIMEOUT_S),
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.out).not.toContain('\r');
+    expect(run.out).toContain('› Grading 2 submissions × 1 exercise: 2 runs');
+    expect(run.out).toMatch(/^✓ correct {2}5\.00\/5\.00 {2}02 ✓ 5\.00 {2}\[\d\/2 runs\]$/m);
+    expect(run.out).toMatch(/^✗ half-right {2}2\.50\/5\.00 {2}02 ✗ 2\.50 {2}\[\d\/2 runs\]$/m);
+    expect(run.out).toMatch(/^✓ Graded 2 submissions in \d+s \(2 runs\)\. Mean 3\.75 of 5\.00/m);
+    expect(run.out).toContain(`Reports: ${out}/index.html`);
+  }, 60_000);
+
+  it('refuses a malformed --shard with the fix, and exits 2', () => {
+    const run = cli(['grade', join(subs, 'correct'), '--shard', '3/2', '--root', fixtures]);
+    expect(run.code).toBe(2);
+    expect(run.out).toContain('--shard must be i/n with 1 ≤ i ≤ n, not "3/2"');
+  });
+});
+
 describe('submissions from git', () => {
   it('clones a repository with --depth 1, grades it, and records the commit', async () => {
     const repo = join(work, 'repos', 'alice', 'cachelab');
