@@ -1,6 +1,7 @@
 import { readHints } from '../hints.ts';
 import { c, UserError } from '../output.ts';
 import { loadProgress, updateProgress } from '../progress.ts';
+import { renderMarkdown } from './read.ts';
 import { resolveExercise } from './verify.ts';
 
 /** Show the next hint of an exercise (each call one more, gentlest first); --all shows those seen again. */
@@ -19,7 +20,7 @@ export function hint(query: string | undefined, options: { reset?: boolean } = {
   const index = Math.min(seen, hints.length - 1);
   console.log(c.bold(`Hint ${index + 1} of ${hints.length} — ${exercise.id} ${exercise.slug}`));
   console.log('');
-  console.log(hints[index]);
+  console.log(renderMarkdown(hints[index] ?? '').trimEnd());
   console.log('');
   if (index + 1 < hints.length) {
     updateProgress((p) => {
