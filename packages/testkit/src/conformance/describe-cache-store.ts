@@ -173,7 +173,7 @@ export function describeCacheStore(name: string, factory: StoreFactory, capabili
         assertSameBytes(
           await get(store, 'copied'),
           utf8('original bytes'),
-          'the caller reused its buffer after set(), and the stored value changed with it (store a copy of the bytes)',
+          "the value read back after the caller reused its buffer (if it changed, the store kept the caller's buffer instead of a copy of the bytes)",
         );
       });
 
@@ -525,9 +525,16 @@ export function describeCacheStore(name: string, factory: StoreFactory, capabili
         const tricky = await open(`${namespace}k*[ab]?%_:`);
         const lookAlikes = [`${namespace}kZZa!%_:`, `${namespace}k*[ab]?XYZ:`, `${namespace}%_:`];
         const others = await Promise.all(lookAlikes.map((ns) => open(ns)));
+        const unrelated = await open(`${namespace}unrelated:`);
         await set(tricky.store, 'k', utf8('tricky'));
         for (const other of others) await set(other.store, 'k', utf8('look-alike'));
+        await set(unrelated.store, 'k', utf8('unrelated'));
         await attempt('clear()', '', () => tricky.store.clear());
+        assertSameBytes(
+          await get(unrelated.store, 'k'),
+          utf8('unrelated'),
+          "clear() on one namespace deleted the entry of an unrelated namespace: clear only the keys that start with this store's namespace",
+        );
         for (const [i, other] of others.entries()) {
           assertSameBytes(
             await get(other.store, 'k'),

@@ -1,0 +1,102 @@
+import { describeCacheStore, useServices } from '@cachelab/testkit';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createCacheTable, createPostgresStore } from '../src/postgres-store.ts';
+
+const services = useServices();
+
+// Your table is created in this test file's own schema (first on the search_path).
+beforeAll(() => createCacheTable(services.db));
+
+/** How many ms the row of `key` has before it expires, read straight from the table. */
+async function remainingTtlMs(fullKey: string): Promise<number | undefined> {
+  const { rows } = await services.db.query<{ ms: number }>(
+    'SELECT (extract(epoch FROM expires_at - now()) * 1000)::float8 AS ms FROM cache_entries WHERE key = $1',
+    [fullKey],
+  );
+  return rows[0]?.ms;
+}
+
+// The conformance suite every store of lesson 06 passes: it is the grader of this exercise.
+describeCacheStore(
+  'your PostgreSQL store',
+  ({ namespace }) => {
+    const full = services.prefix + namespace;
+    const store = createPostgresStore({ db: services.db, namespace: full });
+    return { store, remainingTtlMs: (key) => remainingTtlMs(full + key) };
+  },
+  {
+    sharedAcrossProcesses: true,
+    survivesRestart: true,
+    maxValueBytes: 64 * 1024 * 1024,
+    ttlResolutionMs: 1,
+  },
+);
+
+describe('your cache table', () => {
+  const describeTable = async () =>
+    (
+      await services.db.query<{ persistence: string; value_type: string; expires_index: boolean }>(
+        `SELECT c.relpersistence AS persistence,
+                format_type(a.atttypid, a.atttypmod) AS value_type,
+                EXISTS (
+                  SELECT 1 FROM pg_index i JOIN pg_attribute ia ON ia.attrelid = c.oid AND ia.attnum = i.indkey[0]
+                   WHERE i.indrelid = c.oid AND ia.attname = 'expires_at'
+                ) AS expires_index
+           FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'value'
+          WHERE n.nspname = $1 AND c.relname = 'cache_entries'`,
+        [services.schema],
+      )
+    ).rows[0];
+
+  it('is UNLOGGED: a cache does not need the write-ahead log', async () => {
+    const table = await describeTable();
+    expect(table, 'createCacheTable() did not create a table named cache_entries with a value column').toBeDefined();
+    expect(
+      table?.persistence,
+      'cache_entries is an ordinary (logged) table: every set is written twice, once to the WAL. A cache may be lost in a crash: create it UNLOGGED',
+    ).toBe('u');
+  });
+
+  it('keeps values in a bytea column', async () => {
+    expect(
+      (await describeTable())?.value_type,
+      'the value column should be bytea: values are raw bytes, and a text column refuses or changes some of them',
+    ).toBe('bytea');
+  });
+
+  it('has an index on expires_at, so the sweep finds expired rows without reading every row', async () => {
+    expect(
+      (await describeTable())?.expires_index,
+      'no index starts with expires_at: every sweep would read the whole table to find the expired rows',
+    ).toBe(true);
+  });
+});
+
+describe('the sweep', () => {
+  const rowsOf = async (prefix: string) =>
+    (
+      await services.db.query<{ key: string }>(
+        'SELECT key FROM cache_entries WHERE starts_with(key, $1) ORDER BY key',
+        [prefix],
+      )
+    ).rows.map((r) => r.key.slice(prefix.length));
+
+  it('deletes expired rows, at most batchSize at a time, and keeps the fresh ones', async () => {
+    const ns = `${services.prefix}sweep:`;
+    const store = createPostgresStore({ db: services.db, namespace: ns });
+    const other = createPostgresStore({ db: services.db, namespace: `${services.prefix}other-sweep:` });
+    await store.sweep(100_000); // start with no expired rows
+    for (let i = 0; i < 5; i++) await store.set(`old${i}`, Buffer.from('x'), { ttlMs: 1 });
+    await other.set('old', Buffer.from('x'), { ttlMs: 1 });
+    await store.set('fresh', Buffer.from('y'), { ttlMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 20));
+
+    expect(await store.sweep(4), 'sweep(4) should delete exactly 4 of the 6 expired rows and say so').toBe(4);
+    expect(await store.sweep(4), 'the second sweep(4) should delete the 2 expired rows left').toBe(2);
+    expect(await store.sweep(4), 'with nothing expired left, sweep() should delete nothing').toBe(0);
+    expect(await rowsOf(ns), 'the sweep deleted a row that had not expired, or left an expired one').toEqual(['fresh']);
+    expect(await rowsOf(`${services.prefix}other-sweep:`), 'expired rows of every namespace are garbage').toEqual([]);
+  });
+});
