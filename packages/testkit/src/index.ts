@@ -1,4 +1,11 @@
 export {
+  type ChaosMode,
+  type ChaosProxy,
+  type ChaosProxyOptions,
+  type ChaosStats,
+  startChaosProxy,
+} from './chaos/index.ts';
+export {
   allByteValues,
   assertSameBytes,
   type CacheStoreCapabilities,
