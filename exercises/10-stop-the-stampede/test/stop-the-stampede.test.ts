@@ -1,0 +1,157 @@
+import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AppDeps, createApp } from '../src/app.ts';
+
+const services = useServices();
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeEach(() => services.queries.reset());
+afterEach(async () => {
+  for (const clean of cleanups.splice(0).reverse()) await clean();
+});
+
+/** Your app on a free port; `arrivals` counts the requests that reached it. */
+async function start(options: Partial<AppDeps> = {}) {
+  const app = createApp({ db: services.db, log: () => {}, ...options });
+  const counter = { arrivals: 0 };
+  const http = await serve((req, res) => {
+    counter.arrivals++;
+    app(req, res);
+  });
+  cleanups.push(() => http.close());
+  return Object.assign(counter, { http });
+}
+
+/** Poll `read` until `done` accepts its value or `timeoutMs` runs out; returns the last value. */
+async function eventually<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    value = read();
+  }
+  return value;
+}
+
+/**
+ * Lock this test file's `employees` table: every query on it waits until `release()`.
+ * The first load then stays "in progress" for as long as the test needs, so that all the
+ * concurrent requests really arrive while it runs.
+ */
+async function lockEmployees() {
+  const client = await services.db.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE employees IN ACCESS EXCLUSIVE MODE');
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await client.query('COMMIT');
+    client.release();
+  };
+  cleanups.push(release);
+  return release;
+}
+
+/** Send `n` GETs at once, hold them until all have reached the app, then let the database answer. */
+async function stampede(app: { http: HttpHarness; arrivals: number }, path: string, n: number) {
+  const release = await lockEmployees();
+  const responses = Promise.all(Array.from({ length: n }, () => app.http.get(path)));
+  await eventually(
+    () => app.arrivals,
+    (arrived) => arrived >= n,
+  );
+  await release();
+  return responses;
+}
+
+/** The app's own query (`SELECT … FROM employees WHERE id = $1`), not the test's set-up statements. */
+const employeeQueries = () => services.queries.matching(/FROM employees WHERE id/);
+const statuses = (all: TestResponse[]) => {
+  const count = new Map<number, number>();
+  for (const r of all) count.set(r.status, (count.get(r.status) ?? 0) + 1);
+  return [...count].map(([status, n]) => `${n}× ${status}`).join(', ');
+};
+
+describe('one load per key', () => {
+  it('makes exactly one query for 1,000 concurrent requests of a cold employee, and answers each of them', async () => {
+    const app = await start();
+    const all = await stampede(app, '/employees/7', 1000);
+    expect(
+      employeeQueries(),
+      `1,000 concurrent requests for employee 7 made ${employeeQueries()} queries: the requests that miss while a load for the same key runs must wait for that load, not start their own`,
+    ).toBe(1);
+    expect(
+      all.every((r) => r.status === 200 && r.json<{ id: number }>().id === 7),
+      `every request should get employee 7; got ${statuses(all)}`,
+    ).toBe(true);
+  }, 60_000);
+
+  it('loads again once the cached answer has expired: a finished load is not reused', async () => {
+    let now = 1_000_000;
+    const app = await start({ now: () => now, ttlMs: 60_000 });
+    expect((await app.http.get('/employees/8')).cache).toBe('MISS');
+    expect((await app.http.get('/employees/8')).cache, 'the second request should be a cache HIT').toBe('HIT');
+    await services.db.query("UPDATE employees SET name = 'Edsger Dijkstra' WHERE id = 8");
+    now += 60_001; // the cached employee has expired
+    const after = await app.http.get('/employees/8');
+    expect(
+      after.json<{ name: string }>().name,
+      'after the cached employee expired, the next request got the result of the old, finished load instead of loading again: remove a flight from your map once its load has settled',
+    ).toBe('Edsger Dijkstra');
+    expect(employeeQueries()).toBe(2);
+  });
+});
+
+describe('errors', () => {
+  it("hands the loader's error to every waiting request: 1,000 concurrent requests for a missing employee all get the 404, with one query", async () => {
+    const app = await start();
+    const all = await stampede(app, '/employees/999999', 1000);
+    expect(
+      employeeQueries(),
+      `1,000 concurrent requests for a missing employee made ${employeeQueries()} queries: a load that fails is shared like one that succeeds`,
+    ).toBe(1);
+    expect(
+      all.every((r) => r.status === 404 && r.headers.get('content-type')?.startsWith('application/problem+json')),
+      `every request should get the 404 problem of the one load (a waiter must see the same error); got ${statuses(all)}`,
+    ).toBe(true);
+  }, 60_000);
+
+  it('does not keep an error: after a 404, the next request asks PostgreSQL again and finds the employee created meanwhile', async () => {
+    const app = await start();
+    const { rows } = await services.db.query<{ id: number }>('SELECT max(id) + 1 AS id FROM employees');
+    const id = rows[0]?.id as number;
+    expect((await app.http.get(`/employees/${id}`)).status).toBe(404);
+    await services.db.query(
+      `INSERT INTO employees (id, name, email, department, status) VALUES ($1, 'Grace Hopper', $2, 'Engineering', 'in')`,
+      [id, `grace.${id}@example.com`],
+    );
+    const again = await app.http.get(`/employees/${id}`);
+    expect(
+      again.status,
+      `the request after a failed load answered ${again.status} without asking PostgreSQL again: a failed flight must be removed (not kept) so that the next request runs the loader again`,
+    ).toBe(200);
+    expect(again.json<{ name: string }>().name).toBe('Grace Hopper');
+    expect(employeeQueries()).toBe(2);
+  });
+});
+
+describe('keys are independent', () => {
+  it("answers a request for another key while one key's load is still running", async () => {
+    const app = await start();
+    const release = await lockEmployees();
+    const blocked = app.http.get('/employees/9');
+    // The load of employee 9 has reached PostgreSQL, and waits there on the lock.
+    expect(await eventually(employeeQueries, (n) => n >= 1)).toBe(1);
+    const other = await Promise.race([
+      app.http.get('/investors/DEMO_INV/summary'),
+      new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 10_000)),
+    ]);
+    await release();
+    expect(
+      other === 'waited' ? 'still waiting after 10 s' : other.status,
+      "GET /investors/DEMO_INV/summary waited for employee 9's load: a flight must only hold back requests for its own key, not every key",
+    ).toBe(200);
+    expect((await blocked).status).toBe(200);
+  }, 60_000);
+});

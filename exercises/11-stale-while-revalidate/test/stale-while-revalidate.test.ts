@@ -1,0 +1,198 @@
+import { createPool } from '@cachelab/db';
+import { countQueries, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { startPgProxy } from './pg-proxy.ts';
+
+const services = useServices();
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const clean of cleanups.splice(0).reverse()) await clean();
+});
+
+const FRESH_MS = 60_000;
+const GRACE_MS = 300_000;
+
+/** The test's clock: your cache reads it through `now`, the test moves it forward instead of waiting. */
+let now = 1_000_000;
+beforeEach(() => {
+  now = 1_000_000;
+});
+
+/**
+ * Your app, with a PostgreSQL pool of its own that goes through a proxy the test can cut
+ * (a real outage), its queries counted.
+ */
+async function start() {
+  const proxy = await startPgProxy();
+  const db = createPool({ url: proxy.url, searchPath: [services.schema, 'public'], connectionTimeoutMs: 2_000 });
+  const queries = countQueries(db);
+  const logged: string[] = [];
+  const app = createApp({
+    db,
+    freshMs: FRESH_MS,
+    graceMs: GRACE_MS,
+    now: () => now,
+    log: (e) => logged.push(String(e)),
+  });
+  const http = await serve(app);
+  cleanups.push(async () => {
+    await http.close();
+    await db.end().catch(() => {});
+    await proxy.close();
+  });
+  const employeeQueries = () => queries.matching(/FROM employees WHERE id/);
+  return { http, db, proxy, employeeQueries, logged };
+}
+
+/** Poll `read` until `done` accepts its value or `timeoutMs` (generous: the machine is shared) runs out. */
+async function eventually<T>(read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    value = await read();
+  }
+  return value;
+}
+
+/** Lock this test file's `employees` table: a refresh that queries it waits until the lock is released. */
+async function lockEmployees() {
+  const client = await services.db.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE employees IN ACCESS EXCLUSIVE MODE');
+  let done = false;
+  const commit = async () => {
+    if (done) return;
+    done = true;
+    await client.query('COMMIT');
+    client.release();
+  };
+  cleanups.push(commit);
+  return { client, commit };
+}
+
+const nameOf = (res: TestResponse) => res.json<{ name: string }>().name;
+const describeAll = (all: TestResponse[]) => [...new Set(all.map((r) => `${r.status} ${r.cache ?? '-'}`))].join(', ');
+
+describe('a value past its fresh time', () => {
+  it('is served at once as STALE to every reader while exactly one refresh runs, then fresh again', async () => {
+    const app = await start();
+    const first = await app.http.get('/employees/1');
+    expect(first.cache).toBe('MISS');
+    now += FRESH_MS + 1_000; // a second past its fresh time, well within the grace period
+
+    // The refresh will find the table locked: it cannot finish until the test says so.
+    const lock = await lockEmployees();
+    const readers = Promise.all(Array.from({ length: 50 }, () => app.http.get('/employees/1')));
+    const answered = await Promise.race([
+      readers,
+      new Promise<'blocked'>((resolve) => setTimeout(() => resolve('blocked'), 10_000)),
+    ]);
+    if (answered === 'blocked') {
+      await lock.commit();
+      await readers;
+    }
+    expect(
+      answered === 'blocked' ? 'no answer after 10 s' : describeAll(answered),
+      answered === 'blocked'
+        ? 'the readers of a stale value waited for the refresh (the database was locked for 10 s): answer with the stale value at once, and refresh in the background'
+        : 'every reader of a value within its grace period should get it at once as STALE',
+    ).toBe('200 STALE');
+    if (answered === 'blocked') return;
+    expect(
+      answered.every((r) => r.text === first.text),
+      'a STALE answer should be the cached body as it was',
+    ).toBe(true);
+
+    // While the refresh waits, the employee is renamed; then the lock goes.
+    await lock.client.query("UPDATE employees SET name = 'Frances Allen' WHERE id = 1");
+    await lock.commit();
+    const refreshed = await eventually(
+      () => app.http.get('/employees/1'),
+      (r) => r.cache === 'HIT' && nameOf(r) === 'Frances Allen',
+    );
+    expect(
+      `${refreshed.cache} ${nameOf(refreshed)}`,
+      'after the refresh, the next read should be a HIT with the refreshed value',
+    ).toBe('HIT Frances Allen');
+    // Every refresh started has reached PostgreSQL by now; count them once the pool is idle.
+    await eventually(
+      () => app.db.waitingCount + (app.db.totalCount - app.db.idleCount),
+      (busy) => busy === 0,
+    );
+    expect(
+      app.employeeQueries() - 1,
+      `50 stale reads started ${app.employeeQueries() - 1} refreshes: while a refresh of a key runs, the other stale reads must not start another one`,
+    ).toBe(1);
+  }, 60_000);
+});
+
+describe('when the database fails', () => {
+  it('keeps serving the stale value within the grace period, then answers 503 instead of older data', async () => {
+    const app = await start();
+    const first = await app.http.get('/employees/2');
+    expect(first.cache).toBe('MISS');
+    app.proxy.cut(); // PostgreSQL is down from now on
+
+    now += FRESH_MS + 1_000;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const res = await app.http.get('/employees/2');
+      expect(
+        `${res.status} ${res.cache ?? '-'}`,
+        attempt === 1
+          ? 'with PostgreSQL down, a value within its grace period should still be served, as STALE (without waiting for the database)'
+          : `after ${attempt - 1} failed refresh(es), the stale value should still be served within the grace period: a refresh that fails must keep the old entry`,
+      ).toBe('200 STALE');
+      expect(res.text).toBe(first.text);
+      // Wait until this read's refresh has tried PostgreSQL and failed.
+      expect(
+        await eventually(
+          () => app.proxy.refused,
+          (n) => n >= attempt,
+        ),
+        'no refresh reached PostgreSQL',
+      ).toBe(attempt);
+      const reported = await eventually(
+        () => app.logged.filter((line) => line.includes('refresh')).length,
+        (n) => n >= attempt,
+      );
+      expect(
+        reported,
+        'a refresh that failed was not reported: catch its error and pass it to options.onRefreshError (nobody awaits a background refresh, so an error not caught there is an unhandled rejection)',
+      ).toBe(attempt);
+    }
+
+    now += GRACE_MS; // more than fresh time + grace period since the value was loaded
+    const late = await app.http.get('/employees/2');
+    expect(
+      `${late.status} ${late.cache ?? '-'}`,
+      'past the grace period the old value must not be served any more (the database is still down: the answer is an error)',
+    ).toBe('503 -');
+    expect(late.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+
+    app.proxy.restore();
+    const back = await app.http.get('/employees/2');
+    expect(`${back.status} ${back.cache}`, 'with the database back, the next read should load it again').toBe(
+      '200 MISS',
+    );
+  }, 60_000);
+
+  it('answers a key that was never cached with the error, not with anything stale', async () => {
+    const app = await start();
+    app.proxy.cut();
+    const res = await app.http.get('/employees/3');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('fresh values', () => {
+  it('serves a HIT without touching the database until the fresh time is over', async () => {
+    const app = await start();
+    expect((await app.http.get('/employees/4')).cache).toBe('MISS');
+    now += FRESH_MS - 1_000;
+    expect((await app.http.get('/employees/4')).cache).toBe('HIT');
+    expect(app.employeeQueries()).toBe(1);
+  });
+});
