@@ -249,7 +249,7 @@ describe('when PostgreSQL or Redis fails', () => {
     const a = await instance('a', { db, now: () => now, freshTtlMs: 60_000, graceMs: 300_000, jitter: 0 });
     expect((await a.http.get('/employees/80')).cache).toBe('MISS');
 
-    await proxy.cut();
+    proxy.cut();
     now += 120_000;
     const stale = await a.http.get('/employees/80');
     expect([stale.status, stale.cache]).toEqual([200, 'STALE']);
@@ -263,7 +263,7 @@ describe('when PostgreSQL or Redis fails', () => {
     expect(gone.status, 'past the grace period the stale value must not be served').toBe(503);
     expect(gone.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 
-    await proxy.restore();
+    proxy.restore();
     const back = await a.http.get('/employees/80');
     expect([back.status, back.cache]).toEqual([200, 'MISS']);
   });

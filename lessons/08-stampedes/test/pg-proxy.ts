@@ -1,19 +1,22 @@
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { databaseUrl } from '@cachelab/db';
 
 /**
- * A TCP proxy in front of the real PostgreSQL that a test can cut and restore: a pool
- * connected through it sees a real outage (connections reset, then refused, so the app's
- * error handler answers a real 503), while every other test file keeps using PostgreSQL.
- * Nothing is faked: queries go to the real server while the proxy is up.
+ * A TCP proxy in front of the real PostgreSQL that a test can cut and restore. A pool
+ * connected through it sees a real outage: its open connections are dropped, and every new
+ * one is closed as soon as it is opened ("Connection terminated unexpectedly", which the
+ * app's error handler answers with a 503), while every other test keeps its PostgreSQL.
+ * Nothing is faked: while the proxy is up, queries go to the real server.
  */
 export interface PgProxy {
   /** A connection string for the real database, through the proxy. */
   url: string;
+  /** Connections attempted while the proxy was cut: each is a query that failed. */
+  readonly refused: number;
   /** Drop every open connection and refuse new ones: "PostgreSQL is down". */
-  cut(): Promise<void>;
-  /** Accept connections again (on the same port). */
-  restore(): Promise<void>;
+  cut(): void;
+  /** Pass connections through again. */
+  restore(): void;
   close(): Promise<void>;
 }
 
@@ -21,43 +24,52 @@ export async function startPgProxy(): Promise<PgProxy> {
   const target = new URL(databaseUrl());
   const upstream = { host: target.hostname, port: Number(target.port || 5432) };
   const sockets = new Set<Socket>();
-  let server: Server | undefined;
-  let port = 0;
+  let down = false;
+  let refused = 0;
 
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = createServer((client) => {
-        const upstreamSocket = createConnection(upstream);
-        for (const socket of [client, upstreamSocket]) {
-          sockets.add(socket);
-          socket.on('close', () => sockets.delete(socket));
-          socket.on('error', () => {
-            client.destroy();
-            upstreamSocket.destroy();
-          });
-        }
-        client.pipe(upstreamSocket).pipe(client);
+  const server = createServer((client) => {
+    if (down) {
+      refused++;
+      client.destroy();
+      return;
+    }
+    const upstreamSocket = createConnection(upstream);
+    for (const socket of [client, upstreamSocket]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstreamSocket.destroy();
       });
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => {
-        const address = s.address();
-        port = typeof address === 'object' && address ? address.port : port;
-        server = s;
-        resolve();
-      });
-    });
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
-      if (!server) return resolve();
-      server.close(() => resolve());
-      server = undefined;
-    });
-
-  await listen();
+    }
+    client.pipe(upstreamSocket).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
   const url = new URL(target);
   url.hostname = '127.0.0.1';
-  url.port = String(port);
-  return { url: url.toString(), cut: stop, restore: listen, close: stop };
+  url.port = String(typeof address === 'object' && address ? address.port : 0);
+
+  const dropAll = () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
+  return {
+    url: url.toString(),
+    get refused() {
+      return refused;
+    },
+    cut() {
+      down = true;
+      dropAll();
+    },
+    restore() {
+      down = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        dropAll();
+        server.close(() => resolve());
+      }),
+  };
 }
