@@ -1,0 +1,29 @@
+export { checkLocal, hitRatio, type LatencySummary, type LoadPlan, type LoadResult, runLoad } from './load.ts';
+export { machineLine, REPO_ROOT, requireServices, writeOutput } from './output.ts';
+export { type ProfileEntry, summarizeProfile } from './profile.ts';
+export {
+  expressListener,
+  type LoadReferenceBodies,
+  listenLocal,
+  nodeHttpListener,
+  type ReferenceBodies,
+  referenceStrategies,
+} from './reference-strategies.ts';
+export {
+  type Bar,
+  type Column,
+  fixed,
+  htmlReport,
+  int,
+  markdownTable,
+  megabytes,
+  percent,
+  type ReportSection,
+  svgBars,
+  terminalBars,
+} from './render.ts';
+export { type StartOptions, type StrategyServer, startServer } from './server.ts';
+export { median, quantile, summarizeLatencies } from './stats.ts';
+export type { RunningStrategy, ServerStats, Strategy, StrategyContext } from './strategy.ts';
+export { type TimedResponse, timedGet } from './timed-request.ts';
+export { mulberry32, profileSequence, type SequenceProfile, uniformSequence, zipfSequence } from './zipf.ts';

@@ -1,0 +1,46 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeDatabase, POSTGRES_FIX, probeDatabase } from '@cachelab/db';
+import { Redis } from 'ioredis';
+
+/** The repository's root (this file is packages/bench/src/output.ts). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Write `content` under the git-ignored `.cachelab/` folder; returns the path relative to the root. */
+export async function writeOutput(path: string, content: string): Promise<string> {
+  const file = join(REPO_ROOT, '.cachelab', path);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, content);
+  return relative(REPO_ROOT, file);
+}
+
+/** PostgreSQL and Redis answer, or one line naming the fix and exit code 1. */
+export async function requireServices(): Promise<void> {
+  const problem = await probeDatabase();
+  if (problem) {
+    console.error(`✗ Can't reach PostgreSQL at ${describeDatabase()} (${problem}). ${POSTGRES_FIX}`);
+    process.exit(1);
+  }
+  const url = process.env.REDIS_URL?.trim() || 'redis://127.0.0.1:6379';
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 0 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    console.error(
+      `✗ Can't reach Redis at ${url} (${(err as Error).message}). Start it with \`docker compose up -d\` or \`npx cachelab services up\`, or set REDIS_URL.`,
+    );
+    process.exit(1);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** One line saying what machine the figures come from. */
+export async function machineLine(): Promise<string> {
+  const os = await import('node:os');
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+}

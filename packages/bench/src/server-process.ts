@@ -1,0 +1,150 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { createPool } from '@cachelab/db';
+import { Redis } from 'ioredis';
+import type { ServerStats, Strategy } from './strategy.ts';
+
+/**
+ * One strategy, served alone in its own process (forked by server.ts):
+ *
+ *   node --import tsx server-process.ts --module <file> --strategy <name> [--pool-max 10] [--set k=v]…
+ *
+ * A process per strategy, so that strategies do not share a heap, a garbage collector or
+ * an event loop with each other or with the load generator, and a cold start is a new
+ * process. It listens on a free port of 127.0.0.1 and reports it over IPC, then answers
+ * `stats` and `reset` messages with what it counts:
+ *
+ * - PostgreSQL queries: the pool's 'acquire' event fires once per checkout, and the
+ *   lessons send every statement with `pool.query`, which checks a connection out, runs
+ *   one statement and returns it. Counting in the process (rather than reading
+ *   `pg_stat_database.xact_commit`) counts only this app's queries: the database is shared
+ *   with every test run on the machine, and its statistics are flushed to the view lazily.
+ * - event-loop delay: `perf_hooks.monitorEventLoopDelay`, how late a 10 ms timer fires,
+ *   i.e. how long the loop was blocked by something synchronous (JSON.stringify of
+ *   17.8 MB, a big Buffer copy, …).
+ * - pool waiting: how many requests queued for a connection at once (pool exhaustion).
+ *
+ * On exit it removes every Redis key under its prefix.
+ */
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const modulePath = arg('module');
+const name = arg('strategy');
+const poolMax = Number(arg('pool-max') ?? 10);
+const settings: Record<string, string> = {};
+process.argv.forEach((a, i) => {
+  if (a !== '--set') return;
+  const [k, ...v] = (process.argv[i + 1] ?? '').split('=');
+  if (k) settings[k] = v.join('=');
+});
+if (!modulePath || !name) {
+  console.error('usage: server-process.ts --module <file> --strategy <name> [--pool-max N]');
+  process.exit(2);
+}
+const { strategies } = (await import(pathToFileURL(modulePath).href)) as { strategies: Strategy[] };
+const strategy = strategies.find((s) => s.name === name);
+if (!strategy) {
+  console.error(`✗ No strategy "${name}" in ${modulePath}: ${strategies.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+
+const db = createPool({ max: poolMax });
+let queries = 0;
+db.on('acquire', () => {
+  queries++;
+});
+let poolWaitingMax = 0;
+const sampler = setInterval(() => {
+  if (db.waitingCount > poolWaitingMax) poolWaitingMax = db.waitingCount;
+}, 5);
+sampler.unref();
+
+let errors = 0;
+const log = (err: unknown) => {
+  errors++;
+  if (errors <= 3) console.error(`[${name}] ${err instanceof Error ? err.message : String(err)}`);
+  if (errors === 3) console.error(`[${name}] (further errors are counted, not printed)`);
+};
+
+const keyPrefix = `cachelab:09:${name}:${process.pid}:`;
+const running = await strategy.create({ db, keyPrefix, log, settings });
+const server = createServer(running.listener);
+server.keepAliveTimeout = 30_000;
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+let since = performance.now();
+let cpuSince = process.cpuUsage();
+
+const stats = (): ServerStats => {
+  const cpu = process.cpuUsage(cpuSince);
+  const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
+  return {
+    queries,
+    poolWaitingMax,
+    eventLoop: {
+      p50: ms(loop.percentile(50)),
+      p99: ms(loop.percentile(99)),
+      max: ms(loop.max),
+      mean: ms(loop.mean),
+    },
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    errors,
+    rssBytes: process.memoryUsage.rss(),
+    elapsedMs: performance.now() - since,
+  };
+};
+const reset = () => {
+  queries = 0;
+  poolWaitingMax = 0;
+  errors = 0;
+  loop.reset();
+  since = performance.now();
+  cpuSince = process.cpuUsage();
+};
+
+async function close(): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await running.close?.();
+  await db.end().catch(() => {});
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } catch {
+    // Redis is down or was never used: nothing to clean.
+  } finally {
+    redis.disconnect();
+  }
+}
+
+process.on('message', (message: { id: number; type: 'stats' | 'reset' | 'close' }) => {
+  const reply = (value: unknown) => process.send?.({ id: message.id, value });
+  if (message.type === 'stats') reply(stats());
+  else if (message.type === 'reset') {
+    reset();
+    reply(true);
+  } else if (message.type === 'close') {
+    void close().then(() => {
+      reply(true);
+      process.disconnect();
+      process.exit(0);
+    });
+  }
+});
+// The parent is gone (Ctrl-C, crash): do not outlive it.
+process.on('disconnect', () => void close().finally(() => process.exit(0)));
+
+process.send?.({ ready: true, port: (server.address() as AddressInfo).port, label: strategy.label });

@@ -1,0 +1,386 @@
+import { existsSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { hitRatio, type LoadResult, runLoad } from './load.ts';
+import { machineLine, REPO_ROOT, requireServices, writeOutput } from './output.ts';
+import { summarizeProfile } from './profile.ts';
+import { fixed, htmlReport, int, markdownTable, megabytes, percent, svgBars, terminalBars } from './render.ts';
+import { type StrategyServer, startServer } from './server.ts';
+import { median } from './stats.ts';
+import type { ServerStats } from './strategy.ts';
+import { timedGet } from './timed-request.ts';
+import { profileSequence, zipfSequence } from './zipf.ts';
+
+/**
+ * The benchmark suite: `npm run bench` (never part of `npm test`).
+ *
+ * Every strategy of the workshop serves `GET /employees/:id` in its own process, warmed so
+ * that every key is cached; then, in rounds, each is loaded with the same seeded Zipf
+ * sequence of requests by autocannon in another process. Each figure is the median over
+ * the rounds, and each ratio is taken *within a round* against bare Express serving the
+ * same bytes from a constant (the framework's limit on this machine), so that a machine
+ * busy with something else slows both sides of a ratio alike. Then the 100,000-row answer:
+ * PostgreSQL vs a Redis hit vs an L1 hit, end to end.
+ *
+ *   npm run bench                       5 rounds of 10,000 requests per strategy
+ *   npm run bench -- --rounds 3 --requests 5000
+ *   npm run bench -- --profile two-level   also CPU-profile that server under the same load
+ *
+ * Results: the tables on stdout, `.cachelab/bench/latest.json`, `.cachelab/bench/latest.html`.
+ */
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    requests: { type: 'string', default: '10000' },
+    connections: { type: 'string', default: '10' },
+    profile: { type: 'string', multiple: true, default: [] },
+    only: { type: 'string' },
+  },
+});
+const ROUNDS = Number(args.rounds);
+const REQUESTS = Number(args.requests);
+const CONNECTIONS = Number(args.connections);
+for (const [name, value] of [
+  ['--rounds', ROUNDS],
+  ['--requests', REQUESTS],
+  ['--connections', CONNECTIONS],
+] as const) {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    console.error(`✗ ${name} must be a positive whole number.`);
+    process.exit(2);
+  }
+}
+
+const MODULE = join(REPO_ROOT, 'lessons/09-load-testing/src/strategies.ts');
+if (!existsSync(MODULE)) {
+  console.error(`✗ The strategies to benchmark live in ${MODULE}, which is missing.`);
+  process.exit(1);
+}
+const EMPLOYEES = 10_000;
+const CLASSIC = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000';
+
+/** The strategies of the hit table, in the order they are shown. `ref` is the denominator of ratios. */
+const ALL_STRATEGIES = [
+  'node-http',
+  'express',
+  'lru',
+  'two-level',
+  'http-cache',
+  'redis',
+  'bentocache',
+  'cacheable',
+  'uncached',
+];
+const REF = 'express';
+/** `--only lru,redis`: those and the reference, for a quicker look (the targets need them all). */
+const only = args.only?.split(',').map((s) => s.trim());
+const HIT_STRATEGIES = only ? ALL_STRATEGIES.filter((s) => s === REF || only.includes(s)) : ALL_STRATEGIES;
+
+await requireServices();
+const machine = await machineLine();
+console.log(`cachelab bench — ${machine}`);
+console.log(
+  `${ROUNDS} rounds × ${int(REQUESTS)} requests per strategy, ${CONNECTIONS} connections, autocannon in its own process.\n`,
+);
+
+const sequence = zipfSequence({ keys: EMPLOYEES, count: REQUESTS, s: 1, seed: 42 });
+const paths = sequence.map((id) => `/employees/${id}`);
+const everyKey = Array.from({ length: EMPLOYEES }, (_, i) => `/employees/${i + 1}`);
+const shape = profileSequence(sequence);
+
+const servers = new Map<string, StrategyServer>();
+const cleanup = async () => {
+  await Promise.allSettled([...servers.values()].map((s) => s.close()));
+};
+process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+
+try {
+  for (const name of HIT_STRATEGIES) {
+    process.stdout.write(`starting ${name}… `);
+    servers.set(name, await startServer({ module: MODULE, strategy: name, settings: { ttl: 'long' } }));
+    console.log('ok');
+  }
+  const server = (name: string) => servers.get(name) as StrategyServer;
+
+  // Warm: every key once (fills L1 and L2), then the sequence once (the JIT warms up too).
+  process.stdout.write('warming every cache with all 10,000 keys… ');
+  for (const name of HIT_STRATEGIES) {
+    if (name === 'uncached') continue;
+    await runLoad({ url: server(name).url, paths: everyKey, connections: CONNECTIONS, amount: everyKey.length });
+  }
+  for (const name of HIT_STRATEGIES) {
+    await runLoad({ url: server(name).url, paths, connections: CONNECTIONS, amount: Math.min(REQUESTS, 3000) });
+  }
+  console.log('done');
+
+  interface Run {
+    load: LoadResult;
+    stats: ServerStats;
+  }
+  const runs = new Map<string, Run[]>(HIT_STRATEGIES.map((n) => [n, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Rotate the order every round, so that no strategy always runs right after the same one.
+    const order = HIT_STRATEGIES.map((_, i) => HIT_STRATEGIES[(i + round) % HIT_STRATEGIES.length] as string);
+    for (const name of order) {
+      const s = server(name);
+      await s.reset();
+      const load = await runLoad({ url: s.url, paths, connections: CONNECTIONS, amount: REQUESTS });
+      runs.get(name)?.push({ load, stats: await s.stats() });
+    }
+    const line = HIT_STRATEGIES.map((n) => `${n} ${int(runs.get(n)?.at(-1)?.load.rps ?? 0)}`).join(' · ');
+    console.log(`round ${round}/${ROUNDS}: ${line}`);
+  }
+
+  const cpuUsPerRequest = (r: Run) => (r.stats.cpuMs * 1000) / Math.max(1, r.load.requests);
+  const results = HIT_STRATEGIES.map((name) => {
+    const own = runs.get(name) as Run[];
+    const ref = runs.get(REF) as Run[];
+    const ratio = own.map((r, i) => r.load.rps / (ref[i] as Run).load.rps);
+    const cpuRatio = own.map((r, i) => cpuUsPerRequest(ref[i] as Run) / cpuUsPerRequest(r));
+    const requests = own.reduce((n, r) => n + r.load.requests, 0);
+    const xCache: Record<string, number> = {};
+    for (const r of own) for (const [k, v] of Object.entries(r.load.xCache)) xCache[k] = (xCache[k] ?? 0) + v;
+    return {
+      name,
+      label: server(name).label,
+      rps: median(own.map((r) => r.load.rps)),
+      rpsRounds: own.map((r) => Math.round(r.load.rps)),
+      p50Ms: median(own.map((r) => r.load.latency.p50)),
+      p99Ms: median(own.map((r) => r.load.latency.p99)),
+      ratioToExpress: median(ratio),
+      ratioRounds: ratio.map((x) => Number(x.toFixed(3))),
+      cpuUsPerRequest: median(own.map(cpuUsPerRequest)),
+      cpuRatioToExpress: median(cpuRatio),
+      hitRatio: hitRatio({ xCache }),
+      queriesPerSecond: median(own.map((r) => r.stats.queries / (r.load.durationMs / 1000))),
+      non2xx: own.reduce((n, r) => n + r.load.requests - (r.load.statuses['2xx'] ?? 0), 0),
+      errors: own.reduce((n, r) => n + r.load.errors + r.load.timeouts, 0),
+      requests,
+      bytesPerResponse: median(own.map((r) => r.load.bytes / Math.max(1, r.load.requests))),
+    };
+  });
+
+  // The 100,000-row answer: one request at a time, end to end, median of 5 after the first.
+  console.log('\nthe 100,000-row answer, one request at a time…');
+  const paymentCases = [
+    { name: 'uncached', what: 'PostgreSQL (lesson 01, every request)' },
+    { name: 'redis', what: 'Redis hit (lesson 03)' },
+    { name: 'two-level', what: 'L1 hit (lesson 04)' },
+    { name: 'lru', what: 'L1 hit (lesson 02)' },
+    { name: 'express', what: 'bare Express, constant bytes' },
+    { name: 'node-http', what: 'bare node:http, constant bytes' },
+  ];
+  const payments: {
+    name: string;
+    what: string;
+    firstMs: number;
+    firstCache: string;
+    ms: number;
+    runsMs: number[];
+    bytes: number;
+    cache: string;
+    serverTiming: string;
+    status: number;
+  }[] = [];
+  for (const c of paymentCases) {
+    if (!servers.has(c.name)) continue;
+    const url = server(c.name).url + CLASSIC;
+    const first = await timedGet(url);
+    const timed = [];
+    for (let i = 0; i < 5; i++) timed.push(await timedGet(url));
+    const last = timed.at(-1) ?? first;
+    payments.push({
+      name: c.name,
+      what: c.what,
+      firstMs: first.ms,
+      firstCache: first.cache ?? '—',
+      ms: median(timed.map((t) => t.ms)),
+      runsMs: timed.map((t) => Number(t.ms.toFixed(1))),
+      bytes: last.bytes,
+      cache: last.cache ?? '—',
+      serverTiming: last.serverTiming,
+      status: last.status,
+    });
+  }
+
+  // Profiles, on request: the same load against a fresh server started with --cpu-prof.
+  const profiles: {
+    name: string;
+    file: string;
+    top: { name: string; selfMs: number; selfShare: number; totalMs: number; totalShare: number }[];
+  }[] = [];
+  for (const name of args.profile) {
+    // One folder per strategy: node writes one profile per thread (tsx's loader runs in a
+    // worker thread); the main thread's, the one serving requests, is the largest.
+    const dir = join(REPO_ROOT, '.cachelab/bench/profiles', name);
+    await rm(dir, { recursive: true, force: true });
+    const s = await startServer({
+      module: MODULE,
+      strategy: name,
+      settings: { ttl: 'long' },
+      execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    });
+    await runLoad({ url: s.url, paths: everyKey, connections: CONNECTIONS, amount: everyKey.length });
+    for (let i = 0; i < 3; i++) await runLoad({ url: s.url, paths, connections: CONNECTIONS, amount: REQUESTS });
+    await s.close();
+    const files = await Promise.all(
+      (await readdir(dir)).map(async (f) => ({ file: join(dir, f), size: (await stat(join(dir, f))).size })),
+    );
+    const file = files.sort((a, b) => b.size - a.size)[0]?.file;
+    if (!file) continue;
+    const summary = await summarizeProfile(file);
+    profiles.push({
+      name,
+      file,
+      top: summary.entries
+        .filter((e) => e.name !== '(idle)')
+        .slice(0, 30)
+        .map((e) => ({
+          name: e.name,
+          selfMs: e.selfMs,
+          selfShare: e.selfShare,
+          totalMs: e.totalMs,
+          totalShare: e.totalShare,
+        })),
+    });
+  }
+
+  // ---- report -------------------------------------------------------------------------
+  const ref = results.find((r) => r.name === REF);
+  console.log(
+    `\nGET /employees/:id, Zipf (s = 1) over ${int(EMPLOYEES)} keys, ${int(shape.distinct)} distinct in ${int(REQUESTS)} requests, every key cached beforehand.`,
+  );
+  console.log(
+    `Medians over ${ROUNDS} rounds. "× Express" = requests/s ÷ bare Express's in the same round; "CPU × Express" = Express's server CPU per request ÷ this one's.\n`,
+  );
+  const hitTable = markdownTable(
+    [
+      { header: 'strategy', value: (r) => r.label },
+      { header: 'requests/s', value: (r) => int(r.rps), numeric: true },
+      { header: '× Express', value: (r) => `${fixed(r.ratioToExpress)}×`, numeric: true },
+      { header: 'p50 ms', value: (r) => fixed(r.p50Ms), numeric: true },
+      { header: 'p99 ms', value: (r) => fixed(r.p99Ms), numeric: true },
+      { header: 'p99 × Express', value: (r) => `${fixed(r.p99Ms / (ref?.p99Ms ?? Number.NaN))}×`, numeric: true },
+      { header: 'CPU µs/req', value: (r) => int(r.cpuUsPerRequest), numeric: true },
+      { header: 'CPU × Express', value: (r) => `${fixed(r.cpuRatioToExpress)}×`, numeric: true },
+      { header: 'hits', value: (r) => percent(r.hitRatio), numeric: true },
+      { header: 'db queries/s', value: (r) => int(r.queriesPerSecond), numeric: true },
+    ],
+    results,
+  );
+  console.log(hitTable);
+  const hitBars = results.map((r) => ({
+    label: r.label,
+    value: r.rps,
+    text: `${int(r.rps)} req/s  ${fixed(r.ratioToExpress)}× Express  p99 ${fixed(r.p99Ms)} ms`,
+  }));
+  console.log(`\n${terminalBars(hitBars, { title: 'requests/s (median)' })}`);
+
+  console.log(`\nThe 100,000-row answer (${CLASSIC}), client-side, request to last byte, median of 5:\n`);
+  const paymentsTable = markdownTable(
+    [
+      { header: 'served from', value: (p) => p.what },
+      { header: 'X-Cache', value: (p) => p.cache },
+      { header: 'ms', value: (p) => fixed(p.ms, 1), numeric: true },
+      { header: 'runs (ms)', value: (p) => p.runsMs.map((x) => x.toFixed(0)).join(' ') },
+      { header: 'bytes', value: (p) => `${int(p.bytes)} (${megabytes(p.bytes)})`, numeric: true },
+      { header: 'Server-Timing', value: (p) => p.serverTiming.replace(/;desc="[^"]*"/g, '').replace(/;dur=/g, ' ') },
+    ],
+    payments,
+  );
+  console.log(paymentsTable);
+
+  const get = (name: string) => results.find((r) => r.name === name);
+  const pay = (name: string) => payments.find((p) => p.name === name);
+  const targets = [
+    { what: 'L1-hit endpoint (lesson 02) ≥ 0.95× bare Express', measured: get('lru')?.ratioToExpress, min: 0.95 },
+    { what: 'two-level with L1 hits (lesson 04) ≥ 0.95×', measured: get('two-level')?.ratioToExpress, min: 0.95 },
+    { what: 'Redis-only hit (lesson 03) ≥ 0.85×', measured: get('redis')?.ratioToExpress, min: 0.85 },
+    { what: '100,000 rows, Redis hit (lesson 03) < 60 ms', measured: pay('redis')?.ms, max: 60 },
+    { what: '100,000 rows, L1 hit (lesson 04) < 10 ms', measured: pay('two-level')?.ms, max: 10 },
+    { what: '100,000 rows, L1 hit (lesson 02) < 10 ms', measured: pay('lru')?.ms, max: 10 },
+    {
+      what: 'final cache (lesson 04) hits ≥ 1.15× bentocache',
+      measured: median(
+        (runs.get('two-level') ?? []).map((r, i) => r.load.rps / (runs.get('bentocache')?.[i]?.load.rps ?? Number.NaN)),
+      ),
+      min: 1.15,
+    },
+    {
+      what: 'final cache (lesson 04) hits ≥ 1.15× cacheable',
+      measured: median(
+        (runs.get('two-level') ?? []).map((r, i) => r.load.rps / (runs.get('cacheable')?.[i]?.load.rps ?? Number.NaN)),
+      ),
+      min: 1.15,
+    },
+  ].map((t) => ({
+    ...t,
+    met:
+      t.measured !== undefined &&
+      Number.isFinite(t.measured) &&
+      ('min' in t ? t.measured >= (t.min as number) : t.measured < (t.max as number)),
+  }));
+  console.log('\nTargets:');
+  for (const t of targets) {
+    const value = 'min' in t ? `${fixed(t.measured ?? Number.NaN)}×` : `${fixed(t.measured ?? Number.NaN, 1)} ms`;
+    console.log(`${t.met ? '✓' : '✗'} ${t.what}: measured ${value}`);
+  }
+
+  for (const p of profiles) {
+    console.log(`\nCPU profile of ${p.name} (${p.file}), top self time:`);
+    for (const e of p.top.slice(0, 15)) {
+      console.log(`  ${fixed(e.selfShare * 100, 1).padStart(5)} %  ${int(e.selfMs).padStart(6)} ms  ${e.name}`);
+    }
+  }
+
+  const json = {
+    generatedAt: new Date().toISOString(),
+    machine,
+    command: `npm run bench -- --rounds ${ROUNDS} --requests ${REQUESTS} --connections ${CONNECTIONS}`,
+    workload: {
+      route: 'GET /employees/:id',
+      keys: EMPLOYEES,
+      zipfS: 1,
+      seed: 42,
+      requests: REQUESTS,
+      distinct: shape.distinct,
+      connections: CONNECTIONS,
+      rounds: ROUNDS,
+    },
+    strategies: results,
+    payments,
+    targets,
+    profiles,
+  };
+  const jsonPath = await writeOutput('bench/latest.json', `${JSON.stringify(json, null, 2)}\n`);
+  const htmlPath = await writeOutput(
+    'bench/latest.html',
+    htmlReport('cachelab bench', `${machine}. ${json.command}. ${json.generatedAt}.`, [
+      {
+        heading: 'Cache hits: requests/s per strategy',
+        text: `GET /employees/:id, Zipf over ${EMPLOYEES} keys, every key cached; medians of ${ROUNDS} rounds; ratio to bare Express in the same round.`,
+        svg: svgBars(hitBars, { title: 'requests/s (median of rounds)' }),
+        table: hitTable,
+      },
+      {
+        heading: 'p99 latency',
+        svg: svgBars(
+          results.map((r) => ({ label: r.label, value: r.p99Ms, text: `${fixed(r.p99Ms)} ms` })),
+          { title: 'p99 latency, ms (lower is better)' },
+        ),
+      },
+      {
+        heading: 'The 100,000-row answer',
+        svg: svgBars(
+          payments.map((p) => ({ label: p.what, value: p.ms, text: `${fixed(p.ms, 1)} ms` })),
+          { title: `${CLASSIC}: ms to the last byte (lower is better)` },
+        ),
+        table: paymentsTable,
+      },
+    ]),
+  );
+  console.log(`\nWrote ${jsonPath} and ${htmlPath}.`);
+} finally {
+  await cleanup();
+}
