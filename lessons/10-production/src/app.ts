@@ -1,0 +1,275 @@
+import type { Pool } from '@cachelab/db';
+import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
+import {
+  type Employee,
+  getEmployee,
+  investorExists,
+  investorSummary,
+  listPayments,
+} from '@cachelab/lesson-01-uncached/queries';
+import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
+import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
+import { employeePatch, updateEmployee } from '@cachelab/lesson-04-hierarchical/employee-update';
+import express, { type Express, type Request, type Response } from 'express';
+import type { Cluster, Redis } from 'ioredis';
+import { authenticatedUser, createTokens, hasCredentials } from './auth.ts';
+import type { CircuitBreakerOptions } from './circuit-breaker.ts';
+import { type CacheMetrics, createCacheMetrics } from './metrics.ts';
+import { createProductionCache, type KeyParts, type ProductionCache } from './production-cache.ts';
+import type { BusRecovery } from './reliable-bus.ts';
+
+/** L1: 64 MiB per instance, copies live 10 s; L2: fresh 60 s, then served for 5 min more only while PostgreSQL fails. */
+export const DEFAULTS = {
+  l1: { maxBytes: 64 * 1024 * 1024, ttlMs: 10_000 },
+  l2TtlSeconds: 60,
+  staleIfErrorMs: 5 * 60_000,
+  breaker: { failureThreshold: 5, coolDownMs: 2_000 },
+  publicBaseUrl: 'http://127.0.0.1:3200',
+} as const;
+
+/** Languages of `GET /employees/:id/card`. The negotiated one (never the raw header) goes into the key. */
+export const LANGUAGES = ['en', 'fr', 'de'] as const;
+export type Language = (typeof LANGUAGES)[number];
+const GREETING: Record<Language, (name: string) => string> = {
+  en: (name) => `Hello, ${name}`,
+  fr: (name) => `Bonjour, ${name}`,
+  de: (name) => `Hallo, ${name}`,
+};
+
+export interface AppDeps {
+  /** PostgreSQL. The app never closes it. */
+  db: Pool;
+  /** Redis or a Cluster, with short timeouts and no offline queue (redis-client.ts). The app never closes it. */
+  redis: Redis | Cluster;
+  /** A second connection (or Cluster) that only receives invalidations. */
+  subscriber: Redis | Cluster;
+  /** Prefix of every key and bus name, e.g. 'cachelab:10:'. */
+  keyPrefix: string;
+  /** Signs and verifies bearer tokens (auth.ts). Shared by every instance. */
+  authSecret: string;
+  /**
+   * The public address of this API, for links in bodies. From configuration, **never from
+   * the request's Host or X-Forwarded-Host**: those are the attacker's to set, and a link
+   * built from them and cached is served to everybody (cache poisoning).
+   */
+  publicBaseUrl?: string;
+  instanceId?: string;
+  l1?: { maxBytes?: number; ttlMs?: number };
+  l2TtlSeconds?: number;
+  staleIfErrorMs?: number;
+  breaker?: CircuitBreakerOptions;
+  busRecovery?: BusRecovery;
+  /** SPUBLISH/SSUBSCRIBE for the bus (Redis Cluster). Default false. */
+  shardedPubSub?: boolean;
+  /**
+   * **The lesson's attack demonstration only.** The card's key ignores the language and its
+   * link comes from X-Forwarded-Host: what a first version of this route typically does.
+   */
+  insecureCardKey?: boolean;
+  /** Process metrics (heap, event loop) on /metrics too. Default false (main.ts turns them on). */
+  defaultMetrics?: boolean;
+  /** Freshness clock (epoch ms), tests only. */
+  now?: () => number;
+  /** Where errors and cache warnings go, one line each. Default console.error. */
+  log?: (message: unknown) => void;
+}
+
+export interface AppLocals {
+  cache: ProductionCache;
+  metrics: CacheMetrics;
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Lesson 10: the API behind a cache a team could run (production-cache.ts).
+ *
+ *   GET   /employees/:id                         shared entry per employee
+ *   PATCH /employees/:id  { name?, status? }     invalidates the employee, its card, its /me
+ *   GET   /employees/:id/card                    localized (Accept-Language), entry per language
+ *   GET   /me   Authorization: Bearer <token>    entry per verified user; never shared
+ *   GET   /payments?investor=&from=&to=&limit=
+ *   GET   /investors/:id/summary
+ *   GET   /metrics                               Prometheus text format
+ *
+ * A request that carries credentials (Authorization, Cookie) is never answered from a
+ * shared entry nor stored in one: it is answered from PostgreSQL, `X-Cache: BYPASS`.
+ * Per-user data lives only under a key that holds the verified user.
+ */
+export function createApp(deps: AppDeps): Express {
+  const { db } = deps;
+  const log = deps.log ?? ((message: unknown) => console.error(message));
+  const tokens = createTokens(deps.authSecret);
+  const publicBaseUrl = (deps.publicBaseUrl ?? DEFAULTS.publicBaseUrl).replace(/\/+$/, '');
+  const metrics = createCacheMetrics({ defaultMetrics: deps.defaultMetrics ?? false });
+  const warn = onceEvery(10_000, log);
+  const cache = createProductionCache({
+    redis: deps.redis,
+    subscriber: deps.subscriber,
+    keyPrefix: deps.keyPrefix,
+    ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
+    l1: { maxBytes: deps.l1?.maxBytes ?? DEFAULTS.l1.maxBytes, ttlMs: deps.l1?.ttlMs ?? DEFAULTS.l1.ttlMs },
+    l2: { ttlSeconds: deps.l2TtlSeconds ?? DEFAULTS.l2TtlSeconds },
+    staleIfErrorMs: deps.staleIfErrorMs ?? DEFAULTS.staleIfErrorMs,
+    breaker: {
+      ...DEFAULTS.breaker,
+      ...deps.breaker,
+      onStateChange(to, from) {
+        // One line per change of state, not one per request: an outage is two lines.
+        if (to === 'open') log('⚠ Redis keeps failing: circuit open, answering from PostgreSQL (X-Cache: BYPASS).');
+        if (to === 'closed') log('✓ Redis answers again: circuit closed, caching again.');
+        deps.breaker?.onStateChange?.(to, from);
+      },
+    },
+    ...(deps.busRecovery ? { busRecovery: deps.busRecovery } : {}),
+    ...(deps.shardedPubSub ? { shardedPubSub: true } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+    observer: metrics.observer,
+    // Messages only: an ioredis error's text names the command, never a value or a password.
+    onError: (error, operation) => warn(operation, `⚠ Cache ${operation} failed: ${error.message}.`),
+  });
+  metrics.attach(cache);
+
+  /** Answer from the cache, or — when the request carries credentials — from PostgreSQL alone. */
+  async function sendCached(req: Request, res: Response, parts: KeyParts, load: () => Promise<unknown>) {
+    if (hasCredentials(req) && parts.name !== 'me') {
+      // A shared entry must not answer a request that says who it is (its answer may depend
+      // on who asks), nor be filled by it (the next anonymous caller would get it).
+      const value = await time(res, 'db', load);
+      res.set('X-Cache', 'BYPASS').set('Cache-Control', 'private, no-store');
+      metrics.observer.result(parts.name, 'BYPASS', 'db');
+      res.type('application/json').send(JSON.stringify(value));
+      return;
+    }
+    const result = await cache.get(parts, load);
+    for (const [name, ms] of Object.entries(result.timings)) record(res, name, ms);
+    res.set('X-Cache', result.status);
+    if (result.level !== 'db') res.set('X-Cache-Level', result.level.toUpperCase());
+    res.type('application/json').send(result.body);
+  }
+
+  const loadEmployee = (id: number) => async (): Promise<Employee> => {
+    const employee = await getEmployee(db, id);
+    if (!employee) throw notFound(`There is no employee with id ${id}.`);
+    return employee;
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // Never trust X-Forwarded-* here: nothing in this app reads the client's idea of the host.
+  app.set('trust proxy', false);
+  app.use(serverTiming());
+  const locals: AppLocals = { cache, metrics, ready: cache.ready, close: () => cache.close() };
+  Object.assign(app.locals, locals);
+
+  app.get('/', (_req, res) => {
+    res.json({
+      lesson: '10-production',
+      instance: cache.instanceId,
+      routes: [
+        'GET /employees/:id',
+        'PATCH /employees/:id  {"name"?: string, "status"?: "in" | "out"}',
+        'GET /employees/:id/card  (Accept-Language: en, fr or de)',
+        'GET /me  (Authorization: Bearer <token>)',
+        'GET /payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000',
+        'GET /investors/:id/summary',
+        'GET /metrics',
+      ],
+    });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res
+      .set('Cache-Control', 'no-store')
+      .type(metrics.registry.contentType)
+      .send(await metrics.registry.metrics());
+  });
+
+  app.get('/employees/:id', async (req, res) => {
+    const id = parse(employeeId, req.params.id, 'id');
+    await sendCached(req, res, { name: 'employee', params: { id } }, loadEmployee(id));
+  });
+
+  app.get('/employees/:id/card', async (req, res) => {
+    const id = parse(employeeId, req.params.id, 'id');
+    if (deps.insecureCardKey) {
+      // THE BUG, for the demonstration: the body depends on two headers the key ignores.
+      const lang = (req.acceptsLanguages(...LANGUAGES) || 'en') as Language;
+      const base = `http://${req.get('x-forwarded-host') ?? req.get('host')}`;
+      await sendCached(req, res, { name: 'card', params: { id } }, async () => {
+        const e = await loadEmployee(id)();
+        return { id, lang, greeting: GREETING[lang](e.name), profile: `${base}/employees/${id}` };
+      });
+      return;
+    }
+    // The language is negotiated against a list of three: the key holds one of them, never
+    // the raw header (a raw Accept-Language in the key is one entry per distinct header
+    // value an attacker cares to send). The link comes from configuration, not from Host.
+    const lang = (req.acceptsLanguages(...LANGUAGES) || 'en') as Language;
+    res.vary('Accept-Language').set('Content-Language', lang);
+    await sendCached(req, res, { name: 'card', params: { id, lang } }, async () => {
+      const e = await loadEmployee(id)();
+      return { id, lang, greeting: GREETING[lang](e.name), profile: `${publicBaseUrl}/employees/${id}` };
+    });
+  });
+
+  app.get('/me', async (req, res) => {
+    res.vary('Authorization').set('Cache-Control', 'private, no-store');
+    const user = authenticatedUser(req, res, tokens);
+    // Keyed on the user the token PROVED (not the token, not a header the client sets).
+    await sendCached(req, res, { name: 'me', params: { user } }, loadEmployee(user));
+  });
+
+  app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+    const id = parse(employeeId, req.params.id, 'id');
+    const patch = parse(employeePatch, req.body, 'body');
+    const employee = await time(res, 'db', () => updateEmployee(db, id, patch));
+    if (!employee) throw notFound(`There is no employee with id ${id}.`);
+    // After the commit: every entry built from this row, on every instance.
+    const results = await Promise.all([
+      cache.delete({ name: 'employee', params: { id } }),
+      cache.delete({ name: 'me', params: { user: id } }),
+      ...LANGUAGES.map((lang) => cache.delete({ name: 'card', params: { id, lang } })),
+    ]);
+    record(res, 'l2', Math.max(...results.map((r) => r.durMs)));
+    if (results.some((r) => !r.l2 || !r.published)) res.set('X-Cache-Invalidation', 'failed');
+    res.set('Cache-Control', 'no-store').json(employee);
+  });
+
+  app.get('/payments', async (req, res) => {
+    const q = parse(paymentsQuery, req.query, 'query string');
+    await sendCached(req, res, { name: 'payments', params: q }, async () => {
+      if (!(await investorExists(db, q.investor))) throw notFound(`There is no investor ${q.investor}.`);
+      const rows = await listPayments(db, q);
+      return { ...q, count: rows.length, rows };
+    });
+  });
+
+  app.get('/investors/:id/summary', async (req, res) => {
+    const investor = parse(investorId, req.params.id, 'id');
+    await sendCached(req, res, { name: 'investor-summary', params: { investor } }, async () => {
+      if (!(await investorExists(db, investor))) throw notFound(`There is no investor ${investor}.`);
+      return investorSummary(db, investor);
+    });
+  });
+
+  app.use(notFoundHandler);
+  app.use(errorHandler({ log }));
+  return app;
+}
+
+/** At most one line per `what` every `ms`, with a count of the ones held back. */
+function onceEvery(ms: number, log: (message: string) => void): (what: string, message: string) => void {
+  const last = new Map<string, { atMs: number; held: number }>();
+  return (what, message) => {
+    const now = Date.now();
+    const seen = last.get(what);
+    if (seen && now - seen.atMs < ms) {
+      seen.held++;
+      return;
+    }
+    last.set(what, { atMs: now, held: 0 });
+    log(seen?.held ? `${message} (and ${seen.held} more since the last message)` : message);
+  };
+}

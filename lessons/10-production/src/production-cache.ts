@@ -1,0 +1,339 @@
+import { HttpProblem } from '@cachelab/lesson-01-uncached/problem';
+import { type CacheKeyParts, cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
+import { createRedisStore, type RedisLookup } from '@cachelab/lesson-03-redis-cache-aside/redis-store';
+import { type CacheEntry, decodeEntry, encodeEntry, freshness } from '@cachelab/lesson-08-stampedes/cache-entry';
+import { createSingleFlight } from '@cachelab/lesson-08-stampedes/single-flight';
+import type { Cluster, Redis } from 'ioredis';
+import { createBoundedL1 } from './bounded-l1.ts';
+import { type CircuitBreakerOptions, type CircuitState, createCircuitBreaker } from './circuit-breaker.ts';
+import { type BusRecovery, createReliableBus, type FlushReason } from './reliable-bus.ts';
+
+/**
+ * The workshop's two-level cache, ready to run: lesson 04's L1 over L2, lesson 08's
+ * single-flight and entry format, and what production adds.
+ *
+ *   get(parts, load):
+ *     1. L1 (bounded by bytes; bodies own their memory)                      → HIT
+ *     2. L2, only if the circuit breaker allows a call                      → HIT (backfill L1)
+ *        Redis failed or the circuit is open                                → remember: BYPASS
+ *     3. load once per key in this process (single-flight), store in L2 (if the circuit
+ *        allows) and L1                                                      → MISS | BYPASS
+ *     4. the load failed (PostgreSQL down, not a 404) and L2 had an entry past its TTL but
+ *        within `staleIfErrorMs`                                             → STALE
+ *   delete(parts): L2 (if allowed), this L1, flights in progress, then the bus.
+ *
+ * Every Redis call goes through one circuit breaker: after `failureThreshold` failures in a
+ * row, Redis is not called at all for `coolDownMs`; then one request probes it. So with
+ * Redis dead, slow or black-holed, a request costs at most one `commandTimeout` until the
+ * circuit opens, and nothing after. The bus is the epoch bus (reliable-bus.ts): an
+ * instance that missed invalidations while disconnected drops its L1 when it reconnects.
+ *
+ * Keys: `cacheKey({ prefix, ...parts })` (lesson 02): every parameter, encoded, hashed when
+ * long. Metric labels use `parts.name` only, never the key: a label per key would be one
+ * time series per employee.
+ */
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS';
+export type Level = 'l1' | 'l2' | 'db';
+export type Metric = 'l1' | 'l2' | 'db' | 'json' | 'wait';
+export type KeyParts = Omit<CacheKeyParts, 'prefix'>;
+
+export interface CacheResult {
+  body: Buffer;
+  status: CacheStatus;
+  level: Level;
+  timings: Partial<Record<Metric, number>>;
+}
+
+/** What the cache reports as it works; metrics.ts turns it into Prometheus series. Must not throw. */
+export interface CacheObserver {
+  result(name: string, status: CacheStatus, level: Level): void;
+  loaded(name: string, seconds: number, ok: boolean): void;
+  l2Error(operation: string): void;
+  /** A Redis call not made because the circuit is open. */
+  l2Skipped(operation: string): void;
+  circuit(state: CircuitState): void;
+  evicted(): void;
+  busFlush(reason: FlushReason): void;
+}
+
+export interface ProductionCacheOptions {
+  /** Redis (or a Cluster) for L2 and publishing. Create it with short timeouts (redis-client.ts). Never closed here. */
+  redis: Redis | Cluster;
+  /** A second connection (or Cluster), only for receiving invalidations. Never closed here. */
+  subscriber: Redis | Cluster;
+  /** In front of every key and of the bus's names, e.g. 'cachelab:10:'. */
+  keyPrefix: string;
+  instanceId?: string;
+  /** L1 per instance: bytes (the bound), and how long a copy lives (the worst staleness after a lost invalidation). */
+  l1: { maxBytes: number; ttlMs: number };
+  /** L2: how long an entry is fresh, in seconds. */
+  l2: { ttlSeconds: number };
+  /** How long past its TTL an L2 entry may still answer while the loader fails, ms. 0: never. */
+  staleIfErrorMs: number;
+  /** The breaker in front of every Redis call. Defaults: 5 failures, 2 s cool-down. */
+  breaker?: CircuitBreakerOptions;
+  /** Bus recovery after a reconnection. Default 'epoch'. */
+  busRecovery?: BusRecovery;
+  /** SPUBLISH/SSUBSCRIBE for the bus (Redis Cluster ≥ 7). Default false. */
+  shardedPubSub?: boolean;
+  observer?: Partial<CacheObserver>;
+  /** Clock for freshness (epoch ms). Default Date.now. */
+  now?: () => number;
+  /** Redis failures and bus trouble, for a log that says it once. Must not throw. */
+  onError?: (error: Error, operation: string) => void;
+}
+
+export interface ProductionCache {
+  get(parts: KeyParts, load: () => Promise<unknown>): Promise<CacheResult>;
+  /** Invalidate everywhere, after the write committed. Never throws. */
+  delete(parts: KeyParts): Promise<{ l2: boolean; published: boolean; durMs: number }>;
+  /** The full key of `parts`, as stored in L1 and Redis. */
+  key(parts: KeyParts): string;
+  readonly instanceId: string;
+  readonly ready: Promise<void>;
+  readonly circuit: CircuitState;
+  readonly bus: { readonly connected: boolean; readonly reconnects: number };
+  readonly l1: {
+    readonly entries: number;
+    readonly bytes: number;
+    readonly maxBytes: number;
+    readonly evictions: number;
+  };
+  close(): Promise<void>;
+}
+
+const circuitOpen = () =>
+  Object.assign(new Error('Redis is not called: the circuit breaker is open'), { code: 'E_CIRCUIT_OPEN' });
+
+export function createProductionCache(options: ProductionCacheOptions): ProductionCache {
+  const { keyPrefix, staleIfErrorMs } = options;
+  if (!(options.l1.ttlMs > 0 && options.l1.ttlMs < options.l2.ttlSeconds * 1000)) {
+    throw new TypeError(
+      `createProductionCache: l1.ttlMs (${options.l1.ttlMs}) must be more than 0 and shorter than l2.ttlSeconds (${options.l2.ttlSeconds} s): L1 copies are the ones an invalidation can miss.`,
+    );
+  }
+  if (!(Number.isSafeInteger(staleIfErrorMs) && staleIfErrorMs >= 0)) {
+    throw new TypeError(
+      `createProductionCache: staleIfErrorMs must be a whole number of ms, 0 to never serve stale, got ${String(staleIfErrorMs)}.`,
+    );
+  }
+  const clock = options.now ?? Date.now;
+  const observe: Partial<CacheObserver> = options.observer ?? {};
+  const onError = options.onError ?? (() => {});
+
+  const breaker = createCircuitBreaker({
+    ...options.breaker,
+    onStateChange(to, from) {
+      observe.circuit?.(to);
+      options.breaker?.onStateChange?.(to, from);
+    },
+  });
+  const l1 = createBoundedL1({
+    maxBytes: options.l1.maxBytes,
+    ttlMs: options.l1.ttlMs,
+    onEvict: () => observe.evicted?.(),
+  });
+  // Lesson 03's store uses getBuffer / SET … EX / DEL, which a Cluster client has too.
+  const l2 = createRedisStore({ redis: options.redis as Redis, ttlSeconds: options.l2.ttlSeconds, onError });
+  const flights = createSingleFlight();
+
+  /** One Redis call through the breaker: skipped while open, its outcome reported after. */
+  async function guarded<T>(
+    operation: string,
+    call: () => Promise<T>,
+    failed: (value: T) => boolean,
+  ): Promise<T | undefined> {
+    if (!breaker.allow()) {
+      observe.l2Skipped?.(operation);
+      return undefined;
+    }
+    const value = await call();
+    if (failed(value)) {
+      breaker.failure();
+      observe.l2Error?.(operation);
+    } else {
+      breaker.success();
+    }
+    return value;
+  }
+
+  let invalidations = 0;
+  const forgetLocally = (key: string) => {
+    invalidations++;
+    l1.delete(key);
+    flights.forget(key);
+  };
+  const bus = createReliableBus({
+    publisher: options.redis,
+    subscriber: options.subscriber,
+    name: `${keyPrefix}bus`,
+    sharded: options.shardedPubSub ?? false,
+    recovery: options.busRecovery ?? 'epoch',
+    ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+    onInvalidate(keys) {
+      for (const key of keys) forgetLocally(key);
+    },
+    onFlush(reason) {
+      invalidations++;
+      l1.clear();
+      observe.busFlush?.(reason);
+    },
+    onError: (error, operation) => onError(error, `bus ${operation}`),
+  });
+
+  const keyOf = (parts: KeyParts) => cacheKey({ ...parts, prefix: keyPrefix });
+
+  function fillL1(key: string, bytes: Buffer, entry: CacheEntry, startedAt: number): void {
+    if (invalidations !== startedAt) return; // an invalidation happened meanwhile (lesson 04)
+    const ttlMs = Math.min(options.l1.ttlMs, Math.ceil(entry.staleUntilMs - clock()));
+    if (ttlMs > 0) l1.set(key, bytes, ttlMs);
+  }
+
+  /** Load, serialize once, store in L2 (when Redis answered the lookup) and L1. */
+  async function loadAndStore(
+    name: string,
+    key: string,
+    load: () => Promise<unknown>,
+    storeInL2: boolean,
+    startedAt: number,
+  ): Promise<{ body: Buffer; timings: CacheResult['timings'] }> {
+    const timings: CacheResult['timings'] = {};
+    let t = performance.now();
+    let value: unknown;
+    let ok = false;
+    try {
+      value = await load();
+      ok = true;
+    } finally {
+      const ms = performance.now() - t;
+      timings.db = ms;
+      observe.loaded?.(name, ms / 1000, ok);
+    }
+    t = performance.now();
+    const body = Buffer.from(JSON.stringify(value));
+    timings.json = performance.now() - t;
+    const now = clock();
+    const freshUntilMs = now + options.l2.ttlSeconds * 1000;
+    const entry: CacheEntry = {
+      body,
+      storedAtMs: now,
+      freshUntilMs,
+      staleUntilMs: freshUntilMs + staleIfErrorMs,
+      deltaMs: timings.db ?? 0,
+    };
+    const bytes = encodeEntry(entry);
+    if (storeInL2) {
+      t = performance.now();
+      const ttlSeconds = Math.ceil((entry.staleUntilMs - now) / 1000);
+      await guarded(
+        'set',
+        () => l2.set(key, bytes, ttlSeconds),
+        (ok) => !ok,
+      );
+      timings.l2 = performance.now() - t;
+    }
+    fillL1(key, bytes, entry, startedAt);
+    return { body, timings };
+  }
+
+  return {
+    instanceId: bus.instanceId,
+    ready: bus.ready,
+    key: keyOf,
+    get circuit() {
+      return breaker.state;
+    },
+    bus: {
+      get connected() {
+        return bus.connected;
+      },
+      get reconnects() {
+        return bus.reconnects;
+      },
+    },
+    l1: {
+      get entries() {
+        return l1.entries;
+      },
+      get bytes() {
+        return l1.bytes;
+      },
+      maxBytes: l1.maxBytes,
+      get evictions() {
+        return l1.evictions;
+      },
+    },
+
+    async get(parts, load) {
+      const key = keyOf(parts);
+      const startedAt = invalidations;
+      const timings: CacheResult['timings'] = {};
+      const answer = (body: Buffer, status: CacheStatus, level: Level): CacheResult => {
+        observe.result?.(parts.name, status, level);
+        return { body, status, level, timings };
+      };
+
+      // 1. L1: this process's memory.
+      let t = performance.now();
+      const local = l1.get(key);
+      const localEntry = local && decodeEntry(local);
+      timings.l1 = performance.now() - t;
+      if (localEntry && freshness(localEntry, clock()) === 'fresh') return answer(localEntry.body, 'HIT', 'l1');
+
+      // 2. L2, if the breaker lets us call Redis at all.
+      t = performance.now();
+      const lookup: RedisLookup = (await guarded(
+        'get',
+        () => l2.get(key),
+        (r) => r.status === 'error',
+      )) ?? { status: 'error', error: circuitOpen() };
+      timings.l2 = performance.now() - t;
+      let fallback: CacheEntry | undefined;
+      if (lookup.status === 'hit') {
+        const entry = decodeEntry(lookup.body);
+        const state = entry && freshness(entry, clock());
+        if (entry && state === 'fresh') {
+          fillL1(key, lookup.body, entry, startedAt);
+          return answer(entry.body, 'HIT', 'l2');
+        }
+        if (entry && state === 'stale') fallback = entry;
+      }
+      const redisDown = lookup.status === 'error';
+
+      // 3. Load once per key; the other requests for it wait for that load.
+      const waitStarted = performance.now();
+      const flight = flights.join(key, () => loadAndStore(parts.name, key, load, !redisDown, startedAt));
+      try {
+        const loaded = await flight.promise;
+        if (flight.leader)
+          Object.assign(timings, { ...loaded.timings, l2: (timings.l2 ?? 0) + (loaded.timings.l2 ?? 0) });
+        else timings.wait = performance.now() - waitStarted;
+        return answer(loaded.body, redisDown ? 'BYPASS' : 'MISS', 'db');
+      } catch (err) {
+        // 4. A 404 is an answer, never replaced by an old value; a failing database is not.
+        if (fallback && !(err instanceof HttpProblem)) return answer(fallback.body, 'STALE', 'l2');
+        throw err;
+      }
+    },
+
+    async delete(parts) {
+      const key = keyOf(parts);
+      const started = performance.now();
+      const deleted = await guarded(
+        'delete',
+        () => l2.delete(key),
+        (ok) => !ok,
+      );
+      forgetLocally(key);
+      const published =
+        (await guarded(
+          'publish',
+          () => bus.publish([key]),
+          (ok) => !ok,
+        )) ?? false;
+      return { l2: deleted ?? false, published, durMs: performance.now() - started };
+    },
+
+    close: () => bus.close(),
+  };
+}
