@@ -14,7 +14,7 @@ import { decodeRepresentation, encodeRepresentation, httpDate, strongEtag } from
  * package), on every response, when `app.set('etag', …)` is on. Then the cost of what this
  * lesson does per request instead: decoding the stored envelope (header only).
  */
-const ROUNDS = 15;
+const ROUNDS = 21;
 
 const problem = await probeDatabase();
 if (problem) {
