@@ -50,7 +50,16 @@ describe.skipIf(!existsSync(CHROMIUM))('in a real browser (headless Chromium)', 
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      // --no-sandbox for root in a container; the rest stop background traffic to Google's hosts (CI has only loopback).
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     close = async () => {
       await browser.close();
