@@ -54,7 +54,7 @@ export interface AppDeps {
   lease?: LeaseOptions;
   /** Default true. Only the lesson's race demonstration turns it off. */
   generationGuard?: boolean;
-  /** Default DEFAULT_L1. */
+  /** Default DEFAULT_L1 (its TTL capped at fresh TTL + grace). */
   l1?: { maxBytes?: number; ttlMs?: number };
   /** Freshness clock, epoch ms (tests inject one). Default Date.now. */
   now?: () => number;
@@ -91,14 +91,20 @@ export function createApp(deps: AppDeps): Express {
   const { db } = deps;
   const log = deps.log ?? ((err: unknown) => console.error(err));
   const protection = deps.protection ?? 'lease';
+  const freshTtlMs = deps.freshTtlMs ?? DEFAULT_FRESH_TTL_MS;
+  const graceMs = deps.graceMs ?? DEFAULT_GRACE_MS;
   const cache = createStampedeCache({
     redis: deps.redis,
     subscriber: deps.subscriber,
     keyPrefix: deps.keyPrefix,
     ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
-    l1: { maxBytes: deps.l1?.maxBytes ?? DEFAULT_L1.maxBytes, ttlMs: deps.l1?.ttlMs ?? DEFAULT_L1.ttlMs },
-    freshTtlMs: deps.freshTtlMs ?? DEFAULT_FRESH_TTL_MS,
-    graceMs: deps.graceMs ?? DEFAULT_GRACE_MS,
+    l1: {
+      maxBytes: deps.l1?.maxBytes ?? DEFAULT_L1.maxBytes,
+      // Never longer than the entry lives in Redis (short TTLs in a demo: FRESH_TTL_MS=5000 GRACE_MS=0).
+      ttlMs: deps.l1?.ttlMs ?? Math.min(DEFAULT_L1.ttlMs, freshTtlMs + graceMs),
+    },
+    freshTtlMs,
+    graceMs,
     ...(deps.jitter !== undefined ? { jitter: deps.jitter } : {}),
     ...(deps.earlyRefreshBeta !== undefined ? { earlyRefreshBeta: deps.earlyRefreshBeta } : {}),
     singleFlight: protection !== 'none',

@@ -155,7 +155,8 @@ export function createStampedeCache(options: StampedeCacheOptions): StampedeCach
     ttlMs: options.l1.ttlMs,
     ...(options.now ? { now: options.now } : {}),
   });
-  // L2 reads go through lesson 03's store (GET as bytes, failures as values, never throws).
+  // L2 reads (and unguarded deletes) go through lesson 03's store: GET as bytes, failures as
+  // values, never throws. Its ttlSeconds is unused here: writes carry their own PX, in ms.
   const l2 = createRedisStore({ redis, ttlSeconds: 60, onError });
   const leases = createLeases(redis, onError);
   const generations = createGenerations(redis, onError);
@@ -442,9 +443,9 @@ function validate(options: StampedeCacheOptions): StampedeCacheOptions {
     );
   }
   positive(options.l1?.ttlMs, 'l1.ttlMs', 'e.g. 10_000');
-  if (options.l1.ttlMs >= options.freshTtlMs + options.graceMs) {
+  if (options.l1.ttlMs > options.freshTtlMs + options.graceMs) {
     throw new TypeError(
-      `createStampedeCache: l1.ttlMs (${options.l1.ttlMs}) must be shorter than freshTtlMs + graceMs (${options.freshTtlMs + options.graceMs}), the life of the entry in Redis: L1 copies are the ones an invalidation may miss.`,
+      `createStampedeCache: l1.ttlMs (${options.l1.ttlMs}) must not be longer than freshTtlMs + graceMs (${options.freshTtlMs + options.graceMs}), the life of the entry in Redis: L1 copies are the ones an invalidation may miss.`,
     );
   }
   if (options.lease) {
