@@ -65,3 +65,12 @@ describe('runExercise, the one grading mechanism', () => {
     expect(new Set(result.tests.map((t) => t.file))).toEqual(new Set(['test/price.test.ts']));
   });
 });
+
+describe('runExercise and errors outside the tests', () => {
+  it('fails a run whose tests all pass but whose code leaves an unhandled rejection behind', async () => {
+    const result = await runExercise({ exercise, srcDir: variant('unhandled'), label: 'test-unhandled' });
+    expect(result.status).toBe('fail');
+    const escaped = result.tests.find((t) => t.name.startsWith('no error escapes the tests'));
+    expect(escaped?.message).toContain('a background refresh failed and nobody caught it');
+  });
+});

@@ -87,7 +87,7 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
   const workspace = prepareWorkspace(exercise, options.srcDir, options.label);
   const reportFile = join(workspace.dir, '.vitest-report.json');
   try {
-    const { output, timedOut, aborted } = await spawnVitest(workspace.dir, reportFile, timeoutMs, options);
+    const { output, timedOut, aborted, exitCode } = await spawnVitest(workspace.dir, reportFile, timeoutMs, options);
     const durationMs = Math.round(performance.now() - started);
     if (timedOut || aborted) {
       return {
@@ -133,6 +133,18 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         durationMs: 0,
       });
     }
+    // Every test passed but vitest failed the run: an error escaped the tests (an unhandled
+    // rejection from a background promise, say). That is a bug in the code under test, and
+    // the JSON report alone would call it a pass.
+    if (exitCode !== 0 && fileErrors.length === 0 && failed === 0) {
+      tests.push({
+        name: 'no error escapes the tests (unhandled rejections, errors thrown in callbacks)',
+        file: '',
+        status: 'error',
+        message: `${unhandledError(output)}. Catch it where the promise is created (a background refresh, a timer, an event handler).`,
+        durationMs: 0,
+      });
+    }
     const allFailed = tests.filter((t) => t.status === 'fail' || t.status === 'error').length;
     return {
       ...base,
@@ -155,11 +167,21 @@ function spawnVitest(
   reportFile: string,
   timeoutMs: number,
   options: RunOptions,
-): Promise<{ output: string; timedOut: boolean; aborted: boolean }> {
+): Promise<{ output: string; timedOut: boolean; aborted: boolean; exitCode: number | null }> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      [VITEST_BIN, 'run', '--root', cwd, '--config', GRADING_CONFIG, '--reporter=json', `--outputFile=${reportFile}`],
+      [
+        VITEST_BIN,
+        'run',
+        '--root',
+        cwd,
+        '--config',
+        GRADING_CONFIG,
+        '--reporter=json',
+        '--reporter=dot',
+        `--outputFile.json=${reportFile}`,
+      ],
       {
         cwd,
         detached: true, // its own process group, so a timeout kills every worker it started
@@ -191,12 +213,12 @@ function spawnVitest(
       killGroup();
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('close', () => {
+    child.on('close', (exitCode) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       // Workers may outlive the main process on some failures: make sure the group is gone.
       killGroup();
-      resolve({ output, timedOut, aborted });
+      resolve({ output, timedOut, aborted, exitCode });
     });
   });
 }
@@ -269,6 +291,17 @@ export function cleanMessage(raw: string): string {
     .replace(/\n{3,}/g, '\n\n')
     .trim();
   return text.length > 1200 ? `${text.slice(0, 1200)}…` : text;
+}
+
+/** The first error vitest printed under "Unhandled Rejection" / "Unhandled Error", if any. */
+function unhandledError(output: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping ANSI colour codes
+  const lines = output.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  const start = lines.findIndex((l) => /Unhandled (Rejection|Error)/.test(l));
+  const error = start >= 0 ? lines.slice(start + 1).find((l) => /\w*Error\b.*:/.test(l)) : undefined;
+  return error
+    ? `An error escaped the tests: ${error.trim()}`
+    : 'The test run failed after every test passed (an error escaped the tests)';
 }
 
 function lastMeaningfulLine(output: string): string {
