@@ -1,4 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   allByteValues,
   assertSameBytes,
@@ -98,5 +104,89 @@ describe('the suite’s helpers', () => {
         50,
       ),
     ).toBe('never');
+  });
+});
+
+/**
+ * The suite must also *fail* stores that break the contract, each for the right reason.
+ * test/fixtures/conformance/broken-stores.fixture.ts runs it over five stores that each break
+ * one rule; this runs that file in a vitest of its own and reads its JSON report.
+ */
+describe('the suite fails a store that breaks the contract, and says why', () => {
+  interface Result {
+    store: string;
+    title: string;
+    status: string;
+    message: string;
+  }
+  let results: Result[] = [];
+
+  beforeAll(async () => {
+    const vitest = join(dirname(createRequire(import.meta.url).resolve('vitest/package.json')), 'vitest.mjs');
+    const config = fileURLToPath(new URL('./fixtures/conformance/vitest.config.ts', import.meta.url));
+    const out = mkdtempSync(join(tmpdir(), 'cachelab-conformance-'));
+    try {
+      await new Promise<void>((resolve) => {
+        // It exits 1 (tests failed): that is the point. The report says what failed.
+        execFile(
+          process.execPath,
+          [vitest, 'run', '--config', config, '--reporter=json', `--outputFile=${join(out, 'report.json')}`],
+          { timeout: 60_000 },
+          () => resolve(),
+        );
+      });
+      const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+        testResults: {
+          assertionResults: { ancestorTitles: string[]; title: string; status: string; failureMessages: string[] }[];
+        }[];
+      };
+      results = report.testResults.flatMap((file) =>
+        file.assertionResults.map((t) => ({
+          store: (t.ancestorTitles[0] ?? '').split(' ')[0] ?? '',
+          title: t.title,
+          status: t.status,
+          message: t.failureMessages[0]?.split('\n')[0] ?? '',
+        })),
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  const failed = (store: string) => results.filter((r) => r.store === store && r.status === 'failed');
+
+  it('fails a store that serves expired entries, in the three TTL tests only', () => {
+    expect(failed('never-expires').map((r) => r.title)).toEqual([
+      'serves an entry until its TTL, and not after',
+      'gives each entry its own TTL',
+      'replaces the expiry, not only the value, when a key is set again',
+    ]);
+    expect(failed('never-expires')[0]?.message).toMatch(/an expired entry must read as a miss/);
+  });
+
+  it('fails a store whose clear() empties every namespace', () => {
+    const titles = failed('clears-everything').map((r) => r.title);
+    expect(titles).toContain(
+      'keeps namespaces apart: the same key in two namespaces is two entries, and clear() empties only its own',
+    );
+    expect(failed('clears-everything')[0]?.message).toMatch(/deleted another namespace's entry/);
+  });
+
+  it('fails a store that uses its namespace as a pattern, and only in that test', () => {
+    expect(failed('clears-by-pattern').map((r) => r.title)).toEqual([
+      'clear() takes its namespace literally: *, ?, [ ], % and _ in it do not clear look-alike namespaces',
+    ]);
+    expect(failed('clears-by-pattern')[0]?.message).toMatch(/the namespace was used as a pattern/);
+  });
+
+  it("fails a store that keeps the caller's buffer", () => {
+    expect(failed('keeps-caller-buffer').map((r) => r.message)).toEqual([
+      expect.stringMatching(/kept the caller's buffer instead of a copy/),
+    ]);
+  });
+
+  it('fails a store that answers strings, saying values are bytes', () => {
+    expect(failed('returns-text').length).toBeGreaterThan(10);
+    expect(failed('returns-text')[0]?.message).toMatch(/not bytes/);
   });
 });
