@@ -1,0 +1,109 @@
+import { createTokens } from '@cachelab/lesson-10-production/auth';
+import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.ts';
+
+/**
+ * Two employees sign in (7 and 8) and an anonymous visitor browses. Whatever order they come
+ * in, nobody may be served somebody else's answer: not /me, not the email address that only
+ * signed-in callers see. The tests change rows behind the cache's back (a direct UPDATE) to
+ * tell an answer that came from an old entry from one that came from PostgreSQL.
+ */
+const services = useServices();
+const SECRET = 'exercise-13-test-secret-0123456789';
+const tokens = createTokens(SECRET);
+let http: HttpHarness;
+
+beforeEach(async () => {
+  await services.clearRedis();
+  http = await serve(
+    createApp({
+      db: services.db,
+      redis: services.redis,
+      keyPrefix: services.prefix,
+      authSecret: SECRET,
+      log: () => {},
+    }),
+  );
+});
+afterEach(() => http.close());
+
+const as = (user: number, extra: Record<string, string> = {}) => ({
+  authorization: `Bearer ${tokens.issue(user)}`,
+  ...extra,
+});
+const body = (res: TestResponse) => res.json<{ id: number; name: string; email?: string }>();
+const rename = (id: number, name: string) =>
+  services.db.query('UPDATE employees SET name = $1 WHERE id = $2', [name, id]);
+
+describe('GET /me: per-user data', () => {
+  it('answers every user with their own profile, whoever asked first', async () => {
+    expect(body(await http.get('/me', as(7))).id).toBe(7);
+    const eight = await http.get('/me', as(8));
+    expect(eight.status).toBe(200);
+    expect(body(eight).id, "user 8 was served user 7's profile: the /me entry is not keyed on the user").toBe(8);
+  });
+
+  it('still caches /me, once per user: the second request of the same user is a HIT', async () => {
+    await http.get('/me', as(7));
+    await http.get('/me', as(8));
+    const again = await http.get('/me', as(7));
+    expect(body(again).id).toBe(7);
+    expect(again.cache, "/me should be cached per user (a HIT for the user's second request)").toBe('HIT');
+  });
+
+  it('cannot be steered by a header the client sets: user 8 asking "as 7" still gets their own profile', async () => {
+    await http.get('/me', as(7)); // user 7's profile is in the cache now
+    const sneaky = await http.get('/me', as(8, { 'x-user-id': '7', 'x-forwarded-user': '7' }));
+    expect(sneaky.status).toBe(200);
+    expect(
+      body(sneaky).id,
+      "user 8 read user 7's cached profile by sending X-User-Id / X-Forwarded-User: key on the VERIFIED user, never on a header",
+    ).toBe(8);
+  });
+
+  it('answers 401 without a valid token, whatever headers say who the caller is', async () => {
+    await http.get('/me', as(7));
+    const res = await http.get('/me', { 'x-user-id': '7', 'x-forwarded-user': '7' });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('GET /employees/:id: shared for anonymous visitors, never for signed-in callers', () => {
+  it('is cached for anonymous visitors: MISS, then HIT, without an email address', async () => {
+    const first = await http.get('/employees/5');
+    const second = await http.get('/employees/5');
+    expect([first.cache, second.cache], 'anonymous requests should share one cached entry').toEqual(['MISS', 'HIT']);
+    expect(body(second).email, 'an anonymous visitor must never see an email address').toBeUndefined();
+  });
+
+  it("never stores a signed-in caller's answer where anonymous visitors read", async () => {
+    const signedIn = await http.get('/employees/6', as(7));
+    expect(body(signedIn).email, 'a signed-in caller sees the email').toMatch(/@/);
+    const anonymous = await http.get('/employees/6');
+    expect(
+      body(anonymous).email,
+      'an anonymous visitor was served the email address a signed-in request had cached in the shared entry',
+    ).toBeUndefined();
+  });
+
+  it('never answers a signed-in caller from the entry anonymous visitors share', async () => {
+    await http.get('/employees/9'); // the shared, anonymous entry
+    await rename(9, 'Renamed After The Anonymous Read');
+    const signedIn = await http.get('/employees/9', as(7));
+    expect(signedIn.status).toBe(200);
+    expect(body(signedIn).name, 'a request with Authorization was answered from the shared entry').toBe(
+      'Renamed After The Anonymous Read',
+    );
+    expect(body(signedIn).email, 'a signed-in caller sees the email').toMatch(/@/);
+  });
+
+  it('never lets two signed-in users share one entry either', async () => {
+    await http.get('/employees/10', as(7));
+    await rename(10, 'Renamed After User 7 Read');
+    const eight = await http.get('/employees/10', as(8));
+    expect(body(eight).name, "user 8 was answered from the entry user 7's request filled: that is a shared entry").toBe(
+      'Renamed After User 7 Read',
+    );
+  });
+});
