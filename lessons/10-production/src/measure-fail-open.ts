@@ -138,5 +138,10 @@ await run({ name: 'Redis slow (+500 ms each way), breaker on', breaker: true, ch
 await run({ name: 'Redis slow (+500 ms each way), no breaker', breaker: false, chaos: (p) => p.delay(500) });
 await run({ name: 'Redis black hole, breaker on', breaker: true, chaos: (p) => p.blackhole() });
 await run({ name: 'Redis black hole, no breaker', breaker: false, chaos: (p) => p.blackhole() });
-await run({ name: 'Redis black hole, breaker on, then back', breaker: true, chaos: (p) => p.blackhole(), recover: true });
+await run({
+  name: 'Redis black hole, breaker on, then back',
+  breaker: true,
+  chaos: (p) => p.blackhole(),
+  recover: true,
+});
 await db.end();
