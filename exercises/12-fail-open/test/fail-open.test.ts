@@ -113,8 +113,18 @@ async function expectBypass(http: HttpHarness, n: number, situation: string) {
 describe('while Redis is healthy', () => {
   it('caches: a MISS, then a HIT', async () => {
     const { http } = await start();
-    expect((await get(http, '/employees/5', 'Redis was healthy')).cache).toBe('MISS');
-    expect((await get(http, '/employees/5', 'Redis was healthy')).cache).toBe('HIT');
+    let seen: (string | undefined)[] = [];
+    // A healthy Redis on a busy machine may still miss a short timeout now and then (a BYPASS):
+    // try a few employees before concluding.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const path = `/employees/${5 + attempt}`;
+      seen = [(await get(http, path, 'Redis was healthy')).cache, (await get(http, path, 'Redis was healthy')).cache];
+      if (!seen.includes('BYPASS')) break;
+    }
+    expect(seen, 'with Redis healthy, the first request should be a MISS and the second a HIT').toEqual([
+      'MISS',
+      'HIT',
+    ]);
   });
 });
 
@@ -173,14 +183,23 @@ describe('the circuit breaker', () => {
     expect(breaker.state).toBe('open');
     proxy.restore();
     expect(await ready(redis, 5_000), 'your Redis client did not reconnect by itself after Redis came back').toBe(true);
-    clock.advance(COOL_DOWN_MS);
-    const probe = await get(http, '/employees/6', 'Redis was back');
+    let path = '/employees/6';
+    let probe = await get(http, path, 'Redis was back'); // still open: the cool-down is not over
+    // A probe can also time out by bad luck on a busy machine: then the circuit re-opens, and
+    // after another cool-down the next request probes again. Three chances.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      clock.advance(COOL_DOWN_MS);
+      path = `/employees/${7 + attempt}`;
+      probe = await get(http, path, 'Redis was back');
+      if (probe.cache !== 'BYPASS') break;
+    }
     expect(
       probe.cache,
       'Redis is back and the cool-down is over, but the request did not reach Redis: does your breaker ever let a probe through and close again?',
     ).toBe('MISS');
     expect(breaker.state, 'a successful probe should close the circuit').toBe('closed');
-    expect((await get(http, '/employees/6', 'Redis was back')).cache, 'caching did not resume').toBe('HIT');
+    const again = await get(http, path, 'Redis was back');
+    expect(again.cache, 'caching did not resume').toBe('HIT');
   });
 
   it('lets only one request probe a Redis that is still down, then stays open for another cool-down', async () => {

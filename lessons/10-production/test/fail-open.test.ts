@@ -20,6 +20,8 @@ beforeEach(async () => {
 
 const THRESHOLD = 3;
 const COOL_DOWN_MS = 5_000;
+/** Short enough to matter, long enough that a healthy Redis on a busy machine does not time out. */
+const COMMAND_TIMEOUT_MS = 400;
 
 async function behindProxy(options: { waitForRedis?: boolean; proxy?: ChaosProxy } = {}) {
   const proxy = options.proxy ?? (await startChaosProxy({ upstream: redisUrl() }));
@@ -27,7 +29,7 @@ async function behindProxy(options: { waitForRedis?: boolean; proxy?: ChaosProxy
   const clock = manualClock();
   const app = await instance('a', {
     redisUrl: proxy.url,
-    commandTimeoutMs: 100,
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
     waitForRedis: options.waitForRedis ?? true,
     deps: { breaker: { failureThreshold: THRESHOLD, coolDownMs: COOL_DOWN_MS, now: clock.now } },
   });
@@ -84,9 +86,9 @@ describe('Redis down, slow or unreachable: 200s from PostgreSQL, then not even a
     expect((await app.http.get('/employees/1')).cache).toBe('HIT');
   });
 
-  it('Redis slow (every byte 1 s late, the command timeout is 100 ms): each try is cut short, then the circuit opens', async () => {
+  it('Redis slow (every byte 2 s late, the command timeout is 400 ms): each try is cut short, then the circuit opens', async () => {
     const { proxy, app } = await behindProxy();
-    proxy.delay(1_000);
+    proxy.delay(2_000);
     const during = await freshRequests(app, THRESHOLD);
     expect(during.map((r) => r.cache)).toEqual(Array(THRESHOLD).fill('BYPASS'));
     await expectOpenAndQuiet(app);

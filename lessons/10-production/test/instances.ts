@@ -61,7 +61,8 @@ export function useInstances(services: TestServices) {
 
   async function instance(name: string, options: InstanceOptions = {}) {
     const url = options.redisUrl ?? redisUrl();
-    const commandTimeoutMs = options.commandTimeoutMs ?? 1_000;
+    // Generous by default: on a loaded 2-core machine a healthy Redis must not look failed.
+    const commandTimeoutMs = options.commandTimeoutMs ?? 5_000;
     const redis = createRedisClient({ url, commandTimeoutMs, log: () => {} });
     const subscriber = createRedisClient({ url: options.subscriberUrl ?? url, commandTimeoutMs, log: () => {} });
     cleanups.push(() => {
