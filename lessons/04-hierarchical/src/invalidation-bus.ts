@@ -12,8 +12,9 @@ import type { Redis } from 'ioredis';
  * moment, at most once. An instance that is disconnected when the message is sent never
  * sees it. We accept that limit here and bound its cost two ways: L1 entries live only a
  * few seconds (their TTL is the worst-case staleness), and `onResubscribe` tells the owner
- * that messages may have been lost, so it can drop its whole L1. Lesson 10 makes delivery
- * reliable (a stream with acknowledgements instead of pub/sub).
+ * that messages may have been lost, so it can drop its whole L1. Lesson 10 numbers every
+ * invalidation from a counter in Redis, so an instance drops its L1 only when it really
+ * missed a message (a gap in the numbers, or a reconnect).
  *
  * A message is JSON `{"from":"<instance id>","keys":["…"]}`. The sender's id travels with
  * it because Redis delivers a message to its sender too, when the sender is subscribed:
