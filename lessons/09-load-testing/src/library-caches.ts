@@ -25,7 +25,8 @@ import express, { type Express } from 'express';
  *   default, so each L1 hit parses a JSON string), a Redis L2 and a Redis bus.
  * - cacheable 2.5: `new Cacheable({ secondary })` with its default in-memory primary
  *   (CacheableMemory; `useClone: true` by default, so each hit is a structuredClone) and
- *   an @keyv/redis secondary.
+ *   an @keyv/redis secondary. Its getOrSet swallows the loader's errors unless told
+ *   otherwise (`throwErrors`), which would turn our 404 into a 200 with no body.
  * Both bounded like lesson 04's L1: 64 MB (bentocache), and entries live `ttlSeconds`.
  */
 export interface LibraryCacheOptions {
@@ -100,13 +101,17 @@ export async function createCacheableApp(
   context: StrategyContext,
   options: LibraryCacheOptions,
 ): Promise<RunningStrategy> {
-  const secondary = new KeyvRedis(redisUrlFromEnv(), {
-    namespace: context.keyPrefix.replace(/:$/, ''),
-    keyPrefixSeparator: ':',
-  });
-  const cache = new Cacheable({ secondary, ttl: options.ttlSeconds * 1000 });
+  const namespace = context.keyPrefix.replace(/:$/, '');
+  const secondary = new KeyvRedis(redisUrlFromEnv(), { keyPrefixSeparator: ':' });
+  // Cacheable wraps the secondary in a Keyv of its own, whose namespace (default 'keyv')
+  // is the one that reaches Redis: set it there, or every key lands under `keyv:keyv:`
+  // (with it, keys read `<prefix>:<prefix>:employee…`: Keyv and the store both add it).
+  const cache = new Cacheable({ secondary, namespace, ttl: options.ttlSeconds * 1000 });
   await cache.get('warm-up'); // connect before the first request
-  const app = employeeApp(context, (key, load) => cache.getOrSet(key, load));
+  // throwErrors 'function': by default getOrSet swallows what the loader throws (emits an
+  // 'error' event and resolves undefined), so a 404 would become a 200 with an empty body.
+  // Rethrow the loader's errors; keep swallowing the store's (Redis down: fail open).
+  const app = employeeApp(context, (key, load) => cache.getOrSet(key, load, { throwErrors: 'function' }));
   return {
     listener: app,
     async close() {

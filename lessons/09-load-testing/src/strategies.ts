@@ -8,6 +8,7 @@ import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-as
 import { createApp as createTwoLevelApp, type AppLocals as TwoLevelLocals } from '@cachelab/lesson-04-hierarchical';
 import { createApp as createHttpApp, type AppLocals as HttpLocals } from '@cachelab/lesson-07-http-caching';
 import type { Redis } from 'ioredis';
+import { ladderStrategies } from './cost-ladder.ts';
 import { createBentocacheApp, createCacheableApp } from './library-caches.ts';
 
 /**
@@ -157,6 +158,7 @@ export const strategies: Strategy[] = [
     create: (context) => createCacheableApp(context, { ttlSeconds: long(context) ? 600 : 60 }),
   },
   ...referenceStrategies(loadReferenceBodies),
+  ...ladderStrategies(loadReferenceBodies),
 ];
 
 /** The strategy named `name`, or a TypeError listing the names there are. */

@@ -1,3 +1,4 @@
+export { type CompareOptions, type CompareRun, type Comparison, compareStrategies, roundRatio } from './compare.ts';
 export { checkLocal, hitRatio, type LatencySummary, type LoadPlan, type LoadResult, runLoad } from './load.ts';
 export { machineLine, REPO_ROOT, requireServices, writeOutput } from './output.ts';
 export { type ProfileEntry, summarizeProfile } from './profile.ts';
@@ -23,6 +24,7 @@ export {
   terminalBars,
 } from './render.ts';
 export { type StartOptions, type StrategyServer, startServer } from './server.ts';
+export { parseServerTiming } from './server-timing.ts';
 export { median, quantile, summarizeLatencies } from './stats.ts';
 export type { RunningStrategy, ServerStats, Strategy, StrategyContext } from './strategy.ts';
 export { type TimedResponse, timedGet } from './timed-request.ts';

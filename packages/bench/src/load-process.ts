@@ -25,12 +25,19 @@ function run(plan: LoadPlan): Promise<LoadResult> {
   let bytes = 0;
   let next = 0;
   let lastResponseAt = 0;
+  let started = 0;
+  const timeline: { responses: number; hits: number }[] = [];
+  const second = () => {
+    const i = Math.floor((performance.now() - started) / 1000);
+    while (timeline.length <= i) timeline.push({ responses: 0, hits: 0 });
+    return timeline[i] as { responses: number; hits: number };
+  };
   const paths = plan.paths;
   const headersByPath = plan.headersByPath ?? {};
   const connections = Math.min(plan.connections ?? 10, plan.amount ?? Number.POSITIVE_INFINITY);
 
   return new Promise((resolve, reject) => {
-    const started = performance.now();
+    started = performance.now();
     const instance = autocannon(
       {
         url: plan.url,
@@ -63,10 +70,12 @@ function run(plan: LoadPlan): Promise<LoadResult> {
               }
             }
             xCache[value] = (xCache[value] ?? 0) + 1;
+            if (value === 'HIT') second().hits++;
           });
           client.on('response', (status, responseBytes, responseTimeMs) => {
             latencies.push(responseTimeMs);
             lastResponseAt = performance.now();
+            second().responses++;
             bytes += responseBytes;
             const cls = `${Math.floor(status / 100)}xx`;
             statuses[cls] = (statuses[cls] ?? 0) + 1;
@@ -88,6 +97,7 @@ function run(plan: LoadPlan): Promise<LoadResult> {
           xCache,
           errors: result.errors,
           timeouts: result.timeouts,
+          timeline,
         });
       },
     );

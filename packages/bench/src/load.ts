@@ -60,6 +60,8 @@ export interface LoadResult {
   /** Socket errors (refused, reset) and timeouts. */
   errors: number;
   timeouts: number;
+  /** Second by second from the start: responses completed, and how many said `X-Cache: HIT`. */
+  timeline: { responses: number; hits: number }[];
 }
 
 const LOAD_PROCESS = fileURLToPath(new URL('./load-process.ts', import.meta.url));

@@ -16,11 +16,11 @@ import type { ServerStats, Strategy } from './strategy.ts';
  * process. It listens on a free port of 127.0.0.1 and reports it over IPC, then answers
  * `stats` and `reset` messages with what it counts:
  *
- * - PostgreSQL queries: the pool's 'acquire' event fires once per checkout, and the
- *   lessons send every statement with `pool.query`, which checks a connection out, runs
- *   one statement and returns it. Counting in the process (rather than reading
- *   `pg_stat_database.xact_commit`) counts only this app's queries: the database is shared
- *   with every test run on the machine, and its statistics are flushed to the view lazily.
+ * - PostgreSQL queries: every statement a pooled connection sends (its `query` is wrapped
+ *   when the pool connects it, as testkit's query counter does). Counting in the process,
+ *   rather than reading `pg_stat_database.xact_commit`, counts only this app's queries: the
+ *   database is shared with every test run on the machine, and the server flushes its
+ *   statistics to that view only from time to time.
  * - event-loop delay: `perf_hooks.monitorEventLoopDelay`, how late a 10 ms timer fires,
  *   i.e. how long the loop was blocked by something synchronous (JSON.stringify of
  *   17.8 MB, a big Buffer copy, …).
@@ -55,8 +55,12 @@ if (!strategy) {
 
 const db = createPool({ max: poolMax });
 let queries = 0;
-db.on('acquire', () => {
-  queries++;
+db.on('connect', (client) => {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    queries++;
+    return query(...args);
+  };
 });
 let poolWaitingMax = 0;
 const sampler = setInterval(() => {
@@ -65,7 +69,9 @@ const sampler = setInterval(() => {
 sampler.unref();
 
 let errors = 0;
+let closing = false;
 const log = (err: unknown) => {
+  if (closing) return; // requests cut off by the shutdown: not the app's errors
   errors++;
   if (errors <= 3) console.error(`[${name}] ${err instanceof Error ? err.message : String(err)}`);
   if (errors === 3) console.error(`[${name}] (further errors are counted, not printed)`);
@@ -74,6 +80,7 @@ const log = (err: unknown) => {
 const keyPrefix = `cachelab:09:${name}:${process.pid}:`;
 const running = await strategy.create({ db, keyPrefix, log, settings });
 const server = createServer(running.listener);
+
 server.keepAliveTimeout = 30_000;
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 
@@ -110,8 +117,16 @@ const reset = () => {
 };
 
 async function close(): Promise<void> {
+  closing = true;
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  // A handler whose client is gone still finishes its work (a query running, or waiting
+  // for a connection): give those up to 15 s, so that they do not meet a closed pool.
+  const busy = () => db.waitingCount > 0 || db.totalCount > db.idleCount;
+  for (const started = Date.now(); busy() && Date.now() - started < 15_000; ) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 50));
   await running.close?.();
   await db.end().catch(() => {});
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });

@@ -8,7 +8,7 @@ import type { Pool } from '@cachelab/db';
  * server-process.ts.
  */
 export interface StrategyContext {
-  /** PostgreSQL, counted: every checkout of a connection is one query (see server-process.ts). */
+  /** PostgreSQL, counted: every statement it sends is one query (see server-process.ts). */
   db: Pool;
   /** Prefix for every Redis key and channel, unique to this process: removed when it exits. */
   keyPrefix: string;
@@ -37,7 +37,7 @@ export interface Strategy {
 
 /** What a server process reports: counters since the last reset. */
 export interface ServerStats {
-  /** Connections checked out of the pool: one per query the app sent to PostgreSQL. */
+  /** Statements the app sent to PostgreSQL. */
   queries: number;
   /** Most requests seen waiting for a pool connection at once (sampled every 5 ms). */
   poolWaitingMax: number;

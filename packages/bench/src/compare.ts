@@ -1,0 +1,137 @@
+import { hitRatio, type LoadResult, runLoad } from './load.ts';
+import { int } from './render.ts';
+import type { StrategyServer } from './server.ts';
+import { median } from './stats.ts';
+import type { ServerStats } from './strategy.ts';
+
+/**
+ * Compare strategies under the same load, in rounds, fairly on a shared machine:
+ *
+ * 1. every server is warmed with `warmPaths` (every key cached) and then with part of the
+ *    sequence (the JIT compiles the hot path);
+ * 2. each round runs every strategy once, in an order rotated every round;
+ * 3. each figure is the median over the rounds, and each ratio is computed *within a
+ *    round* (this strategy's run ÷ the reference's run of the same round, seconds apart):
+ *    when something else on the machine slows a round down, it slows both sides of that
+ *    round's ratio.
+ *
+ * Two ratios are given. `ratio` is requests/s ÷ the reference's: what the brief of a
+ * benchmark usually asks. `cpuRatio` is the reference's server CPU time per request ÷
+ * this one's: the throughput each would reach with a core of its own. On a machine whose
+ * load average is above its core count, the first measures the scheduler as much as the
+ * code; the second does not (but it leaves out work done in other processes: Redis's).
+ */
+export interface CompareOptions {
+  servers: ReadonlyMap<string, StrategyServer>;
+  /** Strategy names, in the order of the results. */
+  names: readonly string[];
+  /** The denominator of the ratios. Must be in `names`. */
+  reference: string;
+  paths: readonly string[];
+  /** Requested once before the rounds, by every strategy except those in `noWarm`. */
+  warmPaths?: readonly string[];
+  noWarm?: readonly string[];
+  rounds: number;
+  requests: number;
+  connections: number;
+  /** Called after each round with a one-line summary. */
+  onRound?: (line: string) => void;
+}
+
+export interface Comparison {
+  name: string;
+  label: string;
+  rps: number;
+  rpsRounds: number[];
+  p50Ms: number;
+  p99Ms: number;
+  ratio: number;
+  ratioRounds: number[];
+  cpuUsPerRequest: number;
+  cpuRatio: number;
+  hitRatio: number | undefined;
+  queriesPerSecond: number;
+  failed: number;
+  requests: number;
+  bytesPerResponse: number;
+  eventLoopP99Ms: number;
+}
+
+export interface CompareRun {
+  load: LoadResult;
+  stats: ServerStats;
+}
+
+export async function compareStrategies(
+  options: CompareOptions,
+): Promise<{ results: Comparison[]; runs: Map<string, CompareRun[]> }> {
+  const { servers, names, reference, paths, rounds, requests, connections } = options;
+  const server = (name: string) => {
+    const s = servers.get(name);
+    if (!s) throw new TypeError(`compareStrategies: no server for "${name}".`);
+    return s;
+  };
+  if (!names.includes(reference))
+    throw new TypeError(`compareStrategies: the reference "${reference}" is not compared.`);
+
+  for (const name of names) {
+    if (options.warmPaths && !options.noWarm?.includes(name)) {
+      await runLoad({ url: server(name).url, paths: options.warmPaths, connections, amount: options.warmPaths.length });
+    }
+  }
+  for (const name of names) {
+    await runLoad({ url: server(name).url, paths, connections, amount: Math.min(requests, 3000) });
+  }
+
+  const runs = new Map<string, CompareRun[]>(names.map((n) => [n, []]));
+  for (let round = 1; round <= rounds; round++) {
+    const order = names.map((_, i) => names[(i + round) % names.length] as string);
+    for (const name of order) {
+      const s = server(name);
+      await s.reset();
+      const load = await runLoad({ url: s.url, paths, connections, amount: requests });
+      runs.get(name)?.push({ load, stats: await s.stats() });
+    }
+    options.onRound?.(
+      `round ${round}/${rounds}: ${names.map((n) => `${n} ${int(runs.get(n)?.at(-1)?.load.rps ?? 0)}`).join(' · ')}`,
+    );
+  }
+
+  const cpuPerRequest = (r: CompareRun) => (r.stats.cpuMs * 1000) / Math.max(1, r.load.requests);
+  const ref = runs.get(reference) as CompareRun[];
+  const results = names.map((name): Comparison => {
+    const own = runs.get(name) as CompareRun[];
+    const ratio = own.map((r, i) => r.load.rps / (ref[i] as CompareRun).load.rps);
+    const cpuRatio = own.map((r, i) => cpuPerRequest(ref[i] as CompareRun) / cpuPerRequest(r));
+    const xCache: Record<string, number> = {};
+    for (const r of own) for (const [k, v] of Object.entries(r.load.xCache)) xCache[k] = (xCache[k] ?? 0) + v;
+    return {
+      name,
+      label: server(name).label,
+      rps: median(own.map((r) => r.load.rps)),
+      rpsRounds: own.map((r) => Math.round(r.load.rps)),
+      p50Ms: median(own.map((r) => r.load.latency.p50)),
+      p99Ms: median(own.map((r) => r.load.latency.p99)),
+      ratio: median(ratio),
+      ratioRounds: ratio.map((x) => Number(x.toFixed(3))),
+      cpuUsPerRequest: median(own.map(cpuPerRequest)),
+      cpuRatio: median(cpuRatio),
+      hitRatio: hitRatio({ xCache }),
+      queriesPerSecond: median(own.map((r) => r.stats.queries / (r.load.durationMs / 1000))),
+      failed: own.reduce(
+        (n, r) => n + r.load.requests - (r.load.statuses['2xx'] ?? 0) + r.load.errors + r.load.timeouts,
+        0,
+      ),
+      requests: own.reduce((n, r) => n + r.load.requests, 0),
+      bytesPerResponse: median(own.map((r) => r.load.bytes / Math.max(1, r.load.requests))),
+      eventLoopP99Ms: median(own.map((r) => r.stats.eventLoop.p99)),
+    };
+  });
+  return { results, runs };
+}
+
+/** Median over rounds of a's requests/s ÷ b's in the same round. */
+export function roundRatio(runs: Map<string, CompareRun[]>, a: string, b: string): number {
+  const bs = runs.get(b) ?? [];
+  return median((runs.get(a) ?? []).map((r, i) => r.load.rps / (bs[i]?.load.rps ?? Number.NaN)));
+}
