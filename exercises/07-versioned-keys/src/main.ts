@@ -13,7 +13,13 @@ await serveLesson({
   lesson: '07 exercise: versioned-keys',
   example: '/departments/Sales/employees?page=2&size=25',
   createApp({ db }) {
-    const app = createApp({ db, redis, subscriber, keyPrefix: 'cachelab:ex07:', instanceId: `port-${portFromEnv()}` });
+    const app = createApp({
+      db,
+      redis,
+      subscriber,
+      keyPrefix: 'cachelab:ex07:',
+      instanceId: `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
+    });
     close = app.locals.close;
     return app;
   },

@@ -85,6 +85,19 @@ export function errorHandler(options: { log?: (err: unknown) => void } = {}): Er
         instance,
       });
     }
+    const sqlState = (err as { code?: unknown }).code;
+    if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+      // PostgreSQL's class 22, "data exception": a value it cannot store or compare (a NUL
+      // byte in text, a number out of range). Validation should have caught it; when it did
+      // not, it is still the client's value that is wrong, so a 400, never a 500.
+      return sendProblem(res, {
+        type: 'urn:cachelab:problem:invalid-value',
+        title: 'A value in your request cannot be stored',
+        status: 400,
+        detail: `PostgreSQL refused a value from the request: ${err instanceof Error ? err.message : 'invalid value'}.`,
+        instance,
+      });
+    }
     if (isConnectionError(err)) {
       res.set('Retry-After', '5');
       return sendProblem(res, {

@@ -127,6 +127,25 @@ describe('GET /investors/:id/summary', () => {
 });
 
 describe('errors', () => {
+  it('turns a value PostgreSQL refuses (a NUL byte in text) into a 400, never a 500', async () => {
+    const { default: express } = await import('express');
+    const { errorHandler } = await import('../src/problem.ts');
+    const app = express();
+    app.get('/echo', async (req, res) => {
+      const { rows } = await services.db.query('SELECT $1::text AS v', [String(req.query.v)]);
+      res.json(rows[0]);
+    });
+    app.use(errorHandler({ log: () => {} }));
+    const echo = await serve(app);
+    try {
+      expect((await echo.get('/echo?v=ok')).status).toBe(200);
+      const body = expectProblem(await echo.get('/echo?v=a%00b'), 400);
+      expect(body.detail).toMatch(/PostgreSQL refused a value/);
+    } finally {
+      await echo.close();
+    }
+  });
+
   it('answers 404 problem+json for a route that does not exist', async () => {
     expectProblem(await http.get('/nope'), 404);
   });

@@ -134,7 +134,9 @@ export function createApp(deps: AppDeps): Express {
     record(res, 'l2', invalidated.durMs);
     // A failed invalidation (Redis down) does not undo a committed write: other instances'
     // L1 copies expire within the L1 TTL. The header says so, for the curious.
-    if (!invalidated.published) res.set('X-Cache-Invalidation', 'failed');
+    // Either failure leaves stale data somewhere: a failed DEL keeps the old entry in Redis (and
+    // other instances refill their L1 from it); a failed publish keeps it in their L1.
+    if (!invalidated.l2 || !invalidated.published) res.set('X-Cache-Invalidation', 'failed');
     res.set('Cache-Control', 'no-store').json(employee);
   });
 

@@ -10,7 +10,15 @@ import { z } from 'zod';
 /** The body of a PATCH: at least one of `name` and `status`, nothing else. */
 export const employeePatch = z
   .object({
-    name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+    name: z
+      .string()
+      .trim()
+      .min(1, 'must not be empty')
+      .max(200, 'must be at most 200 characters')
+      // PostgreSQL text cannot hold NUL, and no name needs a control character.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters
+      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+      .optional(),
     status: z.enum(['in', 'out'], 'must be "in" or "out"').optional(),
   })
   .strict()

@@ -10,7 +10,9 @@ import { type AppLocals, createApp } from './app.ts';
 /**
  * Run one instance: `npx tsx lessons/04-hierarchical/src/main.ts --port 3140`.
  * Run a second one on another port to see L2 shared and L1 invalidated across instances.
- * `INSTANCE=a` names the instance on the bus (default: its port).
+ * `INSTANCE=a` names the instance on the bus; it must be unique, since an instance ignores
+ * messages carrying its own id (default: the port plus a random suffix, so that replicas
+ * listening on the same port in different containers still hear each other).
  */
 
 // Two connections: one to read and write the cache and publish, one that only listens
@@ -32,7 +34,7 @@ await serveLesson({
       redis,
       subscriber,
       keyPrefix: 'cachelab:04:',
-      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}`,
+      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
     });
     locals = app.locals as AppLocals;
     // Connect before listening: one clear line if Redis is missing, not a BYPASS on every request.

@@ -273,6 +273,7 @@ describe('PATCH validation', () => {
     ['an unknown field', { email: 'x@example.com' }, 'email'],
     ['a status that is neither in nor out', { status: 'away' }, 'status'],
     ['an empty name', { name: '   ' }, 'name'],
+    ['a name with a NUL character (PostgreSQL text cannot hold it)', { name: 'a\u0000b' }, 'name'],
     ['malformed JSON', '{"name": ', undefined],
   ])('rejects %s with a 400 problem+json, before any query', async (_what, body, parameter) => {
     const a = await instance('a');

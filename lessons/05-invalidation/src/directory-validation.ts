@@ -30,7 +30,15 @@ const department = z.string().transform((s, ctx) => {
   return found ?? z.NEVER;
 });
 
-const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+// PostgreSQL text cannot hold NUL, and no name or address needs a control character.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters
+const noControlCharacters = /^[^\u0000-\u001f\u007f]*$/;
+const name = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(noControlCharacters, 'must not contain control characters');
 // Deliberately loose (something@domain.tld): the seeded directory has addresses such as
 // `niklaus.van rossum.42@example.com`, and a PUT of what a GET returned must be accepted.
 const email = z
@@ -38,6 +46,7 @@ const email = z
   .trim()
   .toLowerCase()
   .max(254, 'must be at most 254 characters')
+  .regex(noControlCharacters, 'must not contain control characters')
   .regex(/^[^@]+@[^@\s]+\.[^@\s]+$/, 'must be an email address');
 const status = z.enum(['in', 'out'], 'must be "in" or "out"');
 

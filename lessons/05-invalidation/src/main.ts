@@ -10,7 +10,8 @@ import { type AppLocals, createApp } from './app.ts';
 /**
  * Run one instance: `npx tsx lessons/05-invalidation/src/main.ts --port 3150`.
  * Run a second one (`--port 3151`) to see a write on one show on the other.
- * `INSTANCE=a` names the instance on the buses (default: its port).
+ * `INSTANCE=a` names the instance on the buses; it must be unique (default: the port plus a
+ * random suffix, so that replicas on the same port still hear each other).
  */
 
 // Outages are logged once each, but only once we are up: before that, the check below says it in one line.
@@ -31,7 +32,7 @@ await serveLesson({
       redis,
       subscriber,
       keyPrefix: 'cachelab:05:',
-      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}`,
+      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
     });
     locals = app.locals as AppLocals;
     const ready = await Promise.race([

@@ -188,6 +188,8 @@ describe('writes: commit, then drop what changed', () => {
     ['PATCH', '/employees/70', {}, 'at least one'],
     ['PATCH', '/employees/70', { status: 'away' }, 'status'],
     ['PATCH', '/employees/70', { name: '  ' }, 'name'],
+    ['PATCH', '/employees/70', { name: 'a\u0000b' }, 'name'],
+    ['POST', '/employees', { name: 'A', email: 'a\u0000@example.com', department: 'Sales' }, 'email'],
     ['PATCH', '/employees/x', { status: 'in' }, '`id`'],
     ['PATCH', '/employees/70', '{"name": ', undefined],
   ])(

@@ -171,7 +171,9 @@ export function createApp(deps: AppDeps): Express {
     // a client revalidating its old copy gets the new row with a 200 instead of a 304.
     const invalidated = await cache.delete(employeeKey(id));
     record(res, 'l2', invalidated.durMs);
-    if (!invalidated.published) res.set('X-Cache-Invalidation', 'failed');
+    // Either failure leaves stale data somewhere: a failed DEL keeps the old entry in Redis (and
+    // other instances refill their L1 from it); a failed publish keeps it in their L1.
+    if (!invalidated.l2 || !invalidated.published) res.set('X-Cache-Invalidation', 'failed');
     res.set('Cache-Control', 'no-store').json(employee);
   });
 

@@ -30,7 +30,7 @@ await serveLesson({
       redis,
       subscriber,
       keyPrefix: 'cachelab:07:',
-      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}`,
+      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
     });
     locals = app.locals as AppLocals;
     const ready = await Promise.race([

@@ -50,7 +50,7 @@ await serveLesson({
       redis,
       subscriber,
       keyPrefix: 'cachelab:08:',
-      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}`,
+      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
       protection,
       ...durations,
     });

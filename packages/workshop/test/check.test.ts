@@ -31,6 +31,7 @@ describe('cachelab check: the structure lint', () => {
     write('exercises/01-bad/hints.md', '## Hint 1\nonly one\n');
     write('exercises/01-bad/src/a.ts', 'export const a = 1;\n');
     write('solutions/09-orphan/src/a.ts', '');
+    mkdirSync(join(root, 'lessons', '02-unwritten'), { recursive: true });
     mkdirSync(join(root, 'exercises', 'scratch'), { recursive: true });
 
     const list = lintStructure(root);
@@ -38,7 +39,7 @@ describe('cachelab check: the structure lint', () => {
     expect(list.filter((p) => p.includes('01-good') && !p.includes('also used by'))).toEqual([]);
     expect(problems).toContain('exercises/01-good: its number 01 is also used by exercises/01-bad');
     expect(problems).toContain('exercises/01-bad/package.json: cachelab.title is missing');
-    expect(problems).toContain('cachelab.lesson "07" is not a lesson id (01)');
+    expect(problems).toContain('cachelab.lesson "07" is not a lesson id (01, 02)');
     expect(problems).toContain('cachelab.points must be a positive number');
     expect(problems).toContain('exercises/01-bad: no README.md');
     expect(problems).toContain('exercises/01-bad/hints.md: needs at least two "## Hint N" sections');
@@ -47,6 +48,7 @@ describe('cachelab check: the structure lint', () => {
     expect(problems).toContain('solutions/01-bad: missing');
     expect(problems).toContain('solutions/09-orphan: no exercise of that name');
     expect(problems).toContain('exercises/scratch: not an NN-slug folder name');
+    expect(problems).toContain('lessons/02-unwritten: no README.md');
   });
 
   it('requires the solution to mirror the starter file for file', () => {

@@ -13,7 +13,13 @@ await serveLesson({
   lesson: '04 exercise: two-level-cache',
   example: '/employees/42',
   createApp({ db }) {
-    const app = createApp({ db, redis, subscriber, keyPrefix: 'cachelab:ex04:', instanceId: `port-${portFromEnv()}` });
+    const app = createApp({
+      db,
+      redis,
+      subscriber,
+      keyPrefix: 'cachelab:ex04:',
+      instanceId: `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
+    });
     close = app.locals.close;
     return app;
   },

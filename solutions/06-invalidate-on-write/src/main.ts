@@ -13,7 +13,13 @@ await serveLesson({
   lesson: '06 exercise: invalidate-on-write',
   example: '/departments/Sales/summary',
   createApp({ db }) {
-    const app = createApp({ db, redis, subscriber, keyPrefix: 'cachelab:ex06:', instanceId: `port-${portFromEnv()}` });
+    const app = createApp({
+      db,
+      redis,
+      subscriber,
+      keyPrefix: 'cachelab:ex06:',
+      instanceId: `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
+    });
     close = app.locals.close;
     return app;
   },

