@@ -2,7 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { check } from './commands/check.ts';
 import { demo } from './commands/demo.ts';
 import { diff } from './commands/diff.ts';
-import { doctor } from './commands/doctor.ts';
+import { doctor, requireServices } from './commands/doctor.ts';
 import { hint } from './commands/hint.ts';
 import { progressCommand, renderHome } from './commands/home.ts';
 import { menu } from './commands/menu.ts';
@@ -117,6 +117,32 @@ program
   .action(async (only: string[], options: { concurrency?: number }) =>
     set(await check({ only, ...(options.concurrency ? { concurrency: options.concurrency } : {}) })),
   );
+
+program
+  .command('bench')
+  .description(
+    'the benchmark suite (packages/bench): every strategy under load, as ratios to bare Express; never part of npm test',
+  )
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .helpOption(false)
+  .argument('[args...]', 'passed to the suite: --rounds N, --requests N, --connections N, --only NAME, --profile NAME')
+  .action(async (args: string[]) => {
+    await requireServices();
+    const { spawnSync } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const { REPO_ROOT } = await import('./repo.ts');
+    // The suite is its own package: run it there, with the terminal, so its progress shows.
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'packages/bench/src/suite.ts'), ...args],
+      {
+        cwd: join(REPO_ROOT, 'packages/bench'),
+        stdio: 'inherit',
+      },
+    );
+    set(r.status ?? 1);
+  });
 
 program
   .command('doctor')
