@@ -62,6 +62,11 @@ export interface AppDeps {
   /** SPUBLISH/SSUBSCRIBE for the bus (Redis Cluster). Default false. */
   shardedPubSub?: boolean;
   /**
+   * **The lesson's stale-write demonstration only**: false turns off lesson 08's generation
+   * guard, so a slow GET can write the old row into Redis after a PATCH. Default true.
+   */
+  generationGuard?: boolean;
+  /**
    * **The lesson's attack demonstration only.** The card's key ignores the language and its
    * link comes from X-Forwarded-Host: what a first version of this route typically does.
    */
@@ -73,6 +78,21 @@ export interface AppDeps {
   /** Where errors and cache warnings go, one line each. Default console.error. */
   log?: (message: unknown) => void;
 }
+
+/** What a route declares about who its answer is for (see createApp). */
+export interface RouteSharing {
+  /** Can the answer differ with who asks? false: one shared entry for everybody, credentials or not. */
+  variesByUser: boolean;
+  /** The key holds the user the token proved (/me): an entry per user, so credentials do not bypass it. */
+  keyedOnVerifiedUser?: boolean;
+}
+
+/** Same answer whoever asks: the loader uses the key's parameters and nothing else from the request. */
+const PUBLIC: RouteSharing = { variesByUser: false };
+/** Might differ for a signed-in viewer, and the key does not say who: credentials bypass the cache. */
+const SHARED_WHEN_ANONYMOUS: RouteSharing = { variesByUser: true };
+/** Per user, keyed on the verified user. */
+const PER_USER: RouteSharing = { variesByUser: true, keyedOnVerifiedUser: true };
 
 export interface AppLocals {
   cache: ProductionCache;
@@ -92,9 +112,14 @@ export interface AppLocals {
  *   GET   /investors/:id/summary
  *   GET   /metrics                               Prometheus text format
  *
- * A request that carries credentials (Authorization, Cookie) is never answered from a
- * shared entry nor stored in one: it is answered from PostgreSQL, `X-Cache: BYPASS`.
- * Per-user data lives only under a key that holds the verified user.
+ * Each route says whether its answer can depend on who asks (`variesByUser`):
+ * - no (payments, the summary): one shared entry serves everybody, credentials or not. A
+ *   browser sends its cookie with every request; bypassing on it would send each of those
+ *   requests to PostgreSQL, the 17.8 MB payments query included, without single-flight.
+ * - yes, and the key holds the user the token proved (/me): an entry per user, never shared.
+ * - yes, and the key does not hold the user (an employee and its card: the kind of record an
+ *   app shows more of to a signed-in viewer, as exercise 13 does): a request with credentials
+ *   is answered from PostgreSQL, `X-Cache: BYPASS`, and never reads or fills the shared entry.
  */
 export function createApp(deps: AppDeps): Express {
   const { db } = deps;
@@ -123,6 +148,7 @@ export function createApp(deps: AppDeps): Express {
     },
     ...(deps.busRecovery ? { busRecovery: deps.busRecovery } : {}),
     ...(deps.shardedPubSub ? { shardedPubSub: true } : {}),
+    ...(deps.generationGuard === false ? { generationGuard: false } : {}),
     ...(deps.now ? { now: deps.now } : {}),
     observer: metrics.observer,
     // Messages only: an ioredis error's text names the command, never a value or a password.
@@ -130,11 +156,22 @@ export function createApp(deps: AppDeps): Express {
   });
   metrics.attach(cache);
 
-  /** Answer from the cache, or — when the request carries credentials — from PostgreSQL alone. */
-  async function sendCached(req: Request, res: Response, parts: KeyParts, load: () => Promise<unknown>) {
-    if (hasCredentials(req) && parts.name !== 'me') {
+  /**
+   * Answer from the cache, or — when the answer may depend on who asks, the key does not say
+   * who, and the request carries credentials — from PostgreSQL alone.
+   */
+  async function sendCached(
+    req: Request,
+    res: Response,
+    parts: KeyParts,
+    route: RouteSharing,
+    load: () => Promise<unknown>,
+  ) {
+    if (route.variesByUser && !route.keyedOnVerifiedUser && hasCredentials(req)) {
       // A shared entry must not answer a request that says who it is (its answer may depend
-      // on who asks), nor be filled by it (the next anonymous caller would get it).
+      // on who asks), nor be filled by it (the next anonymous caller would get it). A route
+      // that does not vary by user never gets here: its loader reads nothing from the request
+      // but what is in its key, so whoever fills the entry fills it with everybody's answer.
       const value = await time(res, 'db', load);
       res.set('X-Cache', 'BYPASS').set('Cache-Control', 'private, no-store');
       metrics.observer.result(parts.name, 'BYPASS', 'db');
@@ -188,7 +225,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.get('/employees/:id', async (req, res) => {
     const id = parse(employeeId, req.params.id, 'id');
-    await sendCached(req, res, { name: 'employee', params: { id } }, loadEmployee(id));
+    await sendCached(req, res, { name: 'employee', params: { id } }, SHARED_WHEN_ANONYMOUS, loadEmployee(id));
   });
 
   app.get('/employees/:id/card', async (req, res) => {
@@ -197,7 +234,7 @@ export function createApp(deps: AppDeps): Express {
       // THE BUG, for the demonstration: the body depends on two headers the key ignores.
       const lang = (req.acceptsLanguages(...LANGUAGES) || 'en') as Language;
       const base = `http://${req.get('x-forwarded-host') ?? req.get('host')}`;
-      await sendCached(req, res, { name: 'card', params: { id } }, async () => {
+      await sendCached(req, res, { name: 'card', params: { id } }, SHARED_WHEN_ANONYMOUS, async () => {
         const e = await loadEmployee(id)();
         return { id, lang, greeting: GREETING[lang](e.name), profile: `${base}/employees/${id}` };
       });
@@ -208,7 +245,7 @@ export function createApp(deps: AppDeps): Express {
     // value an attacker cares to send). The link comes from configuration, not from Host.
     const lang = (req.acceptsLanguages(...LANGUAGES) || 'en') as Language;
     res.vary('Accept-Language').set('Content-Language', lang);
-    await sendCached(req, res, { name: 'card', params: { id, lang } }, async () => {
+    await sendCached(req, res, { name: 'card', params: { id, lang } }, SHARED_WHEN_ANONYMOUS, async () => {
       const e = await loadEmployee(id)();
       return { id, lang, greeting: GREETING[lang](e.name), profile: `${publicBaseUrl}/employees/${id}` };
     });
@@ -218,7 +255,7 @@ export function createApp(deps: AppDeps): Express {
     res.vary('Authorization').set('Cache-Control', 'private, no-store');
     const user = authenticatedUser(req, res, tokens);
     // Keyed on the user the token PROVED (not the token, not a header the client sets).
-    await sendCached(req, res, { name: 'me', params: { user } }, loadEmployee(user));
+    await sendCached(req, res, { name: 'me', params: { user } }, PER_USER, loadEmployee(user));
   });
 
   app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
@@ -239,7 +276,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.get('/payments', async (req, res) => {
     const q = parse(paymentsQuery, req.query, 'query string');
-    await sendCached(req, res, { name: 'payments', params: q }, async () => {
+    await sendCached(req, res, { name: 'payments', params: q }, PUBLIC, async () => {
       if (!(await investorExists(db, q.investor))) throw notFound(`There is no investor ${q.investor}.`);
       const rows = await listPayments(db, q);
       return { ...q, count: rows.length, rows };
@@ -248,7 +285,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.get('/investors/:id/summary', async (req, res) => {
     const investor = parse(investorId, req.params.id, 'id');
-    await sendCached(req, res, { name: 'investor-summary', params: { investor } }, async () => {
+    await sendCached(req, res, { name: 'investor-summary', params: { investor } }, PUBLIC, async () => {
       if (!(await investorExists(db, investor))) throw notFound(`There is no investor ${investor}.`);
       return investorSummary(db, investor);
     });

@@ -146,7 +146,7 @@ export function createCacheMetrics(options: { defaultMetrics?: boolean } = {}): 
 
   // Start every series at 0, so a dashboard shows a flat line (not "no data") before the first event.
   for (const result of ['hit', 'miss', 'stale', 'bypass']) requests.inc({ name: 'employee', result }, 0);
-  for (const operation of ['get', 'set', 'delete', 'publish']) {
+  for (const operation of ['get', 'generation', 'set', 'delete', 'publish']) {
     l2Errors.inc({ operation }, 0);
     l2Skipped.inc({ operation }, 0);
   }

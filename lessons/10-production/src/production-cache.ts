@@ -2,6 +2,7 @@ import { HttpProblem } from '@cachelab/lesson-01-uncached/problem';
 import { type CacheKeyParts, cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisStore, type RedisLookup } from '@cachelab/lesson-03-redis-cache-aside/redis-store';
 import { type CacheEntry, decodeEntry, encodeEntry, freshness } from '@cachelab/lesson-08-stampedes/cache-entry';
+import { createGenerations } from '@cachelab/lesson-08-stampedes/generation';
 import { createSingleFlight } from '@cachelab/lesson-08-stampedes/single-flight';
 import type { Cluster, Redis } from 'ioredis';
 import { createBoundedL1 } from './bounded-l1.ts';
@@ -17,10 +18,16 @@ import { type BusRecovery, createReliableBus, type FlushReason } from './reliabl
  *     2. L2, only if the circuit breaker allows a call                      → HIT (backfill L1)
  *        Redis failed or the circuit is open                                → remember: BYPASS
  *     3. load once per key in this process (single-flight), store in L2 (if the circuit
- *        allows) and L1                                                      → MISS | BYPASS
+ *        allows, and only if no delete came since the load began) and L1   → MISS | BYPASS
  *     4. the load failed (PostgreSQL down, not a 404) and L2 had an entry past its TTL but
  *        within `staleIfErrorMs`                                             → STALE
- *   delete(parts): L2 (if allowed), this L1, flights in progress, then the bus.
+ *   delete(parts): L2 and its generation (if allowed), this L1, flights in progress, then the bus.
+ *
+ * Lesson 08's generation guard (generation.ts) closes the stale-write race: a load reads the
+ * key's generation before it starts, and its SET runs only if the generation is unchanged
+ * (compare-and-set in Lua); `delete` bumps the generation and DELs in one MULTI. Without it, a
+ * slow GET that read the row before a PATCH writes the old row into Redis after the PATCH's
+ * DEL, for a whole TTL. The `invalidations` counter below only guards this process's L1.
  *
  * Every Redis call goes through one circuit breaker: after `failureThreshold` failures in a
  * row, Redis is not called at all for `coolDownMs`; then one request probes it. So with
@@ -29,7 +36,9 @@ import { type BusRecovery, createReliableBus, type FlushReason } from './reliabl
  * instance that missed invalidations while disconnected drops its L1 when it reconnects.
  *
  * Keys: `cacheKey({ prefix, ...parts })` (lesson 02): every parameter, encoded, hashed when
- * long. Metric labels use `parts.name` only, never the key: a label per key would be one
+ * long. A value's generation key holds, between `{…}`, exactly the part of the value key that
+ * Redis Cluster hashes, so both are in one slot and the script and MULTI that touch both are
+ * not refused with CROSSSLOT. Metric labels use `parts.name` only, never the key: a label per key would be one
  * time series per employee.
  */
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS';
@@ -81,6 +90,11 @@ export interface ProductionCacheOptions {
   now?: () => number;
   /** Redis failures and bus trouble, for a log that says it once. Must not throw. */
   onError?: (error: Error, operation: string) => void;
+  /**
+   * Lesson 08's guard against a slow load writing an old value after a delete. Default true.
+   * **false is for the lesson's demonstration of the race only.**
+   */
+  generationGuard?: boolean;
 }
 
 export interface ProductionCache {
@@ -89,6 +103,8 @@ export interface ProductionCache {
   delete(parts: KeyParts): Promise<{ l2: boolean; published: boolean; durMs: number }>;
   /** The full key of `parts`, as stored in L1 and Redis. */
   key(parts: KeyParts): string;
+  /** The key of its generation counter in Redis (same Cluster slot as `key(parts)`). */
+  generationKey(parts: KeyParts): string;
   readonly instanceId: string;
   readonly ready: Promise<void>;
   readonly circuit: CircuitState;
@@ -100,6 +116,17 @@ export interface ProductionCache {
     readonly evictions: number;
   };
   close(): Promise<void>;
+}
+
+/**
+ * The part of a key that Redis Cluster hashes to choose its slot: the content of the first
+ * `{…}` when it is not empty, otherwise the whole key (the cluster specification's rule).
+ */
+export function hashedPart(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
 const circuitOpen = () =>
@@ -136,6 +163,8 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
   // Lesson 03's store uses getBuffer / SET … EX / DEL, which a Cluster client has too.
   const l2 = createRedisStore({ redis: options.redis as Redis, ttlSeconds: options.l2.ttlSeconds, onError });
   const flights = createSingleFlight();
+  const guard = options.generationGuard ?? true;
+  const generations = createGenerations(options.redis as Redis, onError);
 
   /** One Redis call through the breaker: skipped while open, its outcome reported after. */
   async function guarded<T>(
@@ -182,6 +211,14 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
   });
 
   const keyOf = (parts: KeyParts) => cacheKey({ ...parts, prefix: keyPrefix });
+  // `{…}` around what the cluster hashes of the value key: one slot for both keys.
+  const generationKeyOf = (valueKey: string) => `${keyPrefix}generation:{${hashedPart(valueKey)}}`;
+  const sample = keyOf({ name: 'sample' });
+  if (hashedPart(generationKeyOf(sample)) !== hashedPart(sample)) {
+    throw new TypeError(
+      `createProductionCache: keyPrefix ${JSON.stringify(keyPrefix)} has braces that would put a value and its generation in different Redis Cluster slots; use a complete hash tag ({app}:) or none.`,
+    );
+  }
 
   function fillL1(key: string, bytes: Buffer, entry: CacheEntry, startedAt: number): void {
     if (invalidations !== startedAt) return; // an invalidation happened meanwhile (lesson 04)
@@ -198,7 +235,19 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
     startedAt: number,
   ): Promise<{ body: Buffer; timings: CacheResult['timings'] }> {
     const timings: CacheResult['timings'] = {};
+    const generationKey = generationKeyOf(key);
     let t = performance.now();
+    // The generation BEFORE loading (lesson 08): a delete from now on makes our SET a refused one.
+    const generation =
+      storeInL2 && guard
+        ? await guarded(
+            'generation',
+            () => generations.read(generationKey),
+            (g) => g === undefined,
+          )
+        : undefined;
+    if (storeInL2 && guard) timings.l2 = performance.now() - t;
+    t = performance.now();
     let value: unknown;
     let ok = false;
     try {
@@ -222,7 +271,23 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
       deltaMs: timings.db ?? 0,
     };
     const bytes = encodeEntry(entry);
-    if (storeInL2) {
+    if (storeInL2 && guard) {
+      // No generation (Redis failed, circuit open): we cannot tell old from new, so no SET.
+      if (generation !== undefined) {
+        t = performance.now();
+        const ttlMs = Math.ceil(entry.staleUntilMs - now);
+        const stored = await guarded(
+          'set',
+          () => generations.setIfCurrent(key, generationKey, bytes, ttlMs, generation),
+          (s) => s === 'error',
+        );
+        timings.l2 = (timings.l2 ?? 0) + performance.now() - t;
+        // 'refused': a delete happened while we loaded. What we loaded may be the old row: it
+        // answers the requests that asked before the write, and is kept nowhere.
+        if (stored === 'refused') return { body, timings };
+      }
+    } else if (storeInL2) {
+      // generationGuard: false, the demonstration: a plain SET, whatever happened meanwhile.
       t = performance.now();
       const ttlSeconds = Math.ceil((entry.staleUntilMs - now) / 1000);
       await guarded(
@@ -240,6 +305,7 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
     instanceId: bus.instanceId,
     ready: bus.ready,
     key: keyOf,
+    generationKey: (parts) => generationKeyOf(keyOf(parts)),
     get circuit() {
       return breaker.state;
     },
@@ -319,9 +385,10 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
     async delete(parts) {
       const key = keyOf(parts);
       const started = performance.now();
+      // DEL and INCR of the generation in one MULTI: loads that began before are refused.
       const deleted = await guarded(
         'delete',
-        () => l2.delete(key),
+        () => (guard ? generations.invalidate(key, generationKeyOf(key)) : l2.delete(key)),
         (ok) => !ok,
       );
       forgetLocally(key);

@@ -78,6 +78,20 @@ describe.skipIf(!hasRedisServer)('on a Redis Cluster (skipped: redis-server or r
       (r) => r.json<{ name: string }>().name === 'Cluster Renamed',
     );
     expect(seen.json<{ name: string }>().name, "B's L1 was not invalidated over SSUBSCRIBE").toBe('Cluster Renamed');
+    // Lesson 08's generation guard: the PATCH's MULTI (INCR generation + DEL value) and the
+    // GET's compare-and-set script each touch both keys, so both must hash to one slot.
+    const parts = { name: 'employee', params: { id: 60 } };
+    const valueKey = a.locals.cache.key(parts);
+    const generationKey = a.locals.cache.generationKey(parts);
+    const redis = cluster3();
+    await ready(redis);
+    const [valueSlot, generationSlot] = await Promise.all([
+      redis.cluster('KEYSLOT', valueKey),
+      redis.cluster('KEYSLOT', generationKey),
+    ]);
+    expect(generationSlot, `${generationKey} is not in the slot of ${valueKey}`).toBe(valueSlot);
+    expect(await redis.get(generationKey), 'the PATCH did not bump the generation').toBe('1');
+    expect(await redis.exists(valueKey), 'the refill after the PATCH was refused or lost').toBe(1);
   });
 
   it('spreads keys over the three nodes, and keeps the bus epoch and channel in one slot with a hash tag', async () => {

@@ -64,6 +64,30 @@ describe('per-user data', () => {
     expect((await services.redisKeys()).some((k) => k.includes('employee:v1:id=10'))).toBe(false);
     expect((await app.http.get('/employees/10')).cache).toBe('MISS');
   });
+
+  it('serves the shared summary to a request with a cookie: its answer does not depend on who asks', async () => {
+    const app = await instance('a');
+    expect((await app.http.get('/investors/DEMO_INV/summary')).cache).toBe('MISS');
+    services.queries.reset();
+    const withCookie = await app.http.get('/investors/DEMO_INV/summary', { cookie: 'a=1' });
+    expect(withCookie.status).toBe(200);
+    expect(withCookie.cache, 'a cookie sent the summary to PostgreSQL although nobody sees a different one').toBe(
+      'HIT',
+    );
+    expect(services.queries.count, 'the request with a cookie cost a query').toBe(0);
+    const withToken = await app.http.get('/investors/DEMO_INV/summary', bearer(7));
+    expect([withToken.cache, services.queries.count]).toEqual(['HIT', 0]);
+  });
+
+  it('lets a request with credentials fill a public entry, and an anonymous caller then gets the same bytes', async () => {
+    const app = await instance('a');
+    const path = '/payments?investor=DEMO_INV&from=2024-03-01&to=2024-03-02&limit=5';
+    const first = await app.http.get(path, { cookie: 'session=abc' });
+    expect(first.cache).toBe('MISS');
+    const anonymous = await app.http.get(path);
+    expect(anonymous.cache).toBe('HIT');
+    expect(anonymous.text).toBe(first.text);
+  });
 });
 
 describe('keys that user input cannot forge, collide or blow up', () => {

@@ -1,0 +1,95 @@
+import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
+import { decodeEntry } from '@cachelab/lesson-08-stampedes/cache-entry';
+import { useServices } from '@cachelab/testkit';
+import type { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useInstances } from './instances.ts';
+
+/**
+ * Lesson 08's stale-write race, over HTTP against lesson 10's app. A GET misses and reads the
+ * employee's row from PostgreSQL; just before it stores that row in Redis, the test holds its
+ * store command (a gate, no sleep) while a PATCH renames the employee and invalidates the
+ * cache; then it lets the store go. The order is forced, so the race happens every time.
+ */
+const services = useServices();
+const instance = useInstances(services);
+beforeEach(async () => {
+  await services.clearRedis();
+  services.queries.reset();
+});
+
+/** A promise the test settles by hand. */
+function gate() {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+/**
+ * Hold the first command that writes `key` (SET, or the generation guard's EVAL) until
+ * `release` opens; `reached` opens when that command is issued, i.e. after the load.
+ */
+function holdTheStoreOf(redis: Redis, key: string) {
+  const reached = gate();
+  const release = gate();
+  let armed = true;
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: { name: string; args: unknown[] }, ...rest: unknown[]) => {
+    const writes = command.name === 'set' || command.name === 'eval' || command.name === 'evalsha';
+    if (armed && writes && command.args.some((a) => String(a) === key)) {
+      armed = false;
+      reached.open();
+      return release.promise.then(() => (send as (...args: unknown[]) => unknown)(command, ...rest));
+    }
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof redis.sendCommand;
+  return { reached: reached.promise, release: release.open };
+}
+
+const nameIn = (body: Buffer) => (JSON.parse(body.toString()) as { name: string }).name;
+
+async function race(generationGuard: boolean, id: number) {
+  const app = await instance('a', { deps: { generationGuard } });
+  const parts = { name: 'employee', params: { id } };
+  const key = app.locals.cache.key(parts);
+  const before = (await getEmployee(services.db, id))?.name as string;
+  const renamed = `Renamed During The Load ${id}`;
+  const held = holdTheStoreOf(app.redis, key);
+  const reading = app.http.get(`/employees/${id}`); // misses, reads the old row, then waits at the gate
+  await held.reached;
+  const patched = await app.http.request(`/employees/${id}`, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: renamed }),
+  });
+  expect(patched.status).toBe(200);
+  held.release();
+  const answered = await reading;
+  const stored = await services.redis.getBuffer(key);
+  const next = await app.http.get(`/employees/${id}`);
+  return { before, renamed, answered, stored, next };
+}
+
+describe('a slow GET that read the row before a PATCH (the stale-write race, lesson 08)', () => {
+  it('without the generation guard, writes the old row into Redis after the PATCH deleted it', async () => {
+    const { before, answered, stored, next } = await race(false, 70);
+    expect([answered.cache, answered.json<{ name: string }>().name]).toEqual(['MISS', before]);
+    expect(stored, 'this is the race: the old row is back in Redis after the PATCH').not.toBeNull();
+    expect(nameIn(decodeEntry(stored as Buffer)?.body as Buffer)).toBe(before);
+    expect([next.cache, next.json<{ name: string }>().name], 'every later reader gets the old name').toEqual([
+      'HIT',
+      before,
+    ]);
+  });
+
+  it('with the guard (the default), refuses that write: Redis stays empty and the next GET loads the new row', async () => {
+    const { before, renamed, answered, stored, next } = await race(true, 71);
+    expect(answered.json<{ name: string }>().name, 'the GET that asked before the PATCH gets the row it read').toBe(
+      before,
+    );
+    expect(stored, 'the GET that read the row before the PATCH wrote it into Redis after the PATCH').toBeNull();
+    expect([next.cache, next.json<{ name: string }>().name]).toEqual(['MISS', renamed]);
+  });
+});
