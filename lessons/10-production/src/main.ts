@@ -46,7 +46,7 @@ await serveLesson({
       keyPrefix: 'cachelab:10:',
       authSecret,
       publicBaseUrl: process.env.PUBLIC_BASE_URL?.trim() || `http://127.0.0.1:${port}`,
-      instanceId: process.env.INSTANCE?.trim() || `port-${port}`,
+      instanceId: process.env.INSTANCE?.trim() || `port-${port}-${Math.random().toString(36).slice(2, 8)}`,
       defaultMetrics: true,
       log,
     });
