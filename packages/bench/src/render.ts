@@ -68,14 +68,14 @@ export function svgBars(bars: readonly Bar[], options: { title: string; width?: 
   const width = options.width ?? 860;
   const series = [...new Set(bars.map((b) => b.series).filter((s): s is string => s !== undefined))];
   const labelWidth = Math.min(320, 12 + 7.2 * Math.max(...bars.map((b) => b.label.length)));
-  const textWidth = 200;
+  const textWidth = Math.min(440, 16 + 6.9 * Math.max(...bars.map((b) => (b.text ?? int(b.value)).length)));
   const barArea = width - labelWidth - textWidth - 20;
   const rowHeight = 22;
   const top = 40 + (series.length > 1 ? 22 : 0);
   const height = top + bars.length * rowHeight + 16;
   const max = Math.max(...bars.map((b) => b.value), Number.MIN_VALUE);
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="13">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" style="max-width: 100%; height: auto" font-family="system-ui, sans-serif" font-size="13">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="10" y="24" font-size="16" font-weight="600" fill="#111827">${escapeXml(options.title)}</text>`,
   ];

@@ -387,7 +387,7 @@ try {
         heading: 'The 100,000-row answer',
         svg: svgBars(
           payments.map((p) => ({ label: p.what, value: p.ms, text: `${fixed(p.ms, 1)} ms` })),
-          { title: `${CLASSIC}: ms to the last byte (lower is better)` },
+          { title: 'The 100,000-row answer: ms to the last byte (lower is better)' },
         ),
         table: paymentsTable,
       },
