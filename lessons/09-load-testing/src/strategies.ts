@@ -1,5 +1,11 @@
-import { type LoadReferenceBodies, referenceStrategies, type Strategy, type StrategyContext } from '@cachelab/bench';
-import { EMPLOYEE_ROWS } from '@cachelab/db';
+import {
+  type LoadReferenceBodies,
+  type ReferenceBodies,
+  referenceStrategies,
+  type Strategy,
+  type StrategyContext,
+} from '@cachelab/bench';
+import { EMPLOYEE_ROWS, type Pool } from '@cachelab/db';
 import { createApp as createUncachedApp } from '@cachelab/lesson-01-uncached';
 import { getEmployee, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { createApp as createLruApp } from '@cachelab/lesson-02-in-memory-lru';
@@ -38,7 +44,7 @@ async function redisClients(context: StrategyContext, count: number): Promise<Re
  * The reference bodies (see @cachelab/bench): the exact bytes the lessons send, built with
  * lesson 01's own queries, so "the same bytes" is true by construction.
  */
-const loadReferenceBodies: LoadReferenceBodies = async (db) => {
+async function buildReferenceBodies(db: Pool): Promise<ReferenceBodies> {
   const employees = new Map<number, Buffer>();
   const ids = Array.from({ length: EMPLOYEE_ROWS }, (_, i) => i + 1);
   // Ten at a time: the pool has ten connections.
@@ -56,6 +62,17 @@ const loadReferenceBodies: LoadReferenceBodies = async (db) => {
     employee: (id) => employees.get(id),
     payments: Buffer.from(JSON.stringify({ ...q, count: rows.length, rows })),
   };
+}
+
+/** Built once per pool: a process serves one strategy, but a test may create several. */
+const referenceBodies = new WeakMap<Pool, Promise<ReferenceBodies>>();
+const loadReferenceBodies: LoadReferenceBodies = (db) => {
+  let bodies = referenceBodies.get(db);
+  if (!bodies) {
+    bodies = buildReferenceBodies(db);
+    referenceBodies.set(db, bodies);
+  }
+  return bodies;
 };
 
 export const strategies: Strategy[] = [
