@@ -1,10 +1,4 @@
-import { portFromEnv, serveLesson } from '@cachelab/lesson-01-uncached/serve';
-import {
-  createRedisClient,
-  describeRedisUrl,
-  redisUrlFromEnv,
-  whenReady,
-} from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { serveWithBus } from '@cachelab/lesson-04-hierarchical/serve-with-bus';
 import { type AppLocals, createApp, type Protection } from './app.ts';
 
 /**
@@ -33,45 +27,10 @@ for (const [name, option] of [
   durations[option] = value;
 }
 
-let started = false;
-const log = (message: string) => {
-  if (started) console.warn(message);
-};
-const redis = createRedisClient({ log });
-const subscriber = createRedisClient({ log });
-let locals: AppLocals | undefined;
-
-await serveLesson({
+await serveWithBus({
   lesson: '08-stampedes',
   example: '/investors/DEMO_INV/summary',
-  async createApp({ db }) {
-    const app = createApp({
-      db,
-      redis,
-      subscriber,
-      keyPrefix: 'cachelab:08:',
-      instanceId: process.env.INSTANCE?.trim() || `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
-      protection,
-      ...durations,
-    });
-    locals = app.locals as AppLocals;
-    const ready = await Promise.race([
-      whenReady(redis, 3_000).then(async (ok) => ok && (await locals?.ready.then(() => true))),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), 3_000).unref()),
-    ]);
-    if (!ready) {
-      console.error(
-        `✗ Can't reach Redis at ${describeRedisUrl(redisUrlFromEnv())}. Start it with \`docker compose up -d\` or \`npx cachelab services up\`, or set REDIS_URL.`,
-      );
-      process.exit(1);
-    }
-    started = true;
-    console.log(`Instance ${locals.cache.instanceId}: protection "${protection}".`);
-    return app;
-  },
-  async close() {
-    await locals?.close();
-    redis.disconnect();
-    subscriber.disconnect();
-  },
+  createApp: ({ db, redis, subscriber, instanceId }) =>
+    createApp({ db, redis, subscriber, keyPrefix: 'cachelab:08:', instanceId, protection, ...durations }),
+  banner: (app) => `Instance ${(app.locals as AppLocals).cache.instanceId}: protection "${protection}".`,
 });
