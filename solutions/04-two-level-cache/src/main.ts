@@ -1,31 +1,12 @@
-import { portFromEnv, serveLesson } from '@cachelab/lesson-01-uncached/serve';
-import { createRedisClient } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { serveWithBus } from '@cachelab/lesson-04-hierarchical/serve-with-bus';
 import { createApp } from './app.ts';
 
 // Try it by hand with two instances, one per terminal:
-//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3145
-//   npx tsx exercises/04-two-level-cache/src/main.ts --port 3146
-const redis = createRedisClient();
-const subscriber = createRedisClient();
-let close: (() => Promise<void>) | undefined;
-
-await serveLesson({
+//   npx tsx solutions/04-two-level-cache/src/main.ts --port 3145
+//   npx tsx solutions/04-two-level-cache/src/main.ts --port 3146
+await serveWithBus({
   lesson: '04 exercise: two-level-cache',
   example: '/employees/42',
-  createApp({ db }) {
-    const app = createApp({
-      db,
-      redis,
-      subscriber,
-      keyPrefix: 'cachelab:ex04:',
-      instanceId: `port-${portFromEnv()}-${Math.random().toString(36).slice(2, 8)}`,
-    });
-    close = app.locals.close;
-    return app;
-  },
-  async close() {
-    await close?.();
-    redis.disconnect();
-    subscriber.disconnect();
-  },
+  createApp: ({ db, redis, subscriber, instanceId }) =>
+    createApp({ db, redis, subscriber, keyPrefix: 'cachelab:ex04:', instanceId }),
 });
