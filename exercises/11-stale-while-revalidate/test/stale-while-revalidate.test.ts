@@ -1,8 +1,7 @@
-import { createPool } from '@cachelab/db';
-import { countQueries, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { createPool, databaseUrl } from '@cachelab/db';
+import { countQueries, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
-import { startPgProxy } from './pg-proxy.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -24,7 +23,7 @@ beforeEach(() => {
  * (a real outage), its queries counted.
  */
 async function start() {
-  const proxy = await startPgProxy();
+  const proxy = await startChaosProxy({ upstream: databaseUrl() });
   const db = createPool({ url: proxy.url, searchPath: [services.schema, 'public'], connectionTimeoutMs: 2_000 });
   const queries = countQueries(db);
   const logged: string[] = [];
@@ -148,7 +147,7 @@ describe('when the database fails', () => {
       // Wait until this read's refresh has tried PostgreSQL and failed.
       expect(
         await eventually(
-          () => app.proxy.refused,
+          () => app.proxy.stats.refused,
           (n) => n >= attempt,
         ),
         'no refresh reached PostgreSQL',

@@ -1,9 +1,15 @@
-import { createPool, type Pool } from '@cachelab/db';
+import { createPool, databaseUrl, type Pool } from '@cachelab/db';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { countQueries, type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  countQueries,
+  type HttpHarness,
+  serve,
+  startChaosProxy,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, type AppLocals, createApp } from '../src/app.ts';
-import { startPgProxy } from './pg-proxy.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -230,7 +236,7 @@ describe('a PATCH during reads', () => {
 
 describe('when PostgreSQL or Redis fails', () => {
   async function throughProxy() {
-    const proxy = await startPgProxy();
+    const proxy = await startChaosProxy({ upstream: databaseUrl() });
     const db: Pool = createPool({
       url: proxy.url,
       searchPath: [services.schema, 'public'],

@@ -180,7 +180,9 @@ export async function check(options: { only?: string[]; concurrency?: number } =
   console.log(
     failed
       ? c.red(`cachelab check failed (${seconds} s).`)
-      : c.green(`cachelab check: ${exercises.length} exercises honest (${seconds} s).`),
+      : c.green(
+          `cachelab check: ${exercises.length} exercise${exercises.length === 1 ? '' : 's'} honest (${seconds} s).`,
+        ),
   );
   return failed ? 1 : 0;
 }
