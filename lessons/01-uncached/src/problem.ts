@@ -56,9 +56,23 @@ export const notFoundHandler: RequestHandler = (req, res) => {
 };
 
 /**
+ * pg-pool's "timeout exceeded when trying to connect" comes from a request that waited in
+ * the pool's queue for a free connection (every one checked out) longer than the connection
+ * timeout: the pool is exhausted, PostgreSQL itself answered the others. A connection that
+ * could not be opened says "Connection terminated due to connection timeout" or ECONNREFUSED.
+ */
+export function isPoolExhausted(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth += 1) {
+    if (/timeout exceeded when trying to connect/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
  * The one error handler, last. Maps what handlers throw to problem+json:
- * HttpProblem → its status; a body that is not JSON → 400; PostgreSQL unreachable → 503
- * naming the fix; anything else → 500 without leaking internals (the cause is logged).
+ * HttpProblem → its status; a body that is not JSON → 400; the pool exhausted → 503 saying
+ * the database is overloaded; PostgreSQL unreachable → 503 naming the fix; anything else →
+ * 500 without leaking internals (the cause is logged).
  */
 export function errorHandler(options: { log?: (err: unknown) => void } = {}): ErrorRequestHandler {
   const log = options.log ?? ((err: unknown) => console.error(err));
@@ -95,6 +109,20 @@ export function errorHandler(options: { log?: (err: unknown) => void } = {}): Er
         title: 'A value in your request cannot be stored',
         status: 400,
         detail: `PostgreSQL refused a value from the request: ${err instanceof Error ? err.message : 'invalid value'}.`,
+        instance,
+      });
+    }
+    if (isPoolExhausted(err)) {
+      // PostgreSQL is up, but every connection of the pool stayed busy for the whole
+      // connection timeout: too many slow queries at once. Not "start the database" (it
+      // runs); the client should back off a little and try again.
+      res.set('Retry-After', '2');
+      return sendProblem(res, {
+        type: 'urn:cachelab:problem:database-overloaded',
+        title: 'The database is overloaded',
+        status: 503,
+        detail:
+          'The database is overloaded: every connection of the pool stayed busy until the wait for one timed out (pool exhausted). Try again in a moment.',
         instance,
       });
     }

@@ -16,8 +16,15 @@ interface Metric {
   desc?: string;
 }
 
+/**
+ * Per-response state, two own properties set once by the middleware in the same order on
+ * every response (one shape, no per-request closure). Metrics are kept as the header text
+ * being built, not as objects: a hit records one or two metrics, and a string is all the
+ * header ever needs.
+ */
+const STARTED = Symbol('serverTimingStarted');
 const METRICS = Symbol('serverTimingMetrics');
-type WithMetrics = Response & { [METRICS]?: Metric[] };
+type WithTiming = Response & { [STARTED]?: number; [METRICS]?: string };
 
 /** Descriptions shown in dev tools for the metric names the workshop uses. */
 const DESCRIPTIONS: Record<string, string> = {
@@ -28,10 +35,15 @@ const DESCRIPTIONS: Record<string, string> = {
   total: 'total',
 };
 
+function formatMetric(name: string, durMs: number, desc: string | undefined): string {
+  return `${name};dur=${durMs.toFixed(1)}${desc ? `;desc="${desc}"` : ''}`;
+}
+
 export function record(res: Response, name: string, durMs: number, desc = DESCRIPTIONS[name]): void {
-  const r = res as WithMetrics;
-  r[METRICS] ??= [];
-  r[METRICS].push({ name, durMs, ...(desc ? { desc } : {}) });
+  const r = res as WithTiming;
+  const entry = formatMetric(name, durMs, desc);
+  const sofar = r[METRICS];
+  r[METRICS] = sofar ? `${sofar}, ${entry}` : entry;
 }
 
 /** Run `fn`, record how long it took under `name` (also when it throws), return its result. */
@@ -45,23 +57,39 @@ export async function time<T>(res: Response, name: string, fn: () => Promise<T> 
 }
 
 export function formatServerTiming(metrics: readonly Metric[]): string {
-  return metrics.map((m) => `${m.name};dur=${m.durMs.toFixed(1)}${m.desc ? `;desc="${m.desc}"` : ''}`).join(', ');
+  return metrics.map((m) => formatMetric(m.name, m.durMs, m.desc)).join(', ');
+}
+
+/** Prototypes whose writeHead already adds the header (one per Express app). */
+const patched = new WeakSet<object>();
+
+/**
+ * Patch `writeHead` once on the response prototype the app owns (Express gives every app
+ * its own, `app.response`): the last moment headers can change. Responses that did not go
+ * through the middleware (no start time) pass untouched.
+ */
+function patchWriteHead(proto: { writeHead: Response['writeHead'] }): void {
+  patched.add(proto);
+  const writeHead = proto.writeHead;
+  proto.writeHead = function (this: WithTiming, ...args: Parameters<typeof writeHead>) {
+    const started = this[STARTED];
+    if (started !== undefined && !this.headersSent) {
+      const total = formatMetric('total', performance.now() - started, 'total');
+      const metrics = this[METRICS];
+      this.setHeader('Server-Timing', metrics ? `${metrics}, ${total}` : total);
+    }
+    return writeHead.apply(this, args);
+  } as typeof writeHead;
 }
 
 /** Middleware: adds the Server-Timing header (with `total`) to every response. */
 export function serverTiming(): RequestHandler {
   return (_req, res, next) => {
-    const started = performance.now();
-    const writeHead = res.writeHead;
-    // The last moment headers can change is writeHead; patch it for this response only.
-    res.writeHead = function (this: Response, ...args: Parameters<typeof writeHead>) {
-      if (!this.headersSent) {
-        const metrics = [...((this as WithMetrics)[METRICS] ?? [])];
-        metrics.push({ name: 'total', durMs: performance.now() - started, desc: 'total' });
-        this.setHeader('Server-Timing', formatServerTiming(metrics));
-      }
-      return writeHead.apply(this, args);
-    } as typeof writeHead;
+    const r = res as WithTiming;
+    r[STARTED] = performance.now();
+    r[METRICS] = '';
+    const proto = Object.getPrototypeOf(res) as { writeHead: Response['writeHead'] };
+    if (!patched.has(proto)) patchWriteHead(proto);
     next();
   };
 }

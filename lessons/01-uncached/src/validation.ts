@@ -75,3 +75,20 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, what: stri
 function unknownKeys(issue: z.core.$ZodIssue): string | undefined {
   return issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : undefined;
 }
+
+/** One to nine digits: always within 1…MAX_INT4 once it is not zero, so `employeeId` accepts it as is. */
+const SHORT_DIGITS = /^\d{1,9}$/;
+
+/**
+ * `parse(employeeId, raw, 'id')` with a shortcut for the common case, a plain short number
+ * ('42'): the same value zod would return, without zod's per-call work (a few µs, which
+ * shows on a cache hit that costs ~100 µs). Everything else, every error included, still
+ * goes through zod, which stays the one definition of what is valid and of the 400's wording.
+ */
+export function parseEmployeeId(raw: unknown): number {
+  if (typeof raw === 'string' && SHORT_DIGITS.test(raw)) {
+    const id = Number(raw);
+    if (id >= 1) return id;
+  }
+  return parse(employeeId, raw, 'id');
+}

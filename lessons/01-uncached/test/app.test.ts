@@ -150,6 +150,27 @@ describe('errors', () => {
     expectProblem(await http.get('/nope'), 404);
   });
 
+  it('answers 503 saying the database is overloaded, not unreachable, when the pool is exhausted', async () => {
+    // PostgreSQL is up; the pool's only connection is checked out and never returned, so
+    // the request waits for one until the pool's connection timeout.
+    const tiny = createPool({ max: 1, connectionTimeoutMs: 200 });
+    const held = await tiny.connect();
+    const app = await serve(createApp({ db: tiny, log: () => {} }));
+    try {
+      const res = await app.get('/employees/1');
+      const body = expectProblem(res, 503);
+      expect(body.type).toBe('urn:cachelab:problem:database-overloaded');
+      expect(body.detail).toMatch(/overloaded.*pool exhausted/);
+      expect(body.detail).not.toMatch(/docker compose|Can't reach/);
+      expect(res.headers.get('retry-after')).toBe('2');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    } finally {
+      held.release();
+      await app.close();
+      await tiny.end();
+    }
+  });
+
   it('answers 503 problem+json naming the fix when PostgreSQL is unreachable', async () => {
     // A real pool pointed at a port where nothing listens: the connection is refused.
     const down = createPool({ url: 'postgres://postgres@127.0.0.1:1/cachelab', connectionTimeoutMs: 1000 });

@@ -2,10 +2,10 @@ import type { Pool } from '@cachelab/db';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { serverTiming } from '@cachelab/lesson-01-uncached/server-timing';
-import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
+import { investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import express, { type Express, type Response } from 'express';
 import { cacheKey } from './cache-key.ts';
-import { sendMemoized } from './memoize-response.ts';
+import { type CacheOutcome, sendMemoized } from './memoize-response.ts';
 import { createMemoryStore } from './memory-store.ts';
 
 /**
@@ -63,11 +63,22 @@ export function createApp(deps: AppDeps): Express {
   });
   const counts = { hits: 0, misses: 0 };
 
-  /** Memoize one answer under `key`, and count what happened for /cache/stats. */
-  async function sendCached(res: Response, key: string, load: () => Promise<unknown>): Promise<void> {
-    const outcome = await sendMemoized(res, { store, key, load });
+  const count = (outcome: CacheOutcome): void => {
     if (outcome === 'HIT') counts.hits += 1;
     else counts.misses += 1;
+  };
+
+  /**
+   * Memoize one answer under `key`, and count what happened for /cache/stats. A hit is
+   * answered synchronously (no promise); only a miss returns one, for Express 5 to await.
+   */
+  function sendCached(res: Response, key: string, load: () => Promise<unknown>): undefined | Promise<void> {
+    const outcome = sendMemoized(res, { store, key, load });
+    if (typeof outcome === 'string') {
+      count(outcome);
+      return;
+    }
+    return outcome.then(count);
   }
 
   const app = express();
@@ -87,30 +98,30 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/employees/:id', async (req, res) => {
-    const id = parse(employeeId, req.params.id, 'id');
-    await sendCached(res, cacheKey({ name: 'employee', params: { id } }), async () => {
+  app.get('/employees/:id', (req, res) => {
+    const id = parseEmployeeId(req.params.id);
+    return sendCached(res, cacheKey({ name: 'employee', params: { id } }), async () => {
       const employee = await getEmployee(db, id);
       if (!employee) throw notFound(`There is no employee with id ${id}.`);
       return employee;
     });
   });
 
-  app.get('/payments', async (req, res) => {
+  app.get('/payments', (req, res) => {
     // The key is built from the *validated, normalised* query: every parameter the answer
     // depends on, defaults filled in. Leave one out and `limit=10` is served the cached
     // 100,000 rows; use the raw query string and `investor=demo_inv` is a second entry.
     const q = parse(paymentsQuery, req.query, 'query string');
-    await sendCached(res, cacheKey({ name: 'payments', params: q }), async () => {
+    return sendCached(res, cacheKey({ name: 'payments', params: q }), async () => {
       if (!(await investorExists(db, q.investor))) throw notFound(`There is no investor ${q.investor}.`);
       const rows = await listPayments(db, q);
       return { ...q, count: rows.length, rows };
     });
   });
 
-  app.get('/investors/:id/summary', async (req, res) => {
+  app.get('/investors/:id/summary', (req, res) => {
     const investor = parse(investorId, req.params.id, 'id');
-    await sendCached(res, cacheKey({ name: 'investor-summary', params: { investor } }), async () => {
+    return sendCached(res, cacheKey({ name: 'investor-summary', params: { investor } }), async () => {
       if (!(await investorExists(db, investor))) throw notFound(`There is no investor ${investor}.`);
       return investorSummary(db, investor);
     });

@@ -61,6 +61,37 @@ describe('GET /employees/:id', () => {
     expect(services.queries.matching(/FROM employees/)).toBe(2);
     expect((await http.get('/cache/stats')).json<Stats>().entries).toBe(0);
   });
+
+  it('sends a hit with exactly the headers of a miss: JSON content type, length, X-Cache and Server-Timing', async () => {
+    const http = await start();
+    const miss = await http.get('/employees/43');
+    const hit = await http.get('/employees/43');
+    for (const res of [miss, hit]) {
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(res.text)));
+      expect(res.timing.total).toBeGreaterThanOrEqual(0);
+      expect(res.timing.l1).toBeGreaterThanOrEqual(0);
+    }
+    expect(hit.cache).toBe('HIT');
+    expect(hit.headers.get('server-timing')).toMatch(
+      /^l1;dur=[\d.]+;desc="in-memory cache", total;dur=[\d.]+;desc="total"$/,
+    );
+  });
+
+  it('reads an id the way the validation does: 007 is employee 7, and 0, 2147483648 or 1e3 are 400s never cached', async () => {
+    const http = await start();
+    expect((await http.get('/employees/7')).cache).toBe('MISS');
+    const padded = await http.get('/employees/007');
+    expect(padded.cache, '007 is the same employee as 7, so the same cache entry').toBe('HIT');
+    for (const bad of ['0', '000', '2147483648', '99999999999', '1e3', '-1', '4.2', 'abc']) {
+      const res = await http.get(`/employees/${bad}`);
+      expect(res.status, `/employees/${bad}`).toBe(400);
+      expect(res.json<{ errors: { parameter: string }[] }>().errors[0]?.parameter).toBe('id');
+      expect(res.cache).toBeUndefined();
+    }
+    expect(services.queries.matching(/FROM employees/)).toBe(1);
+    expect((await http.get('/employees/2147483647')).status, 'the largest int4 is a valid id (no such row)').toBe(404);
+  });
 });
 
 describe('GET /payments', () => {

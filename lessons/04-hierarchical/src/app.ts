@@ -2,12 +2,12 @@ import type { Pool } from '@cachelab/db';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
-import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
+import { employeeId, investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import express, { type Express, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { employeePatch, updateEmployee } from './employee-update.ts';
-import { createTwoLevelCache, type TwoLevelCache } from './two-level-cache.ts';
+import { type CacheResult, createTwoLevelCache, type TwoLevelCache } from './two-level-cache.ts';
 
 /** L1: 64 MiB per instance, enough for a few of the 17.8 MB payment pages and thousands of small entries. */
 export const DEFAULT_L1_MAX_BYTES = 64 * 1024 * 1024;
@@ -84,13 +84,26 @@ export function createApp(deps: AppDeps): Express {
   });
   const employeeKey = (id: number) => cacheKey({ prefix: keyPrefix, name: 'employee', params: { id } });
 
-  /** Answer from the cache, or load, store and answer; say which in the headers. */
-  async function sendCached(res: Response, key: string, load: () => Promise<unknown>): Promise<void> {
-    const result = await cache.get(key, load);
-    for (const [name, ms] of Object.entries(result.timings)) record(res, name, ms);
-    res.set('X-Cache', result.status);
-    if (result.status === 'HIT') res.set('X-Cache-Level', result.level.toUpperCase());
-    res.type('application/json').send(result.body);
+  /**
+   * Answer from the cache, or load, store and answer; say which in the headers. An L1 hit
+   * is answered synchronously (no promise); L2 and the database return one for Express.
+   */
+  function sendCached(res: Response, key: string, load: () => Promise<unknown>): undefined | Promise<void> {
+    const local = cache.peek(key);
+    if (local) return send(res, local);
+    return cache.get(key, load).then((result) => send(res, result));
+  }
+
+  /** The stored bytes with node's setHeader + end: the headers Express's res.set/type/send wrote. */
+  function send(res: Response, result: CacheResult): undefined {
+    for (const name in result.timings)
+      record(res, name, result.timings[name as keyof CacheResult['timings']] as number);
+    res.setHeader('X-Cache', result.status);
+    if (result.status === 'HIT') res.setHeader('X-Cache-Level', result.level === 'l1' ? 'L1' : 'L2');
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', result.body.length);
+    res.end(result.body);
+    return undefined;
   }
 
   const app = express();
@@ -114,9 +127,9 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/employees/:id', async (req, res) => {
-    const id = parse(employeeId, req.params.id, 'id');
-    await sendCached(res, employeeKey(id), async () => {
+  app.get('/employees/:id', (req, res) => {
+    const id = parseEmployeeId(req.params.id);
+    return sendCached(res, employeeKey(id), async () => {
       const employee = await getEmployee(db, id);
       if (!employee) throw notFound(`There is no employee with id ${id}.`); // thrown: never cached
       return employee;
@@ -140,21 +153,25 @@ export function createApp(deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store').json(employee);
   });
 
-  app.get('/payments', async (req, res) => {
+  app.get('/payments', (req, res) => {
     const q = parse(paymentsQuery, req.query, 'query string');
-    await sendCached(res, cacheKey({ prefix: keyPrefix, name: 'payments', params: q }), async () => {
+    return sendCached(res, cacheKey({ prefix: keyPrefix, name: 'payments', params: q }), async () => {
       if (!(await investorExists(db, q.investor))) throw notFound(`There is no investor ${q.investor}.`);
       const rows = await listPayments(db, q);
       return { ...q, count: rows.length, rows };
     });
   });
 
-  app.get('/investors/:id/summary', async (req, res) => {
+  app.get('/investors/:id/summary', (req, res) => {
     const investor = parse(investorId, req.params.id, 'id');
-    await sendCached(res, cacheKey({ prefix: keyPrefix, name: 'investor-summary', params: { investor } }), async () => {
-      if (!(await investorExists(db, investor))) throw notFound(`There is no investor ${investor}.`);
-      return investorSummary(db, investor);
-    });
+    return sendCached(
+      res,
+      cacheKey({ prefix: keyPrefix, name: 'investor-summary', params: { investor } }),
+      async () => {
+        if (!(await investorExists(db, investor))) throw notFound(`There is no investor ${investor}.`);
+        return investorSummary(db, investor);
+      },
+    );
   });
 
   app.use(notFoundHandler);

@@ -72,6 +72,11 @@ export interface TwoLevelCache {
    */
   get(key: string, load: () => Promise<unknown>): Promise<CacheResult>;
   /**
+   * L1 only, synchronously: this process's copy of `key` as an L1 HIT, or undefined (then
+   * call `get`). Lets a caller answer the commonest request without a promise.
+   */
+  peek(key: string): CacheResult | undefined;
+  /**
    * Invalidate `key` everywhere: L2, this L1, and (over the bus) every other instance's L1.
    * Call it after the database write has committed. Never throws: `l2` and `published`
    * say whether Redis took each step (false while Redis is down).
@@ -139,6 +144,13 @@ export function createTwoLevelCache(options: TwoLevelCacheOptions): TwoLevelCach
     ready: bus.ready,
     get l1() {
       return { entries: l1.entries, bytes: l1.bytes };
+    },
+
+    peek(key) {
+      const t = performance.now();
+      const local = l1.get(key);
+      if (!local) return undefined;
+      return { body: local.body, level: 'l1', status: 'HIT', timings: { l1: performance.now() - t } };
     },
 
     async get(key, load) {
