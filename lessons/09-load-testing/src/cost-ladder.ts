@@ -16,7 +16,7 @@ import express, { type RequestHandler } from 'express';
  *   +validation      + parse(employeeId, req.params.id) (zod)
  *   +key             + cacheKey() + lesson 02's memory store get (sends the stored bytes)
  *   +headers         + record('l1') in Server-Timing + res.set('X-Cache', 'HIT')
- *   lru              lesson 02 itself (adds its async handler and sendMemoized's promise)
+ *   lru              lesson 02 itself (its route handler and sendMemoized; an L1 hit is synchronous)
  *
  * and one rung that is not on the ladder: `lean`, the same hit with the same headers
  * written the cheap way (no middleware: the handler sets Server-Timing and X-Cache with
