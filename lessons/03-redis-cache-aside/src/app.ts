@@ -2,7 +2,7 @@ import type { Pool } from '@cachelab/db';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { serverTiming } from '@cachelab/lesson-01-uncached/server-timing';
-import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
+import { investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import express, { type Express } from 'express';
 import type { Redis } from 'ioredis';
@@ -70,9 +70,9 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/employees/:id', async (req, res) => {
-    const id = parse(employeeId, req.params.id, 'id');
-    await sendCached(res, {
+  app.get('/employees/:id', (req, res) => {
+    const id = parseEmployeeId(req.params.id);
+    return sendCached(res, {
       store,
       key: cacheKey({ prefix: keyPrefix, name: 'employee', version: KEY_VERSION, params: { id } }),
       load: async () => {
@@ -83,12 +83,12 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/payments', async (req, res) => {
+  app.get('/payments', (req, res) => {
     // The key is built from the *validated, normalised* query (every parameter, defaults
     // filled in), never from the raw query string: `investor=demo_inv` and
     // `limit=1000&investor=DEMO_INV` are the same question and must be the same entry.
     const q = parse(paymentsQuery, req.query, 'query string');
-    await sendCached(res, {
+    return sendCached(res, {
       store,
       key: cacheKey({ prefix: keyPrefix, name: 'payments', version: KEY_VERSION, params: q }),
       load: async () => {
@@ -99,9 +99,9 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/investors/:id/summary', async (req, res) => {
+  app.get('/investors/:id/summary', (req, res) => {
     const investor = parse(investorId, req.params.id, 'id');
-    await sendCached(res, {
+    return sendCached(res, {
       store,
       key: cacheKey({ prefix: keyPrefix, name: 'investor-summary', version: KEY_VERSION, params: { investor } }),
       load: async () => {
