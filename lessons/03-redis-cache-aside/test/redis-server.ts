@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from '@cachelab/testkit';
 
 /**
  * A redis-server of the test's own, on a free port, that the test may kill, restart and
@@ -10,18 +11,7 @@ import { createConnection, createServer } from 'node:net';
 /** True when `redis-server` is on PATH (it is wherever `cachelab services` can run Redis). */
 export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 
-/** A TCP port nobody listens on right now (the OS picks it; we close it again at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '@cachelab/testkit';
 
 /** Resolves when something on `port` answers PING with PONG, rejects after `timeoutMs`. */
 async function waitForPong(port: number, timeoutMs: number): Promise<void> {

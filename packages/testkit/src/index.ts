@@ -27,6 +27,7 @@ export {
   type IsolatedRedis,
   isolationId,
 } from './isolation.ts';
+export { freePort } from './net.ts';
 export { countQueries, type QueryCounter } from './query-counter.ts';
 export { connectRedis, DEFAULT_REDIS_URL, describeRedis, probeRedis, REDIS_FIX, redisUrl } from './services.ts';
 export { serveForTest, type TestServices, useServices } from './use-services.ts';

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '@cachelab/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../src/repo.ts';
 
@@ -25,16 +25,6 @@ async function cachelab(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ 
     const e = err as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof e.code === 'number' ? e.code : 1, out: (e.stdout ?? '') + (e.stderr ?? '') };
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 describe('the cachelab CLI, non-interactive', () => {

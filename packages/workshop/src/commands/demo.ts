@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectRedis, deleteByPrefix, parseServerTiming } from '@cachelab/testkit';
-import { freePort } from '../net.ts';
+import { connectRedis, deleteByPrefix, freePort, parseServerTiming } from '@cachelab/testkit';
 import { c, mark, progress, UserError } from '../output.ts';
 import { updateProgress } from '../progress.ts';
 import { findLesson, type Lesson, listLessons } from '../repo.ts';
