@@ -42,6 +42,13 @@ export function parseServerTiming(header: string | null | undefined): Record<str
   return out;
 }
 
+/** undici says only "fetch failed"; what failed is in its cause (ECONNRESET, a timeout, …). */
+function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  if (!cause) return String(error);
+  return [cause.code, cause.message].filter(Boolean).join(' ');
+}
+
 /**
  * Listen on a free port on 127.0.0.1 and talk to the app over real HTTP, as a client would:
  * the headers a test sees are the ones a browser would.
@@ -49,11 +56,17 @@ export function parseServerTiming(header: string | null | undefined): Record<str
 export async function serve(app: RequestListener): Promise<HttpHarness> {
   const { createServer } = await import('node:http');
   const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // Tests send up to 1,000 requests at once (exercise 10, lesson 08): a backlog above the
+  // default 511 lets the kernel queue every connection instead of dropping SYNs for a second.
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   const request = async (path: string, init?: RequestInit): Promise<TestResponse> => {
-    const res = await fetch(url + path, init);
+    const res = await fetch(url + path, init).catch((error: unknown) => {
+      throw new Error(`${init?.method ?? 'GET'} ${path} got no response: ${describeFetchError(error)}`, {
+        cause: error,
+      });
+    });
     const text = await res.text();
     return {
       status: res.status,
