@@ -1,7 +1,6 @@
 import type { Pool } from '@cachelab/db';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
-import { serverTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import express, { type Express, type Response } from 'express';
 import { cacheKey } from './cache-key.ts';
@@ -84,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // HTTP caching is lesson 07.
-  app.use(serverTiming());
+  // No serverTiming() middleware: sendMemoized times its own requests (see memoize-response.ts).
 
   app.get('/', (_req, res) => {
     res.json({

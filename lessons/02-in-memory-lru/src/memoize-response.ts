@@ -1,4 +1,4 @@
-import { record, time } from '@cachelab/lesson-01-uncached/server-timing';
+import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import type { Response } from 'express';
 import type { MemoryStore } from './memory-store.ts';
 
@@ -26,40 +26,51 @@ export interface SendMemoizedOptions {
  * 3. Miss → `load()` (timed as `db`); if it throws, nothing is stored and the error handler
  *    answers. Otherwise serialize once (timed as `json`), store the bytes, send them.
  *
+ * The request's Server-Timing is kept here, in a local `ServerTiming`, and set just before
+ * sending: `total` counts from the moment this function took over (routing and validation
+ * before it are a few microseconds). No middleware runs for it, so a hit pays for nothing
+ * it does not use (lesson 09 measures what lesson 01's middleware costs per request).
+ *
  * Storing happens before sending, synchronously: the very next request finds the entry.
  * Two requests that miss at the same moment both query PostgreSQL (a stampede): lesson 08.
  */
 export function sendMemoized(res: Response, options: SendMemoizedOptions): CacheOutcome | Promise<CacheOutcome> {
-  const lookupStarted = performance.now();
+  const timing = new ServerTiming();
   const hit = options.store.get(options.key);
-  const l1Ms = performance.now() - lookupStarted;
+  const l1Ms = performance.now() - timing.started;
   if (hit) {
-    record(res, 'l1', l1Ms);
-    sendStored(res, 'HIT', hit.body);
+    timing.record('l1', l1Ms);
+    sendStored(res, 'HIT', hit.body, timing);
     return 'HIT';
   }
-  return loadAndSend(res, options, l1Ms);
+  return loadAndSend(res, options, timing, l1Ms);
 }
 
-async function loadAndSend(res: Response, options: SendMemoizedOptions, lookupMs: number): Promise<CacheOutcome> {
+async function loadAndSend(
+  res: Response,
+  options: SendMemoizedOptions,
+  timing: ServerTiming,
+  lookupMs: number,
+): Promise<CacheOutcome> {
   const { store, key, load } = options;
   let l1Ms = lookupMs;
   let value: unknown;
   try {
-    value = await time(res, 'db', load);
+    value = await timing.time('db', load);
   } catch (err) {
-    record(res, 'l1', l1Ms); // a 404 still shows where its time went
+    timing.record('l1', l1Ms); // a 404 still shows where its time went
+    timing.applyTo(res);
     throw err;
   }
   const jsonStarted = performance.now();
   const body = Buffer.from(JSON.stringify(value));
-  record(res, 'json', performance.now() - jsonStarted);
+  timing.record('json', performance.now() - jsonStarted);
 
   const setStarted = performance.now();
   store.set(key, body);
   l1Ms += performance.now() - setStarted;
-  record(res, 'l1', l1Ms);
-  sendStored(res, 'MISS', body);
+  timing.record('l1', l1Ms);
+  sendStored(res, 'MISS', body, timing);
   return 'MISS';
 }
 
@@ -69,9 +80,10 @@ async function loadAndSend(res: Response, options: SendMemoizedOptions, lookupMs
  * until lesson 07, so `send` would add nothing else), without its per-call work (mime
  * lookup, charset parsing, freshness check). node itself leaves the body out of a HEAD.
  */
-function sendStored(res: Response, outcome: CacheOutcome, body: Buffer): void {
+function sendStored(res: Response, outcome: CacheOutcome, body: Buffer, timing: ServerTiming): void {
   res.setHeader('X-Cache', outcome);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', body.length);
+  res.setHeader('Server-Timing', timing.header());
   res.end(body);
 }

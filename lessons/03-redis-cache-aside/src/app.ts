@@ -1,7 +1,6 @@
 import type { Pool } from '@cachelab/db';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
-import { serverTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import express, { type Express } from 'express';
@@ -57,7 +56,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // HTTP caching is lesson 07.
-  app.use(serverTiming());
+  // No serverTiming() middleware: sendCached times its own requests (see cache-aside.ts).
 
   app.get('/', (_req, res) => {
     res.json({

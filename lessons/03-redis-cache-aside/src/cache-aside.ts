@@ -1,4 +1,4 @@
-import { record, time } from '@cachelab/lesson-01-uncached/server-timing';
+import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import type { Response } from 'express';
 import type { RedisStore } from './redis-store.ts';
 
@@ -34,53 +34,64 @@ export interface SendCachedOptions {
  * The SET is awaited before the response is sent, so that the very next request finds the
  * entry. Sending first would save the SET's few ms on a miss, at the cost of a short window
  * in which the next requests miss too.
+ *
+ * Server-Timing is kept in a local `ServerTiming` (as in lesson 02: no middleware on the hit
+ * path), with `total` from the moment this function took over.
  */
 export async function sendCached(res: Response, options: SendCachedOptions): Promise<CacheOutcome> {
   // Everything this request spends in Redis (GET, and SET after a miss) is one `l2` metric.
   // The hit path is this one await and setHeader + end: no helper closures, no Express
   // res.set/type/send, nothing allocated per hit but the header strings.
-  const started = performance.now();
+  const timing = new ServerTiming();
   const lookup = await options.store.get(options.key);
-  const l2Ms = performance.now() - started;
-  if (lookup.status === 'hit') return sendStored(res, 'HIT', lookup.body, l2Ms);
-  return loadAndSend(res, options, lookup.status === 'error', l2Ms);
+  const l2Ms = performance.now() - timing.started;
+  if (lookup.status === 'hit') return sendStored(res, 'HIT', lookup.body, timing, l2Ms);
+  return loadAndSend(res, options, timing, lookup.status === 'error', l2Ms);
 }
 
 /** A miss (or BYPASS when Redis just failed): load, serialize once, SET unless Redis is failing, send. */
 async function loadAndSend(
   res: Response,
   options: SendCachedOptions,
+  timing: ServerTiming,
   redisFailed: boolean,
   lookupMs: number,
 ): Promise<CacheOutcome> {
   let value: unknown;
   try {
-    value = await time(res, 'db', options.load);
+    value = await timing.time('db', options.load);
   } catch (err) {
-    record(res, 'l2', lookupMs); // the error response shows the lookup too
+    timing.record('l2', lookupMs); // the error response shows the lookup too
+    timing.applyTo(res);
     throw err;
   }
   const started = performance.now();
   const body = Buffer.from(JSON.stringify(value));
-  record(res, 'json', performance.now() - started);
+  timing.record('json', performance.now() - started);
 
-  if (redisFailed) return sendStored(res, 'BYPASS', body, lookupMs);
+  if (redisFailed) return sendStored(res, 'BYPASS', body, timing, lookupMs);
   const setStarted = performance.now();
   await options.store.set(options.key, body, options.ttlSeconds);
-  return sendStored(res, 'MISS', body, lookupMs + (performance.now() - setStarted));
+  return sendStored(res, 'MISS', body, timing, lookupMs + (performance.now() - setStarted));
 }
 
 /**
- * Record `l2` (headers leave with the body: metrics must be recorded before sending), then
- * send the JSON bytes with node's own `setHeader` + `end`: the headers Express's
+ * Record `l2` and set Server-Timing (headers leave with the body), then send the JSON bytes with node's own `setHeader` + `end`: the headers Express's
  * `res.set('X-Cache', …).type('application/json').send(body)` wrote here, without its
  * per-call work (mime lookup, charset parsing, freshness check). node leaves the body out of a HEAD.
  */
-function sendStored(res: Response, outcome: CacheOutcome, body: Buffer, l2Ms: number): CacheOutcome {
-  record(res, 'l2', l2Ms);
+function sendStored(
+  res: Response,
+  outcome: CacheOutcome,
+  body: Buffer,
+  timing: ServerTiming,
+  l2Ms: number,
+): CacheOutcome {
+  timing.record('l2', l2Ms);
   res.setHeader('X-Cache', outcome);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', body.length);
+  res.setHeader('Server-Timing', timing.header());
   res.end(body);
   return outcome;
 }

@@ -1,7 +1,7 @@
 import type { Pool } from '@cachelab/db';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
-import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
+import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import express, { type Express, type Response } from 'express';
@@ -89,40 +89,48 @@ export function createApp(deps: AppDeps): Express {
    * is answered synchronously (no promise); L2 and the database return one for Express.
    */
   function sendCached(res: Response, key: string, load: () => Promise<unknown>): undefined | Promise<void> {
-    const started = performance.now();
+    const timing = new ServerTiming();
     const local = cache.peek(key);
     if (local) {
       // The commonest answer, as lean as lesson 02's: no promise, no result object.
-      record(res, 'l1', performance.now() - started);
+      timing.record('l1', performance.now() - timing.started);
       res.setHeader('X-Cache', 'HIT');
       res.setHeader('X-Cache-Level', 'L1');
-      sendBody(res, local);
+      sendBody(res, local, timing);
       return;
     }
-    return cache.get(key, load).then((result) => send(res, result));
+    return cache.get(key, load).then(
+      (result) => send(res, result, timing),
+      (err: unknown) => {
+        timing.applyTo(res); // a 404 still shows its total
+        throw err;
+      },
+    );
   }
 
   /** JSON bytes with node's setHeader + end: the headers Express's res.type('application/json').send wrote. */
-  function sendBody(res: Response, body: Buffer): void {
+  function sendBody(res: Response, body: Buffer, timing: ServerTiming): void {
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', body.length);
+    res.setHeader('Server-Timing', timing.header());
     res.end(body);
   }
 
   /** The stored bytes with node's setHeader + end: the headers Express's res.set/type/send wrote. */
-  function send(res: Response, result: CacheResult): undefined {
+  function send(res: Response, result: CacheResult, timing: ServerTiming): undefined {
     for (const name in result.timings)
-      record(res, name, result.timings[name as keyof CacheResult['timings']] as number);
+      timing.record(name, result.timings[name as keyof CacheResult['timings']] as number);
     res.setHeader('X-Cache', result.status);
     if (result.status === 'HIT') res.setHeader('X-Cache-Level', result.level === 'l1' ? 'L1' : 'L2');
-    sendBody(res, result.body);
+    sendBody(res, result.body, timing);
     return undefined;
   }
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // HTTP caching is lesson 07.
-  app.use(serverTiming());
+  // No serverTiming() middleware: every route times itself with a local ServerTiming, so an
+  // L1 hit pays for nothing it does not use (lesson 09 measures what the middleware costs).
   const locals: AppLocals = { cache, ready: cache.ready, close: () => cache.close() };
   Object.assign(app.locals, locals);
 
@@ -150,19 +158,24 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+    const timing = new ServerTiming();
     const id = parse(employeeId, req.params.id, 'id');
     const patch = parse(employeePatch, req.body, 'body');
-    const employee = await time(res, 'db', () => updateEmployee(db, id, patch));
-    if (!employee) throw notFound(`There is no employee with id ${id}.`);
+    const employee = await timing.time('db', () => updateEmployee(db, id, patch));
+    if (!employee) {
+      timing.applyTo(res);
+      throw notFound(`There is no employee with id ${id}.`);
+    }
     // The UPDATE has committed: only now may the cached copies go. Invalidating before the
     // commit lets a concurrent reader cache the old row again, with nobody left to remove it.
     const invalidated = await cache.delete(employeeKey(id));
-    record(res, 'l2', invalidated.durMs);
+    timing.record('l2', invalidated.durMs);
     // A failed invalidation (Redis down) does not undo a committed write: other instances'
     // L1 copies expire within the L1 TTL. The header says so, for the curious.
     // Either failure leaves stale data somewhere: a failed DEL keeps the old entry in Redis (and
     // other instances refill their L1 from it); a failed publish keeps it in their L1.
     if (!invalidated.l2 || !invalidated.published) res.set('X-Cache-Invalidation', 'failed');
+    timing.applyTo(res);
     res.set('Cache-Control', 'no-store').json(employee);
   });
 

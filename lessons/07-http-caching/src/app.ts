@@ -1,7 +1,7 @@
 import type { Pool } from '@cachelab/db';
 import { errorHandler, HttpProblem, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
-import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
+import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { employeePatch, updateEmployee } from '@cachelab/lesson-04-hierarchical/employee-update';
@@ -109,10 +109,18 @@ export function createApp(deps: AppDeps): Express {
     load: () => Promise<Loaded>,
     policy: HttpCachePolicy,
   ): Promise<void> {
-    const result = await cache.get(cacheKeyOf, load);
-    for (const [name, ms] of Object.entries(result.timings)) {
-      record(res, name, ms, name === 'etag' ? 'ETag (hash of the body)' : undefined);
+    const timing = new ServerTiming();
+    let result: Awaited<ReturnType<typeof cache.get>>;
+    try {
+      result = await cache.get(cacheKeyOf, load);
+    } catch (err) {
+      timing.applyTo(res); // a 404 still shows its total
+      throw err;
     }
+    for (const [name, ms] of Object.entries(result.timings)) {
+      timing.record(name, ms, name === 'etag' ? 'ETag (hash of the body)' : undefined);
+    }
+    timing.applyTo(res);
     res.set('X-Cache', result.status);
     if (result.status === 'HIT') res.set('X-Cache-Level', result.level.toUpperCase());
     sendRepresentation(req, res, result.representation, policy);
@@ -133,7 +141,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   // Express's own ETag would hash every body on every response (sha1, see the README); ours is stored.
   app.set('etag', false);
-  app.use(serverTiming());
+  // No serverTiming() middleware: each route times itself with a local ServerTiming (lesson 04).
   const locals: AppLocals = { cache, ready: cache.ready, close: () => cache.close() };
   Object.assign(app.locals, locals);
 
@@ -163,17 +171,22 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+    const timing = new ServerTiming();
     const id = parse(employeeId, req.params.id, 'id');
     const patch = parse(employeePatch, req.body, 'body');
-    const employee = await time(res, 'db', () => updateEmployee(db, id, patch));
-    if (!employee) throw notFound(`There is no employee with id ${id}.`);
+    const employee = await timing.time('db', () => updateEmployee(db, id, patch));
+    if (!employee) {
+      timing.applyTo(res);
+      throw notFound(`There is no employee with id ${id}.`);
+    }
     // After the commit (lesson 04): the next GET rebuilds the entry, so its ETag changes and
     // a client revalidating its old copy gets the new row with a 200 instead of a 304.
     const invalidated = await cache.delete(employeeKey(id));
-    record(res, 'l2', invalidated.durMs);
+    timing.record('l2', invalidated.durMs);
     // Either failure leaves stale data somewhere: a failed DEL keeps the old entry in Redis (and
     // other instances refill their L1 from it); a failed publish keeps it in their L1.
     if (!invalidated.l2 || !invalidated.published) res.set('X-Cache-Invalidation', 'failed');
+    timing.applyTo(res);
     res.set('Cache-Control', 'no-store').json(employee);
   });
 
