@@ -15,6 +15,12 @@ import type { ServerStats } from './strategy.ts';
  *    when something else on the machine slows a round down, it slows both sides of that
  *    round's ratio.
  *
+ * How precise that is on a shared machine, the suite shows by measuring a second,
+ * identical reference server like any strategy (an A/A comparison): its ratio should be
+ * 1.00×, and how far it lands from it is the noise of the run. (We also tried running the
+ * reference before and after every strategy, `ref A ref B ref …`: twice the time, and in
+ * A/A comparisons on this 2-core VM no less noisy, so we kept one run per round.)
+ *
  * Two ratios are given. `ratio` is requests/s ÷ the reference's: what the brief of a
  * benchmark usually asks. `cpuRatio` is the reference's server CPU time per request ÷
  * this one's: the throughput each would reach with a core of its own. On a machine whose
@@ -85,8 +91,7 @@ export async function compareStrategies(
 
   const runs = new Map<string, CompareRun[]>(names.map((n) => [n, []]));
   for (let round = 1; round <= rounds; round++) {
-    const order = names.map((_, i) => names[(i + round) % names.length] as string);
-    for (const name of order) {
+    for (const name of roundOrder(names, round)) {
       const s = server(name);
       await s.reset();
       const load = await runLoad({ url: s.url, paths, connections, amount: requests });
@@ -96,7 +101,6 @@ export async function compareStrategies(
       `round ${round}/${rounds}: ${names.map((n) => `${n} ${int(runs.get(n)?.at(-1)?.load.rps ?? 0)}`).join(' · ')}`,
     );
   }
-
   const cpuPerRequest = (r: CompareRun) => (r.stats.cpuMs * 1000) / Math.max(1, r.load.requests);
   const ref = runs.get(reference) as CompareRun[];
   const results = names.map((name): Comparison => {
@@ -130,8 +134,18 @@ export async function compareStrategies(
   return { results, runs };
 }
 
-/** Median over rounds of a's requests/s ÷ b's in the same round. */
-export function roundRatio(runs: Map<string, CompareRun[]>, a: string, b: string): number {
-  const bs = runs.get(b) ?? [];
-  return median((runs.get(a) ?? []).map((r, i) => r.load.rps / (bs[i]?.load.rps ?? Number.NaN)));
+/** The order of one round: the strategies rotated by `round`, so that none is always first or last. */
+export function roundOrder(names: readonly string[], round: number): string[] {
+  return names.map((_, i) => names[(i + round) % names.length] as string);
+}
+
+/**
+ * Median over rounds of a's ratio to the reference ÷ b's, round by round: a's requests/s
+ * ÷ b's in the same round, the way every ratio of the table is taken.
+ */
+export function roundRatio(results: readonly Comparison[], a: string, b: string): number {
+  const ra = results.find((r) => r.name === a)?.ratioRounds ?? [];
+  const rb = results.find((r) => r.name === b)?.ratioRounds ?? [];
+  if (ra.length === 0 || ra.length !== rb.length) return Number.NaN;
+  return median(ra.map((x, i) => x / (rb[i] as number)));
 }

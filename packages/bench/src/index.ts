@@ -27,5 +27,5 @@ export { type StartOptions, type StrategyServer, startServer } from './server.ts
 export { parseServerTiming } from './server-timing.ts';
 export { median, quantile, summarizeLatencies } from './stats.ts';
 export type { RunningStrategy, ServerStats, Strategy, StrategyContext } from './strategy.ts';
-export { type TimedResponse, timedGet } from './timed-request.ts';
+export { curlVersion, type TimedResponse, type TimingClient, timedGet } from './timed-request.ts';
 export { mulberry32, profileSequence, type SequenceProfile, uniformSequence, zipfSequence } from './zipf.ts';

@@ -1,7 +1,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeDatabase, POSTGRES_FIX, probeDatabase } from '@cachelab/db';
+import {
+  createPool,
+  DEFAULT_PAYMENT_ROWS,
+  describeDatabase,
+  ensureDatabase,
+  POSTGRES_FIX,
+  probeDatabase,
+  seed,
+  seedStatus,
+} from '@cachelab/db';
 import { Redis } from 'ioredis';
 
 /** The repository's root (this file is packages/bench/src/output.ts). */
@@ -15,8 +24,14 @@ export async function writeOutput(path: string, content: string): Promise<string
   return relative(REPO_ROOT, file);
 }
 
-/** PostgreSQL and Redis answer, or one line naming the fix and exit code 1. */
+/**
+ * PostgreSQL and Redis answer, or one line naming the fix and exit code 1. A database never
+ * seeded (a fresh machine, straight to `npm run bench`) is created and seeded first, the
+ * same seed as `npx cachelab db seed`: a few seconds, once. A database seeded with another
+ * size is left as the learner made it.
+ */
 export async function requireServices(): Promise<void> {
+  await ensureDatabase().catch(() => {}); // an unreachable server is reported just below
   const problem = await probeDatabase();
   if (problem) {
     console.error(`✗ Can't reach PostgreSQL at ${describeDatabase()} (${problem}). ${POSTGRES_FIX}`);
@@ -35,6 +50,23 @@ export async function requireServices(): Promise<void> {
     process.exit(1);
   } finally {
     redis.disconnect();
+  }
+  await seedIfEmpty();
+}
+
+async function seedIfEmpty(): Promise<void> {
+  const pool = createPool({ max: 1, statementTimeoutMs: 0 });
+  try {
+    const seeded = await seedStatus(pool);
+    if (seeded.has('borrower_payments')) return;
+    console.log(`The database is empty: seeding it once (${DEFAULT_PAYMENT_ROWS.toLocaleString('en')} payments)…`);
+    const started = performance.now();
+    await seed(pool);
+    console.log(
+      `seeded in ${((performance.now() - started) / 1000).toFixed(1)} s (\`npx cachelab db seed\` does the same)\n`,
+    );
+  } finally {
+    await pool.end();
   }
 }
 

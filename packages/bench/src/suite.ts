@@ -11,7 +11,7 @@ import { fixed, htmlReport, int, markdownTable, megabytes, percent, svgBars, ter
 import { type StrategyServer, startServer } from './server.ts';
 import { parseServerTiming } from './server-timing.ts';
 import { median } from './stats.ts';
-import { timedGet } from './timed-request.ts';
+import { curlVersion, type TimingClient, timedGet } from './timed-request.ts';
 import { profileSequence, zipfSequence } from './zipf.ts';
 
 /**
@@ -22,10 +22,11 @@ import { profileSequence, zipfSequence } from './zipf.ts';
  * sequence of requests by autocannon in another process. Each figure is the median over
  * the rounds, and each ratio is taken *within a round* against bare Express serving the
  * same bytes from a constant (the framework's limit on this machine), so that a machine
- * busy with something else slows both sides of a ratio alike. Then the 100,000-row answer:
- * PostgreSQL vs a Redis hit vs an L1 hit, end to end.
+ * busy with something else slows both sides of a ratio alike; a second, identical Express
+ * server measured like the strategies shows how precise that is (its ratio should be
+ * 1.00×). Then the 100,000-row answer: PostgreSQL vs a Redis hit vs an L1 hit, end to end.
  *
- *   npm run bench                       5 rounds of 10,000 requests per strategy
+ *   npm run bench                       7 rounds of 10,000 requests per strategy
  *   npm run bench -- --rounds 3 --requests 5000
  *   npm run bench -- --profile two-level   also CPU-profile that server under the same load
  *
@@ -33,7 +34,7 @@ import { profileSequence, zipfSequence } from './zipf.ts';
  */
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '7' },
     requests: { type: 'string', default: '10000' },
     connections: { type: 'string', default: '10' },
     profile: { type: 'string', multiple: true, default: [] },
@@ -66,6 +67,7 @@ const CLASSIC = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit
 const ALL_STRATEGIES = [
   'node-http',
   'express',
+  'express-again',
   'lru',
   'two-level',
   'http-cache',
@@ -75,9 +77,16 @@ const ALL_STRATEGIES = [
   'uncached',
 ];
 const REF = 'express';
-/** `--only lru,redis`: those and the reference, for a quicker look (the targets need them all). */
+/**
+ * A second, identical bare-Express server, measured like any strategy (an A/A comparison):
+ * its ratio should be 1.00×, and how far it lands from it is the noise of this run.
+ */
+const CONTROL = 'express-again';
+/** `--only lru,redis`: those, the reference and the control, for a quicker look (the targets need them all). */
 const only = args.only?.split(',').map((s) => s.trim());
-const HIT_STRATEGIES = only ? ALL_STRATEGIES.filter((s) => s === REF || only.includes(s)) : ALL_STRATEGIES;
+const HIT_STRATEGIES = only
+  ? ALL_STRATEGIES.filter((s) => s === REF || s === CONTROL || only.includes(s))
+  : ALL_STRATEGIES;
 
 await requireServices();
 const machine = await machineLine();
@@ -100,13 +109,21 @@ process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 try {
   for (const name of HIT_STRATEGIES) {
     process.stdout.write(`starting ${name}… `);
-    servers.set(name, await startServer({ module: MODULE, strategy: name, settings: { ttl: 'long' } }));
+    const started = await startServer({
+      module: MODULE,
+      strategy: name === CONTROL ? REF : name,
+      settings: { ttl: 'long' },
+    });
+    servers.set(
+      name,
+      name === CONTROL ? { ...started, name, label: 'bare Express 5 again (A/A: the noise)' } : started,
+    );
     console.log('ok');
   }
   const server = (name: string) => servers.get(name) as StrategyServer;
 
   const loadBefore = loadavg()[0] ?? 0;
-  const { results, runs } = await compareStrategies({
+  const { results } = await compareStrategies({
     servers,
     names: HIT_STRATEGIES,
     reference: REF,
@@ -120,7 +137,11 @@ try {
   });
   const loadAfter = loadavg()[0] ?? 0;
 
-  // The 100,000-row answer: one request at a time, end to end, median of 5 after the first.
+  // The 100,000-row answer: one request at a time, end to end, median of 5 after the first,
+  // timed by curl when there is one (node's own client spends ~10 ms of JavaScript receiving 17.8 MB).
+  const curl = await curlVersion();
+  const client: TimingClient = curl ? 'curl' : 'node';
+  const clientName = curl ?? `node ${process.version} http (no curl on the PATH)`;
   console.log('\nthe 100,000-row answer, one request at a time…');
   const paymentCases = [
     { name: 'uncached', what: 'PostgreSQL (lesson 01, every request)' },
@@ -145,9 +166,9 @@ try {
   for (const c of paymentCases) {
     if (!servers.has(c.name)) continue;
     const url = server(c.name).url + CLASSIC;
-    const first = await timedGet(url);
+    const first = await timedGet(url, {}, client);
     const timed = [];
-    for (let i = 0; i < 5; i++) timed.push(await timedGet(url));
+    for (let i = 0; i < 5; i++) timed.push(await timedGet(url, {}, client));
     const last = timed.at(-1) ?? first;
     payments.push({
       name: c.name,
@@ -242,7 +263,7 @@ try {
   }));
   console.log(`\n${terminalBars(hitBars, { title: 'requests/s (median)' })}`);
 
-  console.log(`\nThe 100,000-row answer (${CLASSIC}), client-side, request to last byte, median of 5:\n`);
+  console.log(`\nThe 100,000-row answer (${CLASSIC}), timed by ${clientName}, request to last byte, median of 5:\n`);
   const paymentsTable = markdownTable(
     [
       { header: 'served from', value: (p) => p.what },
@@ -300,13 +321,13 @@ try {
     { what: '100,000 rows, L1 hit (lesson 02) < 10 ms', measured: pay('lru')?.ms, other: serverTotal('lru'), max: 10 },
     {
       what: 'final cache (lesson 04) hit throughput ≥ 1.15× bentocache',
-      measured: servers.has('bentocache') ? roundRatio(runs, 'two-level', 'bentocache') : undefined,
+      measured: servers.has('bentocache') ? roundRatio(results, 'two-level', 'bentocache') : undefined,
       other: cpuOver('two-level', 'bentocache'),
       min: 1.15,
     },
     {
       what: 'final cache (lesson 04) hit throughput ≥ 1.15× cacheable',
-      measured: servers.has('cacheable') ? roundRatio(runs, 'two-level', 'cacheable') : undefined,
+      measured: servers.has('cacheable') ? roundRatio(results, 'two-level', 'cacheable') : undefined,
       other: cpuOver('two-level', 'cacheable'),
       min: 1.15,
     },
@@ -332,6 +353,21 @@ try {
             `server's own time ${fixed(t.other ?? Number.NaN, 1)} ms`,
           ];
     console.log(`${t.met ? '✓' : '✗'} ${t.what}: measured ${value} (${second})`);
+  }
+  const control = get(CONTROL);
+  if (control) {
+    const spread = control.ratioRounds.map((x) => fixed(x)).join(' ');
+    console.log(
+      `The noise of this run: a second, identical bare Express measured ${fixed(control.ratio)}× (rounds: ${spread}).`,
+    );
+    const noise = Math.max(Math.abs(1 - control.ratio), 0.02);
+    const close = targets.filter(
+      (t) => 'min' in t && Math.abs((t.measured ?? Number.NaN) - (t.min as number)) <= noise,
+    );
+    if (close.length > 0)
+      console.log(
+        `Within that noise of its target: ${close.map((t) => t.what.split(' ≥')[0]).join('; ')}. Run again, or with more --rounds, before concluding.`,
+      );
   }
 
   for (const p of profiles) {
@@ -362,6 +398,7 @@ try {
       rounds: ROUNDS,
     },
     strategies: results,
+    paymentsClient: clientName,
     payments,
     targets,
     profiles,
@@ -385,6 +422,7 @@ try {
       },
       {
         heading: 'The 100,000-row answer',
+        text: `Timed by ${clientName}, request to last byte, median of 5.`,
         svg: svgBars(
           payments.map((p) => ({ label: p.what, value: p.ms, text: `${fixed(p.ms, 1)} ms` })),
           { title: 'The 100,000-row answer: ms to the last byte (lower is better)' },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type Comparison, roundOrder, roundRatio } from '../src/compare.ts';
 import { hitRatio } from '../src/load.ts';
 import { markdownTable, svgBars, terminalBars } from '../src/render.ts';
 import { median, quantile, summarizeLatencies } from '../src/stats.ts';
@@ -116,5 +117,24 @@ describe('rendering', () => {
     expect(svg).toContain('a &lt;b&gt;');
     expect(svg).toContain('T &amp; T');
     expect(svg.match(/<rect x="\d/g)?.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('comparing in rounds', () => {
+  it('rotates the strategies every round, so that each is first in some round', () => {
+    const names = ['express', 'lru', 'redis'];
+    expect(roundOrder(names, 1)).toEqual(['lru', 'redis', 'express']);
+    expect(roundOrder(names, 2)).toEqual(['redis', 'express', 'lru']);
+    expect(roundOrder(names, 3)).toEqual(['express', 'lru', 'redis']);
+    expect(new Set([1, 2, 3].map((round) => roundOrder(names, round)[0])).size).toBe(3);
+  });
+
+  it('compares two strategies by the ratio of their ratios to the reference, round by round', () => {
+    const result = (name: string, ratioRounds: number[]) => ({ name, ratioRounds }) as Comparison;
+    const results = [result('a', [1.2, 0.9, 1.5]), result('b', [0.8, 0.6, 1.0])];
+    // Round by round 1.5, 1.5, 1.5: whatever the machine did to a round, it did to both.
+    expect(roundRatio(results, 'a', 'b')).toBeCloseTo(1.5, 10);
+    expect(roundRatio(results, 'b', 'a')).toBeCloseTo(2 / 3, 10);
+    expect(roundRatio(results, 'a', 'missing')).toBeNaN();
   });
 });
