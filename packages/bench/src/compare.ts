@@ -1,4 +1,4 @@
-import { hitRatio, type LoadResult, runLoad } from './load.ts';
+import { hitRatio, type LoadResult, startLoadGenerator } from './load.ts';
 import { int } from './render.ts';
 import type { StrategyServer } from './server.ts';
 import { median } from './stats.ts';
@@ -9,7 +9,8 @@ import type { ServerStats } from './strategy.ts';
  *
  * 1. every server is warmed with `warmPaths` (every key cached) and then with part of the
  *    sequence (the JIT compiles the hot path);
- * 2. each round runs every strategy once, in an order rotated every round;
+ * 2. each round runs every strategy once, in an order rotated every round, all loaded by
+ *    the same load-generator process (warm, like the servers);
  * 3. each figure is the median over the rounds, and each ratio is computed *within a
  *    round* (this strategy's run ÷ the reference's run of the same round, seconds apart):
  *    when something else on the machine slows a round down, it slows both sides of that
@@ -80,26 +81,43 @@ export async function compareStrategies(
   if (!names.includes(reference))
     throw new TypeError(`compareStrategies: the reference "${reference}" is not compared.`);
 
-  for (const name of names) {
-    if (options.warmPaths && !options.noWarm?.includes(name)) {
-      await runLoad({ url: server(name).url, paths: options.warmPaths, connections, amount: options.warmPaths.length });
-    }
-  }
-  for (const name of names) {
-    await runLoad({ url: server(name).url, paths, connections, amount: Math.min(requests, 3000) });
-  }
-
+  // One load generator for every run, warmed up with the servers: a fresh one per run
+  // would start with a cold JIT and set the pace of its first thousands of requests itself.
+  const generator = startLoadGenerator();
   const runs = new Map<string, CompareRun[]>(names.map((n) => [n, []]));
-  for (let round = 1; round <= rounds; round++) {
-    for (const name of roundOrder(names, round)) {
-      const s = server(name);
-      await s.reset();
-      const load = await runLoad({ url: s.url, paths, connections, amount: requests });
-      runs.get(name)?.push({ load, stats: await s.stats() });
+  const warmup = Math.min(2000, Math.ceil(requests / 5));
+  try {
+    for (const name of names) {
+      if (options.warmPaths && !options.noWarm?.includes(name)) {
+        await generator.run({
+          url: server(name).url,
+          paths: options.warmPaths,
+          connections,
+          amount: options.warmPaths.length,
+        });
+      }
     }
-    options.onRound?.(
-      `round ${round}/${rounds}: ${names.map((n) => `${n} ${int(runs.get(n)?.at(-1)?.load.rps ?? 0)}`).join(' · ')}`,
-    );
+    for (const name of names) {
+      await generator.run({ url: server(name).url, paths, connections, amount: Math.min(requests, 3000) });
+    }
+
+    for (let round = 1; round <= rounds; round++) {
+      for (const name of roundOrder(names, round)) {
+        const s = server(name);
+        // A short unmeasured burst first: a server idle while the others ran has had its
+        // young generation shrunk by V8 and its memory pushed out of the CPU caches by the
+        // other processes. The measured run starts from where a loaded server is.
+        await generator.run({ url: s.url, paths, connections, amount: warmup });
+        await s.reset();
+        const load = await generator.run({ url: s.url, paths, connections, amount: requests });
+        runs.get(name)?.push({ load, stats: await s.stats() });
+      }
+      options.onRound?.(
+        `round ${round}/${rounds}: ${names.map((n) => `${n} ${int(runs.get(n)?.at(-1)?.load.rps ?? 0)}`).join(' · ')}`,
+      );
+    }
+  } finally {
+    await generator.close();
   }
   const cpuPerRequest = (r: CompareRun) => (r.stats.cpuMs * 1000) / Math.max(1, r.load.requests);
   const ref = runs.get(reference) as CompareRun[];

@@ -1,5 +1,14 @@
 export { type CompareOptions, type CompareRun, type Comparison, compareStrategies, roundRatio } from './compare.ts';
-export { checkLocal, hitRatio, type LatencySummary, type LoadPlan, type LoadResult, runLoad } from './load.ts';
+export {
+  checkLocal,
+  hitRatio,
+  type LatencySummary,
+  type LoadGenerator,
+  type LoadPlan,
+  type LoadResult,
+  runLoad,
+  startLoadGenerator,
+} from './load.ts';
 export { machineLine, REPO_ROOT, requireServices, writeOutput } from './output.ts';
 export { type ProfileEntry, summarizeProfile } from './profile.ts';
 export {

@@ -3,8 +3,8 @@ import type { LoadPlan, LoadResult } from './load.ts';
 import { summarizeLatencies } from './stats.ts';
 
 /**
- * The load generator's own process (see load.ts): receives one LoadPlan over IPC, runs
- * autocannon, sends back one LoadResult, exits.
+ * The load generator's own process (see load.ts): receives LoadPlans over IPC, one at a
+ * time, runs autocannon for each and sends back its LoadResult; exits when the parent hangs up.
  *
  * Two things are measured here rather than taken from autocannon's summary:
  * - latency: autocannon's histogram has a resolution of 1 ms, and a cache hit on 127.0.0.1
@@ -108,10 +108,11 @@ function run(plan: LoadPlan): Promise<LoadResult> {
   });
 }
 
-process.once('message', (plan: LoadPlan) => {
+// One plan at a time (load.ts queues them), as many as the parent sends; exit when it hangs up.
+process.on('message', (plan: LoadPlan) => {
   run(plan).then(
-    (result) => process.send?.({ result }, () => process.exit(0)),
-    (err: unknown) =>
-      process.send?.({ error: err instanceof Error ? err.message : String(err) }, () => process.exit(1)),
+    (result) => process.send?.({ result }),
+    (err: unknown) => process.send?.({ error: err instanceof Error ? err.message : String(err) }),
   );
 });
+process.on('disconnect', () => process.exit(0));

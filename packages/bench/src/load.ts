@@ -80,37 +80,93 @@ export function checkLocal(url: string): void {
   }
 }
 
-/** Run one bounded load test in a separate process and return its summary. */
-export async function runLoad(plan: LoadPlan, options: { graceMs?: number } = {}): Promise<LoadResult> {
-  checkLocal(plan.url);
-  if (plan.paths.length === 0) throw new TypeError('runLoad: `paths` must name at least one path.');
-  const capSec = plan.amount === undefined ? (plan.durationSec ?? 5) : (plan.durationSec ?? 60);
+/**
+ * A load generator that stays up between runs: one process, forked once, that runs plan
+ * after plan. A benchmark of many short runs should use one: a fresh process starts with
+ * a cold JIT, and for its first thousands of requests the generator, not the server, sets
+ * the pace, differently every time. That would be noise in exactly the ratio measured.
+ */
+export interface LoadGenerator {
+  /** One bounded run (the plan's `amount` or `durationSec`); runs are queued, one at a time. */
+  run(plan: LoadPlan): Promise<LoadResult>;
+  /** Stop the process. Runs still queued are rejected. */
+  close(): Promise<void>;
+}
+
+export function startLoadGenerator(options: { graceMs?: number } = {}): LoadGenerator {
   const graceMs = options.graceMs ?? 15_000;
   const child = fork(LOAD_PROCESS, [], {
     execArgv: ['--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  try {
-    return await new Promise<LoadResult>((resolve, reject) => {
+  let dead: Error | undefined;
+  let current: { resolve(r: LoadResult): void; reject(e: Error): void } | undefined;
+  const stop = (error: Error) => {
+    dead ??= error;
+    current?.reject(error);
+    current = undefined;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  child.on('message', (message: { result?: LoadResult; error?: string }) => {
+    const waiting = current;
+    current = undefined;
+    if (message.result) waiting?.resolve(message.result);
+    else waiting?.reject(new Error(`runLoad: ${message.error ?? 'the load process failed'}`));
+  });
+  child.once('exit', (code, signal) =>
+    stop(new Error(`runLoad: the load process exited (${signal ?? code}) without a result.`)),
+  );
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const runOne = (plan: LoadPlan): Promise<LoadResult> => {
+    if (dead) return Promise.reject(dead);
+    const capSec = plan.amount === undefined ? (plan.durationSec ?? 5) : (plan.durationSec ?? 60);
+    return new Promise<LoadResult>((resolve, reject) => {
       const killer = setTimeout(
-        () => {
-          child.kill('SIGKILL');
-          reject(new Error(`runLoad: the load process overran ${capSec} s + ${graceMs} ms and was stopped.`));
-        },
+        () => stop(new Error(`runLoad: the load process overran ${capSec} s + ${graceMs} ms and was stopped.`)),
         capSec * 1000 + graceMs,
       );
-      child.once('message', (message: { result?: LoadResult; error?: string }) => {
-        clearTimeout(killer);
-        if (message.result) resolve(message.result);
-        else reject(new Error(`runLoad: ${message.error ?? 'the load process failed'}`));
-      });
-      child.once('exit', (code) => {
-        clearTimeout(killer);
-        reject(new Error(`runLoad: the load process exited (${code}) without a result.`));
-      });
+      current = {
+        resolve: (r) => {
+          clearTimeout(killer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(killer);
+          reject(e);
+        },
+      };
       child.send({ ...plan, durationSec: capSec });
     });
+  };
+
+  return {
+    run(plan) {
+      checkLocal(plan.url);
+      if (plan.paths.length === 0)
+        return Promise.reject(new TypeError('runLoad: `paths` must name at least one path.'));
+      const result = queue.then(() => runOne(plan));
+      queue = result.catch(() => {});
+      return result;
+    },
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      dead ??= new Error('runLoad: the load generator was closed.');
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
+/** Run one bounded load test in a process of its own, started for it and stopped after it. */
+export async function runLoad(plan: LoadPlan, options: { graceMs?: number } = {}): Promise<LoadResult> {
+  checkLocal(plan.url);
+  if (plan.paths.length === 0) throw new TypeError('runLoad: `paths` must name at least one path.');
+  const generator = startLoadGenerator(options);
+  try {
+    return await generator.run(plan);
   } finally {
-    if (child.exitCode === null) child.kill();
+    await generator.close();
   }
 }

@@ -10,9 +10,9 @@ export interface StrategyServer {
   /** `http://127.0.0.1:<port>` */
   readonly url: string;
   readonly pid: number;
-  /** Counters since the last reset (queries, event-loop delay, CPU, …). */
+  /** Counters since the last reset (queries, event-loop delay, CPU, …); the samplers stop until the next reset. */
   stats(): Promise<ServerStats>;
-  /** Zero the counters: call it just before the load you want to measure. */
+  /** Zero the counters and start the samplers: call it just before the load you want to measure. */
   reset(): Promise<void>;
   /** Stop the server, close its clients, remove its Redis keys, end the process. */
   close(): Promise<void>;
