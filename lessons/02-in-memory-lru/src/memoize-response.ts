@@ -1,3 +1,4 @@
+import { sendJsonBytes } from '@cachelab/lesson-01-uncached/send-bytes';
 import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import type { Response } from 'express';
 import type { MemoryStore } from './memory-store.ts';
@@ -74,16 +75,7 @@ async function loadAndSend(
   return 'MISS';
 }
 
-/**
- * Send JSON bytes with node's own `setHeader` + `end`: the same headers Express's
- * `res.set('X-Cache', …).type('application/json').send(body)` writes here (ETags are off
- * until lesson 07, so `send` would add nothing else), without its per-call work (mime
- * lookup, charset parsing, freshness check). node itself leaves the body out of a HEAD.
- */
+/** The stored bytes, with what happened (`X-Cache`) and where the time went (`Server-Timing`). */
 function sendStored(res: Response, outcome: CacheOutcome, body: Buffer, timing: ServerTiming): void {
-  res.setHeader('X-Cache', outcome);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', body.length);
-  res.setHeader('Server-Timing', timing.header());
-  res.end(body);
+  sendJsonBytes(res, body, ['X-Cache', outcome, 'Server-Timing', timing.header()]);
 }

@@ -1,3 +1,4 @@
+import { sendJsonBytes } from '@cachelab/lesson-01-uncached/send-bytes';
 import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import type { Response } from 'express';
 import type { RedisStore } from './redis-store.ts';
@@ -40,7 +41,7 @@ export interface SendCachedOptions {
  */
 export async function sendCached(res: Response, options: SendCachedOptions): Promise<CacheOutcome> {
   // Everything this request spends in Redis (GET, and SET after a miss) is one `l2` metric.
-  // The hit path is this one await and setHeader + end: no helper closures, no Express
+  // The hit path is this one await and one writeHead + end: no helper closures, no Express
   // res.set/type/send, nothing allocated per hit but the header strings.
   const timing = new ServerTiming();
   const lookup = await options.store.get(options.key);
@@ -75,11 +76,7 @@ async function loadAndSend(
   return sendStored(res, 'MISS', body, timing, lookupMs + (performance.now() - setStarted));
 }
 
-/**
- * Record `l2` and set Server-Timing (headers leave with the body), then send the JSON bytes with node's own `setHeader` + `end`: the headers Express's
- * `res.set('X-Cache', …).type('application/json').send(body)` wrote here, without its
- * per-call work (mime lookup, charset parsing, freshness check). node leaves the body out of a HEAD.
- */
+/** Record `l2`, then send the stored bytes with `X-Cache` and `Server-Timing` (lesson 01's sendJsonBytes). */
 function sendStored(
   res: Response,
   outcome: CacheOutcome,
@@ -88,10 +85,6 @@ function sendStored(
   l2Ms: number,
 ): CacheOutcome {
   timing.record('l2', l2Ms);
-  res.setHeader('X-Cache', outcome);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', body.length);
-  res.setHeader('Server-Timing', timing.header());
-  res.end(body);
+  sendJsonBytes(res, body, ['X-Cache', outcome, 'Server-Timing', timing.header()]);
   return outcome;
 }

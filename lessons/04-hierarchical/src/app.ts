@@ -1,6 +1,7 @@
 import type { Pool } from '@cachelab/db';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
+import { sendJsonBytes } from '@cachelab/lesson-01-uncached/send-bytes';
 import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
@@ -94,9 +95,7 @@ export function createApp(deps: AppDeps): Express {
     if (local) {
       // The commonest answer, as lean as lesson 02's: no promise, no result object.
       timing.record('l1', performance.now() - timing.started);
-      res.setHeader('X-Cache', 'HIT');
-      res.setHeader('X-Cache-Level', 'L1');
-      sendBody(res, local, timing);
+      sendJsonBytes(res, local, ['X-Cache', 'HIT', 'X-Cache-Level', 'L1', 'Server-Timing', timing.header()]);
       return;
     }
     return cache.get(key, load).then(
@@ -108,21 +107,12 @@ export function createApp(deps: AppDeps): Express {
     );
   }
 
-  /** JSON bytes with node's setHeader + end: the headers Express's res.type('application/json').send wrote. */
-  function sendBody(res: Response, body: Buffer, timing: ServerTiming): void {
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Content-Length', body.length);
-    res.setHeader('Server-Timing', timing.header());
-    res.end(body);
-  }
-
-  /** The stored bytes with node's setHeader + end: the headers Express's res.set/type/send wrote. */
+  /** The stored bytes with what happened (`X-Cache`, and the level of a hit) and where the time went. */
   function send(res: Response, result: CacheResult, timing: ServerTiming): undefined {
     for (const name in result.timings)
       timing.record(name, result.timings[name as keyof CacheResult['timings']] as number);
-    res.setHeader('X-Cache', result.status);
-    if (result.status === 'HIT') res.setHeader('X-Cache-Level', result.level === 'l1' ? 'L1' : 'L2');
-    sendBody(res, result.body, timing);
+    const level = result.status === 'HIT' ? ['X-Cache-Level', result.level === 'l1' ? 'L1' : 'L2'] : [];
+    sendJsonBytes(res, result.body, ['X-Cache', result.status, ...level, 'Server-Timing', timing.header()]);
     return undefined;
   }
 
