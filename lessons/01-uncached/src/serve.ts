@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPool, describeDatabase, POSTGRES_FIX, type Pool, probeDatabase, seedStatus } from '@cachelab/db';
 import type { Express } from 'express';
@@ -32,13 +32,36 @@ export function portFromEnv(argv: string[] = process.argv, env: NodeJS.ProcessEn
   return port;
 }
 
+/**
+ * The headers a response passed to `writeHead` itself, by lower-case name. A cache hit
+ * sends its headers that way (lesson 01's sendJsonBytes), and node does not keep them where
+ * `res.getHeader` looks: only what `setHeader` set is there.
+ */
+function captureWriteHead(res: ServerResponse): Map<string, string> {
+  const passed = new Map<string, string>();
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    for (const arg of args) {
+      if (Array.isArray(arg)) {
+        for (let i = 0; i + 1 < arg.length; i += 2) passed.set(String(arg[i]).toLowerCase(), String(arg[i + 1]));
+      } else if (arg && typeof arg === 'object') {
+        for (const [name, value] of Object.entries(arg)) passed.set(name.toLowerCase(), String(value));
+      }
+    }
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+  return passed;
+}
+
 /** One log line per request: method, path, status, X-Cache, Server-Timing total, wall ms. */
-function requestLog(app: Express): void {
+export function requestLog(app: Express): void {
   app.use((req, res, next) => {
     const started = performance.now();
+    const passed = captureWriteHead(res);
+    const header = (name: string) => res.getHeader(name) ?? passed.get(name);
     res.on('finish', () => {
-      const cache = String(res.getHeader('x-cache') ?? '-').padEnd(6);
-      const timing = String(res.getHeader('server-timing') ?? '');
+      const cache = String(header('x-cache') ?? '-').padEnd(6);
+      const timing = String(header('server-timing') ?? '');
       const parts = timing
         .split(',')
         .map((p) => p.trim())
