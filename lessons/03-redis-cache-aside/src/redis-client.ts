@@ -21,10 +21,10 @@ import { Redis } from 'ioredis';
  *   of every request that arrived together) leave as one write, and Redis answers them with
  *   one. Under load that is one system call and one Redis read per batch instead of per
  *   request: the bench measured the Redis hit at 0.84–0.87× bare Express without it and
- *   0.90–0.94× with it (`npm run bench -- --only redis`). The price is small: a client sends
- *   its next batch only once the last one is answered. Redis answers one connection's
- *   commands in order anyway, so a GET behind a 17.8 MB reply waits for that reply either
- *   way; batched, it also waits for one more round trip.
+ *   0.90–0.94× with it (`npm run bench -- --only redis,bentocache --rounds 7`). The price: a
+ *   client sends its next batch only once the last one is answered, and a command's
+ *   `commandTimeout` starts when its batch leaves, so against a frozen Redis a command can
+ *   wait up to about twice `commandTimeout` (the batch before it times out, then its own).
  *
  * Connection errors are reported once per outage (and once when Redis is back), not once
  * per failed reconnection or per request: an outage of a minute is two log lines, not 6,000.
@@ -47,7 +47,8 @@ export interface RedisClientOptions {
   url?: string;
   /**
    * How long one command may take, in ms, before it is rejected and the caller falls back to
-   * PostgreSQL. Default 250. It bounds what a slow Redis can add to every request; too low
+   * PostgreSQL. Default 250. It bounds what a slow Redis can add to every request (about
+   * twice this, with auto-pipelining: a command may wait for the batch before it); too low
    * and large values (a 100,000-row body is ~17.8 MB; a GET of it measured 52 ms here, see
    * the README) time out on a busy network. Must be > 0.
    */
