@@ -10,7 +10,8 @@ import type { ServerStats } from './strategy.ts';
  * 1. every server is warmed with `warmPaths` (every key cached) and then with part of the
  *    sequence (the JIT compiles the hot path);
  * 2. each round runs every strategy once, in an order rotated every round, all loaded by
- *    the same load-generator process (warm, like the servers);
+ *    the same load-generator process (warm, like the servers), each measured run right
+ *    after 2,000 unmeasured requests to the same server;
  * 3. each figure is the median over the rounds, and each ratio is computed *within a
  *    round* (this strategy's run ÷ the reference's run of the same round, seconds apart):
  *    when something else on the machine slows a round down, it slows both sides of that

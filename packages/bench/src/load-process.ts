@@ -36,6 +36,7 @@ function run(plan: LoadPlan): Promise<LoadResult> {
   const headersByPath = plan.headersByPath ?? {};
   const connections = Math.min(plan.connections ?? 10, plan.amount ?? Number.POSITIVE_INFINITY);
 
+  let cap: NodeJS.Timeout | undefined;
   return new Promise((resolve, reject) => {
     started = performance.now();
     const instance = autocannon(
@@ -83,6 +84,7 @@ function run(plan: LoadPlan): Promise<LoadResult> {
         },
       } as unknown as autocannon.Options,
       (err, result) => {
+        clearTimeout(cap);
         if (err) return reject(err);
         // From the start to the last response: autocannon notices that `amount` is reached
         // only on its next 1-second tick, so its own duration is rounded up to a second.
@@ -102,8 +104,10 @@ function run(plan: LoadPlan): Promise<LoadResult> {
       },
     );
     // A safety cap even when `amount` bounds the run: never run longer than durationSec.
+    // Cleared when the run ends: this process serves run after run (see load.ts).
     if (plan.amount !== undefined) {
-      setTimeout(() => (instance as unknown as { stop(): void }).stop(), (plan.durationSec ?? 60) * 1000).unref();
+      cap = setTimeout(() => (instance as unknown as { stop(): void }).stop(), (plan.durationSec ?? 60) * 1000);
+      cap.unref();
     }
   });
 }

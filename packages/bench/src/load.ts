@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
  * same process as the server it would share one event loop too, and every millisecond it
  * spent building requests or parsing responses would show up as server latency. In its
  * own process it has its own event loop (and, on a 2-core machine, roughly its own core).
- * `runLoad` forks `load-process.ts`, sends it the plan over IPC and gets the summary back.
+ * `runLoad` forks `load-process.ts`, sends it the plan over IPC and gets the summary back;
+ * `startLoadGenerator` keeps that process (warm) for run after run.
  *
  * Bounded by design: every run stops after `amount` requests or `durationSec` seconds,
  * whichever the plan says, and the parent kills the child if it overruns by `graceMs`.
@@ -80,6 +81,12 @@ export function checkLocal(url: string): void {
   }
 }
 
+/** Refuse a plan that could not run: a host other than this machine, or no path. */
+function checkPlan(plan: LoadPlan): void {
+  checkLocal(plan.url);
+  if (plan.paths.length === 0) throw new TypeError('runLoad: `paths` must name at least one path.');
+}
+
 /**
  * A load generator that stays up between runs: one process, forked once, that runs plan
  * after plan. A benchmark of many short runs should use one: a fresh process starts with
@@ -116,6 +123,9 @@ export function startLoadGenerator(options: { graceMs?: number } = {}): LoadGene
   child.once('exit', (code, signal) =>
     stop(new Error(`runLoad: the load process exited (${signal ?? code}) without a result.`)),
   );
+  // The IPC channel can fail or close before 'exit' arrives: never an uncaught error.
+  child.on('error', (error) => stop(new Error(`runLoad: the load process failed: ${error.message}`)));
+  child.once('disconnect', () => stop(new Error('runLoad: the load process hung up without a result.')));
   let queue: Promise<unknown> = Promise.resolve();
 
   const runOne = (plan: LoadPlan): Promise<LoadResult> => {
@@ -142,9 +152,11 @@ export function startLoadGenerator(options: { graceMs?: number } = {}): LoadGene
 
   return {
     run(plan) {
-      checkLocal(plan.url);
-      if (plan.paths.length === 0)
-        return Promise.reject(new TypeError('runLoad: `paths` must name at least one path.'));
+      try {
+        checkPlan(plan);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       const result = queue.then(() => runOne(plan));
       queue = result.catch(() => {});
       return result;
@@ -153,7 +165,8 @@ export function startLoadGenerator(options: { graceMs?: number } = {}): LoadGene
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       dead ??= new Error('runLoad: the load generator was closed.');
-      child.disconnect();
+      if (child.connected) child.disconnect();
+      else child.kill();
       await exited;
     },
   };
@@ -161,8 +174,7 @@ export function startLoadGenerator(options: { graceMs?: number } = {}): LoadGene
 
 /** Run one bounded load test in a process of its own, started for it and stopped after it. */
 export async function runLoad(plan: LoadPlan, options: { graceMs?: number } = {}): Promise<LoadResult> {
-  checkLocal(plan.url);
-  if (plan.paths.length === 0) throw new TypeError('runLoad: `paths` must name at least one path.');
+  checkPlan(plan); // before a process is started for nothing
   const generator = startLoadGenerator(options);
   try {
     return await generator.run(plan);

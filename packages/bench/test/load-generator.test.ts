@@ -37,6 +37,21 @@ describe('startLoadGenerator', () => {
     await expect(generator.run({ url, paths: ['/hit'], amount: 1 })).rejects.toThrow(/closed/);
   });
 
+  it('refuses a plan it cannot run without losing the process: the next run still works', async () => {
+    const generator = startLoadGenerator();
+    try {
+      await expect(generator.run({ url: 'http://example.com', paths: ['/'], amount: 1 })).rejects.toThrow(
+        /only 127\.0\.0\.1/,
+      );
+      await expect(generator.run({ url, paths: [], amount: 1 })).rejects.toThrow(/at least one path/);
+      const after = await generator.run({ url, paths: ['/hit'], connections: 1, amount: 5 });
+      expect(after.xCache).toEqual({ HIT: 5 });
+    } finally {
+      await generator.close();
+    }
+    await generator.close(); // twice is harmless
+  });
+
   it('queues runs asked for at once instead of running them together', async () => {
     const generator = startLoadGenerator();
     try {

@@ -46,7 +46,7 @@ export function parseServerTiming(header: string | null | undefined): Record<str
 function describeFetchError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   if (!cause) return String(error);
-  return [cause.code, cause.message].filter(Boolean).join(' ');
+  return [cause.code, cause.message].filter(Boolean).join(' ') || String(cause);
 }
 
 /**
