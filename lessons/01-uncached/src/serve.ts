@@ -39,7 +39,6 @@ export function portFromEnv(argv: string[] = process.argv, env: NodeJS.ProcessEn
  */
 function captureWriteHead(res: ServerResponse): Map<string, string> {
   const passed = new Map<string, string>();
-  const writeHead = res.writeHead;
   res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
     for (const arg of args) {
       if (Array.isArray(arg)) {
@@ -48,6 +47,10 @@ function captureWriteHead(res: ServerResponse): Map<string, string> {
         for (const [name, value] of Object.entries(arg)) passed.set(name.toLowerCase(), String(value));
       }
     }
+    // The prototype's writeHead *now*, not when the request arrived: the lesson's app is
+    // mounted under this one, Express switches `res` to that app's prototype, and lesson
+    // 01's serverTiming() adds its header by patching that prototype's writeHead.
+    const writeHead = (Object.getPrototypeOf(this) as ServerResponse).writeHead;
     return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
   } as typeof res.writeHead;
   return passed;
