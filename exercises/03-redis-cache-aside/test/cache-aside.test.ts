@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { createRedisClient } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -98,6 +98,41 @@ describe('cache-aside', () => {
         `the entry ${name} lives ${Math.round(pttl / 1000)} s: the task allows at most 30 s (TTL_SECONDS)`,
       ).toBeLessThanOrEqual(MAX_TTL_MS);
       expect(pttl, `the entry ${name} has no time left to live (PTTL ${pttl})`).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('one command for the value and its expiry', () => {
+  it('stores an entry with SET … EX (or PX) in one command, never SET then EXPIRE', async () => {
+    // The app on a client of its own, whose commands this test sees one by one.
+    const redis = createRedisClient({ log: () => {} });
+    redis.options.enableAutoPipelining = false;
+    expect(await whenReady(redis, 5_000), 'the test could not reach Redis').toBe(true);
+    const sent: { name: string; args: string[] }[] = [];
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((command: { name: string; args: unknown[] }, ...rest: unknown[]) => {
+      sent.push({ name: command.name.toLowerCase(), args: command.args.map((a) => String(a)) });
+      return (send as (...args: unknown[]) => unknown)(command, ...rest);
+    }) as typeof redis.sendCommand;
+    const own = await serve(createApp({ db: services.db, redis, keyPrefix: services.prefix, log }));
+    try {
+      const res = await own.get('/employees/7');
+      expect(res.status, `GET /employees/7 answered ${res.status}${said(res)}`).toBe(200);
+      const [key] = await services.redisKeys();
+      expect(key, 'after a miss nothing was stored in Redis: store the body after a miss').toBeDefined();
+      const onKey = sent.filter((c) => c.args[0] === key && c.name !== 'get');
+      const names = onKey.map((c) => c.name).join(', then ');
+      const expiryInSet = (c: { name: string; args: string[] }) =>
+        c.name === 'setex' ||
+        c.name === 'psetex' ||
+        (c.name === 'set' && c.args.slice(2).some((a) => /^(ex|px|exat|pxat)$/i.test(a)));
+      expect(
+        onKey.length === 1 && expiryInSet(onKey[0] as { name: string; args: string[] }),
+        `after the miss the app wrote the entry with ${names || 'nothing'}: write the value and its expiry in one command (SET key value EX seconds). With SET then EXPIRE, a crash or a lost connection between the two leaves an entry that never expires`,
+      ).toBe(true);
+    } finally {
+      await own.close();
+      redis.disconnect();
     }
   });
 });
