@@ -181,6 +181,12 @@ describe('cachelab grade over a class of prepared submissions', () => {
       /01 fixture: Nothing submitted for this exercise: there is no exercises\/01-fixture\/src/,
     );
     expect(empty.tests.every((t) => t.status === 'error')).toBe(true);
+    // Counted as "not submitted", apart from the runs that broke.
+    expect(readResult(out, 'empty', '01-fixture')?.notSubmitted).toBe(true);
+    expect(readResult(out, 'throws-at-import', '01-fixture')?.notSubmitted).toBeUndefined();
+    const html = read(join(out, 'index.html'));
+    expect(html).toContain('<span class="badge b-missing">2 not submitted</span>');
+    expect(html).toMatch(/<small>not submitted<\/small>/);
   });
 
   it('grades edited tests on the pristine ones and flags the files in every report', () => {
@@ -243,7 +249,9 @@ describe('cachelab grade over a class of prepared submissions', () => {
     const xml = read(join(out, 'junit.xml'));
     expect(xmlProblems(xml)).toEqual([]);
     expect(xml.match(/<testsuite /g)).toHaveLength(12);
-    expect(xml).toMatch(/<testsuites name="cachelab grade" tests="\d+" failures="\d+" errors="4" skipped="0"/);
+    // Errors are the runs that broke (a timeout, a throw at import); nothing submitted is a failure.
+    expect(xml).toMatch(/<testsuites name="cachelab grade" tests="\d+" failures="\d+" errors="2" skipped="0"/);
+    expect(xml).toMatch(/<failure type="not-submitted" message="Nothing submitted for this exercise/);
     expect(xml).toMatch(/<error type="timeout" message="The tests did not finish within 8 s/);
     expect(xml).toMatch(/<failure message="a price of 100 should cost 120 with VAT: expected 100 to be 120"/);
     // What a submission controls is escaped.

@@ -66,6 +66,7 @@ function exerciseMark(result: StoredResult, score: number): string {
     case 'timeout':
       return `${id} ${c.magenta('timeout')} 0.00`;
     default:
+      if (result.notSubmitted) return `${id} ${c.dim('not submitted')} 0.00`;
       return `${id} ${c.red('error')} 0.00`;
   }
 }
@@ -198,6 +199,10 @@ function printSummary(out: string, headline: (submissions: string) => string): v
   if (s.errors + s.timeouts > 0)
     fail(
       `${s.errors} run${s.errors === 1 ? '' : 's'} ended in an error (no test could run) and ${s.timeouts} in a timeout; each scores 0. The report has the details.`,
+    );
+  if (s.notSubmitted > 0)
+    warn(
+      `${s.notSubmitted} exercise${s.notSubmitted === 1 ? '' : 's'} not submitted (no src/ or an empty one); each scores 0. To grade only some exercises: --exercises 03,04.`,
     );
   if (s.missing > 0) warn(`${s.missing} run${s.missing === 1 ? '' : 's'} not graded.`);
   console.log(

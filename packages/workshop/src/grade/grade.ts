@@ -221,6 +221,7 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
           'error',
           `Nothing submitted for this exercise: ${srcDir ? `exercises/${exercise.name}/src/ is empty` : `there is no exercises/${exercise.name}/src/`}.`,
         ),
+        notSubmitted: true,
       };
     } else {
       options.onEvent?.({ type: 'run-start', submission: submission.id, exercise: exercise.name });

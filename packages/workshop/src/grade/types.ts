@@ -57,6 +57,11 @@ export interface StoredResult {
   gradedAt: string;
   /** A failure of the grader, not of the submission (a clone that failed): graded again on --resume. */
   retry?: boolean;
+  /**
+   * Nothing was submitted for this exercise (no src/, or an empty one). It scores 0 like an
+   * error, but reports call it "not submitted", apart from the runs that broke.
+   */
+  notSubmitted?: boolean;
 }
 
 export interface SubmissionRecord {

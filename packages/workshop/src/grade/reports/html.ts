@@ -26,13 +26,14 @@ const h = escapeHtml;
 const pct = (score: number, max: number) => (max > 0 ? Math.round((score / max) * 100) : 0);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-type Tone = 'pass' | 'partial' | 'zero' | 'error' | 'timeout' | 'missing';
+type Tone = 'pass' | 'partial' | 'zero' | 'error' | 'timeout' | 'absent' | 'missing';
 
 function toneOf(cell: Cell): Tone {
   const r = cell.result;
   if (!r) return 'missing';
   if (r.status === 'pass') return 'pass';
   if (r.status === 'timeout') return 'timeout';
+  if (r.notSubmitted) return 'absent';
   if (r.status === 'error') return 'error';
   return cell.score > 0 ? 'partial' : 'zero';
 }
@@ -43,6 +44,7 @@ const STATUS_LABEL: Record<Tone, string> = {
   zero: 'failed',
   error: 'error',
   timeout: 'timeout',
+  absent: 'not submitted',
   missing: 'not graded',
 };
 
@@ -60,13 +62,15 @@ function tableCell(row: Row, cell: Cell): string {
 
 /** "1 error", "1 timeout", "2 errors · 1 timeout" */
 function problemBadges(row: Row): string {
-  const count = (status: string) => row.cells.filter((c) => c.result?.status === status).length;
+  const count = (status: string) =>
+    row.cells.filter((c) => c.result?.status === status && !c.result.notSubmitted).length;
   const [errors, timeouts] = [count('error'), count('timeout')];
   const parts = [
     errors ? `${errors} error${errors === 1 ? '' : 's'}` : '',
     timeouts ? `${timeouts} timeout${timeouts === 1 ? '' : 's'}` : '',
   ].filter(Boolean);
-  return parts.length ? `<span class="badge b-error">${parts.join(' · ')}</span>` : '';
+  const absent = row.notSubmitted ? ` <span class="badge b-missing">${row.notSubmitted} not submitted</span>` : '';
+  return (parts.length ? `<span class="badge b-error">${parts.join(' · ')}</span>` : '') + absent;
 }
 
 function classTable(book: Gradebook): string {
@@ -217,7 +221,7 @@ function submissionDetails(row: Row): string {
   const flagged = row.tamper.length > 0;
   const source = row.record?.commit ? `${row.source} @ ${row.record.commit.slice(0, 12)}` : row.source;
   return `<details class="student${flagged ? ' flagged' : ''}" id="s-${h(row.id)}">
-<summary><span class="who">${h(row.id)}</span> <span class="score">${formatScore(row.total)} / ${formatScore(row.max)}</span>${flagged ? ' <span class="badge b-flag">⚑ flagged</span>' : ''}${row.errors ? ` ${problemBadges(row)}` : ''}</summary>
+<summary><span class="who">${h(row.id)}</span> <span class="score">${formatScore(row.total)} / ${formatScore(row.max)}</span>${flagged ? ' <span class="badge b-flag">⚑ flagged</span>' : ''}${row.errors || row.notSubmitted ? ` ${problemBadges(row)}` : ''}</summary>
 <p class="meta">Source: <code>${h(source)}</code>${row.record?.error ? ` — <b>${h(row.record.error)}</b>` : ''}</p>
 ${row.cells.map((c) => exerciseDetails(row, c)).join('\n')}
 </details>`;
@@ -249,7 +253,7 @@ td.cell small{font-size:11px;margin-right:6px;text-transform:uppercase;letter-sp
 td.cell a{color:inherit}
 .t-pass{background:var(--pass-bg);color:var(--pass)}.t-partial{background:var(--partial-bg);color:var(--partial)}
 .t-zero{background:var(--zero-bg);color:var(--zero)}.t-error{background:var(--error-bg);color:var(--zero)}
-.t-timeout{background:var(--timeout-bg);color:var(--timeout)}.t-missing{color:var(--muted)}
+.t-timeout{background:var(--timeout-bg);color:var(--timeout)}.t-missing,.t-absent{color:var(--muted)}
 td.total{font-weight:700}
 .meter{display:inline-block;width:48px;height:6px;border-radius:3px;background:var(--line);margin-right:6px;vertical-align:middle;overflow:hidden}.meter span{display:block;height:100%;background:var(--bar)}
 tr.flagged th[scope=row]{box-shadow:inset 4px 0 0 var(--flag);background:var(--flag-bg)}
@@ -330,6 +334,7 @@ ${card(formatScore(stats.median), 'median')}
 ${card(String(stats.fullMarks), 'full marks')}
 ${card(String(stats.flagged.length), 'flagged: tests or config differ', stats.flagged.length ? 'warn' : '')}
 ${card(String(problems), `runs with errors (${stats.errors}) or timeouts (${stats.timeouts})`, problems ? 'bad' : '')}
+${stats.notSubmitted ? card(String(stats.notSubmitted), 'exercises not submitted (0 points each)', '') : ''}
 ${stats.missing ? card(String(stats.missing), 'runs not graded', 'bad') : ''}
 </div>
 </header>

@@ -52,6 +52,12 @@ export function junitXml(book: Gradebook): string {
         cases.push(
           `    <testcase ${attrs({ classname, name: exercise.name, time: '0.000' })}>\n      <skipped message="not graded"/>\n    </testcase>`,
         );
+      } else if (result.notSubmitted) {
+        // A zero the student earned, not a run that broke: a failure, not an error.
+        suiteFailures++;
+        cases.push(
+          `    <testcase ${attrs({ classname, name: exercise.name, time: '0.000' })}>\n      <failure ${attrs({ type: 'not-submitted', message: firstLine(result.message) })}/>\n    </testcase>`,
+        );
       } else if (result.tests.length === 0 || result.status === 'timeout') {
         suiteErrors++;
         cases.push(

@@ -18,8 +18,10 @@ export interface Row {
   total: number;
   max: number;
   tamper: TamperFinding[];
-  /** Runs that errored or timed out. */
+  /** Runs that errored or timed out (exercises not submitted are counted apart). */
   errors: number;
+  /** Exercises with nothing submitted. */
+  notSubmitted: number;
   /** Every exercise graded. */
   complete: boolean;
   durationMs: number;
@@ -53,7 +55,10 @@ export function loadGradebook(out: string): Gradebook {
       total: round2(cells.reduce((sum, c) => sum + c.score, 0)),
       max,
       tamper: cells.flatMap((c) => c.result?.tamper ?? []),
-      errors: cells.filter((c) => c.result?.status === 'error' || c.result?.status === 'timeout').length,
+      errors: cells.filter(
+        (c) => (c.result?.status === 'error' && !c.result.notSubmitted) || c.result?.status === 'timeout',
+      ).length,
+      notSubmitted: cells.filter((c) => c.result?.notSubmitted).length,
       complete: cells.every((c) => c.result),
       durationMs: cells.reduce((sum, c) => sum + (c.result?.durationMs ?? 0), 0),
     };
@@ -67,8 +72,11 @@ export interface Stats {
   median: number;
   fullMarks: number;
   flagged: string[];
+  /** Runs that ended in an error, not counting the exercises nothing was submitted for. */
   errors: number;
   timeouts: number;
+  /** Exercises with no src/ (or an empty one) in the submission: each scores 0. */
+  notSubmitted: number;
   missing: number;
 }
 
@@ -88,7 +96,8 @@ export function statistics(book: Gradebook): Stats {
     median: round2(median),
     fullMarks: book.rows.filter((r) => r.total === r.max && r.max > 0).length,
     flagged: book.rows.filter((r) => r.tamper.length > 0).map((r) => r.id),
-    errors: cells.filter((c) => c.result?.status === 'error').length,
+    errors: cells.filter((c) => c.result?.status === 'error' && !c.result.notSubmitted).length,
+    notSubmitted: cells.filter((c) => c.result?.notSubmitted).length,
     timeouts: cells.filter((c) => c.result?.status === 'timeout').length,
     missing: cells.filter((c) => !c.result).length,
   };
