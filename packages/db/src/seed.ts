@@ -108,7 +108,7 @@ async function seedEmployees(client: PoolClient, rows: number): Promise<void> {
   await client.query(
     `INSERT INTO employees (name, email, department, status, status_updated_at, updated_at)
      SELECT f.first || ' ' || l.last,
-            lower(f.first || '.' || l.last || '.' || g) || '@example.com',
+            lower(f.first || '.' || replace(l.last, ' ', '') || '.' || g) || '@example.com', -- 'van Rossum' → vanrossum
             ($2::text[])[1 + (g % array_length($2::text[], 1))],
             CASE WHEN random() < 0.6 THEN 'in' ELSE 'out' END,
             now() - random() * interval '8 hours',
