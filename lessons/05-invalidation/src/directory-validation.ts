@@ -39,8 +39,9 @@ const name = z
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
   .regex(noControlCharacters, 'must not contain control characters');
-// Deliberately loose (something@domain.tld): the seeded directory has addresses such as
-// `niklaus.van rossum.42@example.com`, and a PUT of what a GET returned must be accepted.
+// Deliberately loose (something@domain.tld): directories seeded before the seed was fixed
+// hold addresses such as `niklaus.van rossum.42@example.com`, and a PUT of what a GET
+// returned must be accepted (a 400 there would strand the row).
 const email = z
   .string()
   .trim()

@@ -128,10 +128,13 @@ describe('writes: commit, then drop what changed', () => {
     expect((await http.get('/employees/52')).json()).toMatchObject(expected);
   });
 
-  it('PUT accepts back what GET returned (the seeded emails are not all tidy)', async () => {
+  it('PUT accepts back what GET returned, even an address stored untidy (as older seeds made them)', async () => {
+    // This file's own copy of the table: databases seeded before the seed was fixed hold
+    // addresses such as this one, and a client that PUTs back what it read must not get a 400.
+    await services.db.query("UPDATE employees SET email = 'niklaus.van rossum.42@example.com' WHERE id = 42");
     const { http } = await instance('a');
     const { name, email, department, status } = (await http.get('/employees/42')).json<Record<string, string>>();
-    expect(email).toContain(' '); // niklaus.van rossum.42@example.com
+    expect(email).toBe('niklaus.van rossum.42@example.com');
     const res = await send(http, 'PUT', '/employees/42', { name, email, department, status });
     expect(res.status, res.text).toBe(200);
   });
