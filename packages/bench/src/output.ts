@@ -1,16 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  createPool,
-  DEFAULT_PAYMENT_ROWS,
-  describeDatabase,
-  ensureDatabase,
-  POSTGRES_FIX,
-  probeDatabase,
-  seed,
-  seedStatus,
-} from '@cachelab/db';
+import { createPool, describeDatabase, ensureDatabase, POSTGRES_FIX, probeDatabase, seedIfEmpty } from '@cachelab/db';
 import { Redis } from 'ioredis';
 
 /** The repository's root (this file is packages/bench/src/output.ts). */
@@ -51,20 +42,17 @@ export async function requireServices(): Promise<void> {
   } finally {
     redis.disconnect();
   }
-  await seedIfEmpty();
-}
-
-async function seedIfEmpty(): Promise<void> {
   const pool = createPool({ max: 1, statementTimeoutMs: 0 });
   try {
-    const seeded = await seedStatus(pool);
-    if (seeded.has('borrower_payments')) return;
-    console.log(`The database is empty: seeding it once (${DEFAULT_PAYMENT_ROWS.toLocaleString('en')} payments)…`);
     const started = performance.now();
-    await seed(pool);
-    console.log(
-      `seeded in ${((performance.now() - started) / 1000).toFixed(1)} s (\`npx cachelab db seed\` does the same)\n`,
-    );
+    const seeded = await seedIfEmpty(pool, {
+      onSeeding: (rows) =>
+        console.log(`The database is empty: seeding it once (${rows.toLocaleString('en')} payments)…`),
+    });
+    if (seeded) {
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      console.log(`seeded in ${seconds} s (\`npx cachelab db seed\` does the same)\n`);
+    }
   } finally {
     await pool.end();
   }

@@ -12,5 +12,6 @@ export {
   type SeedOptions,
   type SeedReport,
   seed,
+  seedIfEmpty,
   seedStatus,
 } from './seed.ts';

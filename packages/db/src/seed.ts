@@ -73,6 +73,23 @@ export async function seedStatus(pool: Pool): Promise<Map<string, number>> {
   return new Map(result.rows.map((r) => [r.table_name, Number(r.rows)]));
 }
 
+/**
+ * Seed a database that has never been seeded (no payments or no employees), and leave one
+ * that has alone, whatever its size: the learner chose it. Resolves true when it seeded.
+ * `onSeeding` runs just before, to say why the wait (seeding 1,000,000 rows takes seconds).
+ */
+export async function seedIfEmpty(
+  pool: Pool,
+  options: { rows?: number; onSeeding?: (rows: number) => void } = {},
+): Promise<boolean> {
+  const status = await seedStatus(pool);
+  if (status.has('borrower_payments') && status.has('employees')) return false;
+  const rows = options.rows ?? DEFAULT_PAYMENT_ROWS;
+  options.onSeeding?.(rows);
+  await seed(pool, { rows });
+  return true;
+}
+
 async function seedTable(
   client: PoolClient,
   table: string,

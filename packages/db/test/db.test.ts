@@ -8,6 +8,7 @@ import {
   isConnectionError,
   migrate,
   seed,
+  seedIfEmpty,
   seedStatus,
 } from '../src/index.ts';
 
@@ -43,6 +44,19 @@ describe('migrations and seed', () => {
     try {
       await migrate(pool);
       expect(await migrate(pool)).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('seedIfEmpty leaves a seeded database alone, whatever size is asked for', async () => {
+    const pool = createPool({ max: 2 });
+    try {
+      const before = await seedStatus(pool);
+      let announced = false;
+      expect(await seedIfEmpty(pool, { rows: 800, onSeeding: () => void (announced = true) })).toBe(false);
+      expect(announced).toBe(false);
+      expect(await seedStatus(pool)).toEqual(before);
     } finally {
       await pool.end();
     }

@@ -5,8 +5,7 @@ import {
   ensureDatabase,
   POSTGRES_FIX,
   probeDatabase,
-  seed,
-  seedStatus,
+  seedIfEmpty,
 } from '@cachelab/db';
 import { describeRedis, probeRedis, REDIS_FIX, redisUrl } from './services.ts';
 
@@ -28,11 +27,8 @@ export default async function setup(): Promise<void> {
   await ensureDatabase(databaseUrl());
   const pool = createPool({ max: 2 });
   try {
-    const status = await seedStatus(pool);
-    if (!status.has('borrower_payments') || !status.has('employees')) {
-      const rows = Number(process.env.CACHELAB_SEED_ROWS) || undefined;
-      await seed(pool, rows ? { rows } : {});
-    }
+    const rows = Number(process.env.CACHELAB_SEED_ROWS) || undefined;
+    await seedIfEmpty(pool, rows ? { rows } : {});
   } finally {
     await pool.end();
   }

@@ -59,14 +59,20 @@ describe('the cachelab CLI, non-interactive', () => {
     expect(out).toMatch(/--rows must be a whole number/);
   });
 
+  /** DATABASE_URL and REDIS_URL on two ports where nothing listens yet. */
+  async function servicesOnFreePorts() {
+    const [pgPort, redisPort] = [await freePort(), await freePort()];
+    const env = {
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/cachelab`,
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    };
+    return { pgPort, redisPort, env };
+  }
+
   it.skipIf(folderClosedToPostgres() === undefined)(
     'services up refuses with the fix when the postgres user cannot reach the clone (root, closed folder)',
     async () => {
-      const [pgPort, redisPort] = [await freePort(), await freePort()];
-      const env = {
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/cachelab`,
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      };
+      const { env } = await servicesOnFreePorts();
       const up = await cachelab(['services', 'up'], env);
       expect(up.code).not.toBe(0);
       expect(up.out).toContain(`can't enter ${folderClosedToPostgres()}`);
@@ -79,11 +85,7 @@ describe('the cachelab CLI, non-interactive', () => {
   it.skipIf(folderClosedToPostgres() !== undefined)(
     'services up starts a real embedded PostgreSQL and redis-server when nothing listens, and down stops them',
     async () => {
-      const [pgPort, redisPort] = [await freePort(), await freePort()];
-      const env = {
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/cachelab`,
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      };
+      const { pgPort, redisPort, env } = await servicesOnFreePorts();
       let stopped = false;
       try {
         const up = await cachelab(['services', 'up'], env);
