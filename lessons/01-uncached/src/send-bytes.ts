@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 
 /** What Express's `res.type('application/json')` sets, and what every lesson's JSON carries. */
-export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /**
  * Send JSON that is already bytes (a cache entry) as a 200, with `headers` (name, value,

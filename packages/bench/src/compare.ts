@@ -105,9 +105,8 @@ export async function compareStrategies(
     for (let round = 1; round <= rounds; round++) {
       for (const name of roundOrder(names, round)) {
         const s = server(name);
-        // A short unmeasured burst first: a server idle while the others ran has had its
-        // young generation shrunk by V8 and its memory pushed out of the CPU caches by the
-        // other processes. The measured run starts from where a loaded server is.
+        // A short unmeasured burst first: the server sat idle while the others ran, and the
+        // measured run should start from the state of a server under load, not of an idle one.
         await generator.run({ url: s.url, paths, connections, amount: warmup });
         await s.reset();
         const load = await generator.run({ url: s.url, paths, connections, amount: requests });
