@@ -74,6 +74,8 @@ describe('cachelab check: honesty', () => {
     status,
     passed,
     failed,
+    integrity: [],
+    sandboxed: false,
     tests: Array.from({ length: passed + failed }, (_, i) => ({
       name: `t${i}`,
       file: 'test/a.test.ts',

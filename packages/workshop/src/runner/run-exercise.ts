@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exercise } from '../repo.ts';
 import { REPO_ROOT } from '../repo.ts';
+import type { ChannelReport, ChannelTest } from './channel-reporter.ts';
+import { checkIntegrity, type TestManifest } from './integrity.ts';
+import { sandboxCommand } from './sandbox.ts';
+import { plantTripwires, type Tripwire } from './tripwires.ts';
 import { listFiles, prepareWorkspace } from './workspace.ts';
 
 /**
@@ -13,14 +16,21 @@ import { listFiles, prepareWorkspace } from './workspace.ts';
  *
  * Steps:
  *  1. build a workspace: the pristine exercise with `srcDir` as its src/ (workspace.ts);
- *  2. run vitest there in its own process group, with the workshop's grading config and
- *     the JSON reporter, so that nothing the src/ brings can change what runs;
+ *     (grade: plant tripwires in the workspace's copy of the tests, tripwires.ts);
+ *  2. run vitest there in its own process group, with the workshop's grading config (its
+ *     setup file freezes the assertion machinery before the src/ loads), so that nothing
+ *     the src/ brings can change what runs; for grade, inside the sandbox (sandbox.ts);
  *  3. kill the whole group at the timeout (an infinite loop or a hang scores as `timeout`);
- *  4. read the JSON report into one result per test, with the failure message a person
- *     reads (the assertion's own message first, no stack trace).
+ *  4. take the report from the channel (a socket the tests' workers cannot reach, see
+ *     channel-reporter.ts) into one result per test, with the failure message a person
+ *     reads (the assertion's own message first, no stack trace);
+ *  5. check the run's integrity (integrity.ts): no skipped test, the pinned tests and no
+ *     others (grade), every tripwire failed, no finding of the setup file. A run that fails
+ *     a check keeps its tests but says why in `integrity`.
  */
 
 export type TestStatus = 'pass' | 'fail' | 'error' | 'skip';
+export type { TestManifest } from './integrity.ts';
 /** pass: every test passed · fail: some failed · error: no test could run · timeout: killed. */
 export type RunStatus = 'pass' | 'fail' | 'error' | 'timeout';
 
@@ -33,6 +43,8 @@ export interface TestOutcome {
   /** Why it failed, in the test's own words; '' when it passed. */
   message: string;
   durationMs: number;
+  /** The shipped starter passes it too: reported, but worth no points (grade). */
+  given?: boolean;
 }
 
 export interface RunResult {
@@ -46,6 +58,22 @@ export interface RunResult {
   durationMs: number;
   /** The tail of vitest's own output, for diagnosing errors. */
   output: string;
+  /** Why the run cannot be trusted (a tripwire passed, a test was skipped…); [] when it can. */
+  integrity: string[];
+  /** The run happened inside the sandbox. */
+  sandboxed: boolean;
+}
+
+/** How a graded run is confined (sandbox.ts); the grader builds it per run. */
+export interface SandboxRequest {
+  /** The complete environment of the run (nothing of the grader's is passed on). */
+  env: Record<string, string>;
+  /** Folder of the services' Unix sockets, bound read-only into the sandbox. */
+  socketDir?: string;
+  /** Read-only paths besides the repository's (the exercises' root when it is elsewhere). */
+  extraReadOnly?: string[];
+  /** Runs inside the sandbox before vitest (the services' forwarder); it starts vitest. */
+  wrap?: (command: string[]) => string[];
 }
 
 export interface RunOptions {
@@ -62,10 +90,23 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Aborts the run (kills the process group) — Ctrl-C in watch, an interrupted grade. */
   signal?: AbortSignal;
+  /** Run inside the sandbox (grade). Default: as the current user (verify, check). */
+  sandbox?: SandboxRequest;
+  /** The tests that must run, exactly (grade: collected when the tests were pinned). */
+  manifest?: TestManifest;
+  /** Tripwires to plant per test file (grade). Default 0. */
+  tripwires?: number;
+  /** Keys `file::name` of the tests the starter passes: marked `given`. */
+  given?: ReadonlySet<string>;
 }
 
 const VITEST_BIN = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
 const GRADING_CONFIG = fileURLToPath(new URL('./vitest.grading.config.ts', import.meta.url));
+const CHANNEL_REPORTER = fileURLToPath(new URL('./channel-reporter.ts', import.meta.url));
+/** The report channel's descriptor number in the vitest process. */
+const REPORT_FD = 3;
+/** A report larger than this is not a report (bytes). */
+const REPORT_LIMIT = 16 * 1024 * 1024;
 const OUTPUT_LIMIT = 20_000;
 /** ANSI colour codes (ESC [ … m), stripped from messages people read. */
 const ANSI_COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
@@ -74,7 +115,8 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
   const { exercise } = options;
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? exercise.timeoutSeconds * 1000;
-  const base = { exercise, tests: [] as TestOutcome[], passed: 0, failed: 0 };
+  const sandboxed = options.sandbox !== undefined;
+  const base = { exercise, tests: [] as TestOutcome[], passed: 0, failed: 0, integrity: [] as string[], sandboxed };
 
   if (listFiles(options.srcDir).length === 0) {
     return {
@@ -87,9 +129,12 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
   }
 
   const workspace = prepareWorkspace(exercise, options.srcDir, options.label);
-  const reportFile = join(workspace.dir, '.vitest-report.json');
   try {
-    const { output, timedOut, aborted, exitCode } = await spawnVitest(workspace.dir, reportFile, timeoutMs, options);
+    const testFiles = listFiles(join(workspace.dir, 'test'))
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => `test/${f}`);
+    const tripwires: Tripwire[] = options.tripwires ? plantTripwires(workspace.dir, testFiles, options.tripwires) : [];
+    const { output, timedOut, aborted, exitCode, report } = await spawnVitest(workspace.dir, timeoutMs, options);
     const durationMs = Math.round(performance.now() - started);
     if (timedOut || aborted) {
       return {
@@ -102,7 +147,7 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         output,
       };
     }
-    const parsed = readReport(reportFile, workspace.dir);
+    const parsed = report ? readReport(report, tripwires) : undefined;
     if (!parsed) {
       return {
         ...base,
@@ -112,13 +157,22 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         output,
       };
     }
-    const { tests, fileErrors } = parsed;
+    const { tests, fileErrors, wires } = parsed;
+    for (const test of tests) if (options.given?.has(`${test.file}::${test.name}`)) test.given = true;
+    const integrity = checkIntegrity({
+      tests: report?.tests.filter((t) => !wires.has(t)) ?? [],
+      tripwires,
+      wires: [...wires],
+      fileErrors,
+      ...(options.manifest ? { manifest: options.manifest } : {}),
+    });
     const passed = tests.filter((t) => t.status === 'pass').length;
     const failed = tests.filter((t) => t.status === 'fail' || t.status === 'error').length;
     if (tests.length === 0 || (passed === 0 && fileErrors.length > 0 && failed === 0)) {
       return {
         ...base,
         tests,
+        integrity,
         status: 'error',
         message: `No test could run: ${fileErrors[0] ?? lastMeaningfulLine(output)}`,
         durationMs,
@@ -147,15 +201,20 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         durationMs: 0,
       });
     }
-    const allFailed = tests.filter((t) => t.status === 'fail' || t.status === 'error').length;
+    const allFailed = tests.filter((t) => t.status !== 'pass').length;
     return {
       ...base,
       tests,
+      integrity,
       passed,
       failed: allFailed,
-      status: allFailed === 0 ? 'pass' : 'fail',
+      status: allFailed === 0 && integrity.length === 0 ? 'pass' : 'fail',
       message:
-        allFailed === 0 ? `All ${passed} checks passed.` : `${allFailed} of ${passed + allFailed} checks failed.`,
+        integrity.length > 0
+          ? `The run cannot be trusted: ${integrity[0]}${integrity.length > 1 ? ` (and ${integrity.length - 1} more)` : ''}.`
+          : allFailed === 0
+            ? `All ${passed} checks passed.`
+            : `${allFailed} of ${passed + allFailed} checks failed.`,
       durationMs,
       output,
     };
@@ -164,39 +223,77 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
   }
 }
 
-function spawnVitest(
-  cwd: string,
-  reportFile: string,
-  timeoutMs: number,
-  options: RunOptions,
-): Promise<{ output: string; timedOut: boolean; aborted: boolean; exitCode: number | null }> {
+interface VitestRun {
+  output: string;
+  timedOut: boolean;
+  aborted: boolean;
+  exitCode: number | null;
+  /** What the channel reporter sent; undefined when nothing (or nonsense) arrived. */
+  report: ChannelReport | undefined;
+}
+
+/** The environment of an unsandboxed run: the caller's, quietened, plus the channel's fd. */
+function localEnv(options: RunOptions): NodeJS.ProcessEnv {
+  return { ...process.env, ...options.env, ...QUIET_ENV };
+}
+
+const QUIET_ENV = { NO_COLOR: '1', FORCE_COLOR: '0', CI: 'true', CACHELAB_REPORT_FD: String(REPORT_FD) };
+
+function spawnVitest(cwd: string, timeoutMs: number, options: RunOptions): Promise<VitestRun> {
+  const vitest = [
+    process.execPath,
+    VITEST_BIN,
+    'run',
+    '--root',
+    cwd,
+    '--config',
+    GRADING_CONFIG,
+    // Bundling the config would write into node_modules/.vite-temp, read-only in the sandbox.
+    '--configLoader',
+    'runner',
+    '--reporter=dot',
+    `--reporter=${CHANNEL_REPORTER}`,
+  ];
+  const launch = options.sandbox
+    ? sandboxCommand({
+        workspace: cwd,
+        env: { ...options.sandbox.env, ...QUIET_ENV },
+        command: options.sandbox.wrap ? options.sandbox.wrap(vitest) : vitest,
+        ...(options.sandbox.socketDir ? { socketDir: options.sandbox.socketDir } : {}),
+        ...(options.sandbox.extraReadOnly ? { extraReadOnly: options.sandbox.extraReadOnly } : {}),
+      })
+    : undefined;
   return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        VITEST_BIN,
-        'run',
-        '--root',
-        cwd,
-        '--config',
-        GRADING_CONFIG,
-        '--reporter=json',
-        '--reporter=dot',
-        `--outputFile.json=${reportFile}`,
-      ],
-      {
-        cwd,
-        detached: true, // its own process group, so a timeout kills every worker it started
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', CI: 'true', ...options.env },
-      },
-    );
+    const child = launch
+      ? spawn(launch.file, launch.args, {
+          cwd,
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...launch.fds],
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+          ...(launch.uid !== undefined ? { uid: launch.uid, gid: launch.uid } : {}),
+        })
+      : spawn(vitest[0] as string, vitest.slice(1), {
+          cwd,
+          detached: true, // its own process group, so a timeout kills every worker it started
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+          env: localEnv(options),
+        });
+    // The descriptors bwrap binds are open in this process only until the child has them.
+    launch?.cleanup();
     let output = '';
     const collect = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-OUTPUT_LIMIT);
     };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const channel = child.stdio[REPORT_FD] as NodeJS.ReadableStream | null;
+    channel?.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= REPORT_LIMIT) chunks.push(chunk);
+    });
+    channel?.on('error', () => {});
     let timedOut = false;
     let aborted = false;
     const killGroup = () => {
@@ -215,60 +312,67 @@ function spawnVitest(
       killGroup();
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (err) => {
+      output += `\n${err.message}`;
+    });
     child.on('close', (exitCode) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       // Workers may outlive the main process on some failures: make sure the group is gone.
       killGroup();
-      resolve({ output, timedOut, aborted, exitCode });
+      resolve({ output, timedOut, aborted, exitCode, report: parseChannel(Buffer.concat(chunks), received) });
     });
   });
 }
 
-interface VitestJsonReport {
-  testResults?: {
-    name: string;
-    status: string;
-    message?: string;
-    assertionResults?: {
-      ancestorTitles?: string[];
-      title: string;
-      status: string;
-      duration?: number | null;
-      failureMessages?: string[];
-    }[];
-  }[];
-}
-
-function readReport(file: string, root: string): { tests: TestOutcome[]; fileErrors: string[] } | undefined {
-  if (!existsSync(file)) return undefined;
-  let report: VitestJsonReport;
+function parseChannel(bytes: Buffer, received: number): ChannelReport | undefined {
+  if (received === 0 || received > REPORT_LIMIT) return undefined;
+  const lines = bytes.toString('utf8').split('\n').filter(Boolean);
+  // Exactly one report, from the one process holding the descriptor.
+  if (lines.length !== 1) return undefined;
   try {
-    report = JSON.parse(readFileSync(file, 'utf8')) as VitestJsonReport;
+    const report = JSON.parse(lines[0] as string) as ChannelReport;
+    return report?.type === 'report' && Array.isArray(report.tests) ? report : undefined;
   } catch {
     return undefined;
   }
+}
+
+interface ParsedReport {
+  tests: TestOutcome[];
+  fileErrors: string[];
+  /** The reported tests that are tripwires, by the tripwire they are. */
+  wires: Map<ChannelTest, Tripwire>;
+}
+
+function readReport(report: ChannelReport, tripwires: Tripwire[]): ParsedReport {
   const tests: TestOutcome[] = [];
   const fileErrors: string[] = [];
-  for (const fileResult of report.testResults ?? []) {
-    const fileName = relative(root, fileResult.name);
-    const assertions = fileResult.assertionResults ?? [];
-    if (assertions.length === 0 && fileResult.status === 'failed') {
-      fileErrors.push(`${fileName}: ${cleanMessage(fileResult.message ?? 'the file failed to load')}`);
+  const wires = new Map<ChannelTest, Tripwire>();
+  for (const error of report.fileErrors) fileErrors.push(`${error.file}: ${cleanMessage(error.message)}`);
+  for (const t of report.tests) {
+    const wire = tripwires.find(
+      (w) => w.file === t.file && w.line === t.location?.line && w.column === t.location?.column,
+    );
+    if (wire) {
+      wires.set(t, wire);
       continue;
     }
-    for (const a of assertions) {
-      const status: TestStatus = a.status === 'passed' ? 'pass' : a.status === 'failed' ? 'fail' : 'skip';
-      tests.push({
-        name: [...(a.ancestorTitles ?? []), a.title].join(' › '),
-        file: fileName,
-        status,
-        message: status === 'fail' ? cleanMessage((a.failureMessages ?? []).join('\n')) : '',
-        durationMs: Math.round(a.duration ?? 0),
-      });
-    }
+    const status: TestStatus = t.state === 'passed' ? 'pass' : t.state === 'failed' ? 'fail' : 'skip';
+    tests.push({
+      name: t.path.join(' › '),
+      file: t.file,
+      status,
+      message:
+        status === 'fail'
+          ? cleanMessage(t.errors.join('\n')) || 'The test failed (its result carried no message).'
+          : status === 'skip'
+            ? 'The test did not run (skipped): every test of an exercise must run to count.'
+            : '',
+      durationMs: t.durationMs,
+    });
   }
-  return { tests, fileErrors };
+  return { tests, fileErrors, wires };
 }
 
 /**

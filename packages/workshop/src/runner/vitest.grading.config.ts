@@ -9,6 +9,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     globalSetup: [fileURLToPath(new URL('../../../testkit/src/global-setup.ts', import.meta.url))],
+    // Before every test file, so before the learner's code: freeze the assertion machinery.
+    setupFiles: [fileURLToPath(new URL('./grading-setup.ts', import.meta.url))],
+    // Tripwires are told apart from the real tests by where they are (tripwires.ts).
+    includeTaskLocation: true,
     include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
@@ -17,6 +21,7 @@ export default defineConfig({
     maxWorkers: 1,
     fileParallelism: false,
     allowOnly: false,
+    retry: 0,
     passWithNoTests: false,
     watch: false,
     printConsoleTrace: false,

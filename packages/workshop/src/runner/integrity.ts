@@ -1,0 +1,94 @@
+import type { ChannelTest } from './channel-reporter.ts';
+import type { Tripwire } from './tripwires.ts';
+
+/**
+ * Can a run's report be trusted? The report comes over a channel the student's code cannot
+ * write, but it describes what happened in a process the student's code shared with the
+ * tests. These checks catch what that code could still do to the verdict:
+ *
+ *  - a test that did not run (skipped, todo) while its file loaded: `ctx.skip()` from a
+ *    hook, a `vi.skip`… A test that does not run proves nothing, and it is not a pass;
+ *  - tests missing from, or added to, the manifest of the pinned tests (collected when the
+ *    batch pinned them): a src/ that registers tests of its own, or stops the run early;
+ *  - a tripwire that passed (or was skipped while the real tests beside it passed): the
+ *    assertions were made to pass whatever they were given;
+ *  - what the setup file saw (grading-setup.ts): a failed verdict rewritten, a built-in
+ *    replaced.
+ * Each finding is one sentence for the instructor; [] means none.
+ */
+
+export interface TestManifest {
+  /** Every test the pinned tests define: file relative to the exercise, name "describe › title". */
+  tests: { file: string; name: string }[];
+}
+
+export interface IntegrityInput {
+  /** The real tests as reported (tripwires taken out). */
+  tests: ChannelTest[];
+  /** The tripwires planted, and those found in the report with their result. */
+  tripwires: Tripwire[];
+  wires: [ChannelTest, Tripwire][];
+  /** "file: message" for each file that failed to load or whose hooks failed. */
+  fileErrors: string[];
+  manifest?: TestManifest;
+}
+
+const nameOf = (t: ChannelTest) => t.path.join(' › ');
+const where = (w: Tripwire) => `${w.file}:${w.line}`;
+
+export function checkIntegrity(input: IntegrityInput): string[] {
+  const findings: string[] = [];
+  const brokenFiles = new Set(input.fileErrors.map((e) => e.split(':')[0] ?? ''));
+  const passedIn = (file: string) => input.tests.some((t) => t.file === file && t.state === 'passed');
+
+  const skipped = input.tests.filter((t) => t.state !== 'passed' && t.state !== 'failed' && !brokenFiles.has(t.file));
+  if (skipped.length > 0)
+    findings.push(
+      `${skipped.length} test${skipped.length === 1 ? '' : 's'} did not run (skipped or todo): ${skipped
+        .slice(0, 3)
+        .map(nameOf)
+        .join('; ')}${skipped.length > 3 ? '; …' : ''}`,
+    );
+
+  const found = new Map(input.wires.map(([test, wire]) => [wire, test]));
+  for (const wire of input.tripwires) {
+    const test = found.get(wire);
+    if (!test) {
+      if (!brokenFiles.has(wire.file) && input.tests.some((t) => t.file === wire.file))
+        findings.push(`a tripwire (a test that must fail) at ${where(wire)} did not run`);
+    } else if (test.state === 'passed') {
+      findings.push(`a tripwire (a test whose assertion is false) passed at ${where(wire)}: the assertions were bent`);
+    } else if (test.state !== 'failed' && passedIn(wire.file)) {
+      findings.push(`a tripwire at ${where(wire)} was skipped while the tests beside it passed`);
+    }
+  }
+
+  for (const test of input.tests)
+    for (const finding of test.integrity ?? []) findings.push(`${nameOf(test)}: ${finding}`);
+
+  if (input.manifest) {
+    const key = (file: string, name: string) => `${file}\u0000${name}`;
+    const expected = new Map<string, number>();
+    for (const t of input.manifest.tests)
+      expected.set(key(t.file, t.name), (expected.get(key(t.file, t.name)) ?? 0) + 1);
+    const extra: string[] = [];
+    for (const t of input.tests) {
+      const k = key(t.file, nameOf(t));
+      const left = expected.get(k) ?? 0;
+      if (left === 0) extra.push(`${t.file} › ${nameOf(t)}`);
+      else expected.set(k, left - 1);
+    }
+    const missing = [...expected]
+      .filter(([k, left]) => left > 0 && !brokenFiles.has(k.split('\u0000')[0] ?? ''))
+      .map(([k]) => k.replace('\u0000', ' › '));
+    if (extra.length > 0)
+      findings.push(
+        `${extra.length} test${extra.length === 1 ? '' : 's'} ran that the pinned tests do not define: ${extra.slice(0, 3).join('; ')}`,
+      );
+    if (missing.length > 0)
+      findings.push(
+        `${missing.length} pinned test${missing.length === 1 ? '' : 's'} never reported a result: ${missing.slice(0, 3).join('; ')}`,
+      );
+  }
+  return findings;
+}
