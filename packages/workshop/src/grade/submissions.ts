@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../output.ts';
+import { byCodePoint, existsNoFollow, isRealDirectory, listRegularFiles } from './safe-files.ts';
 import { RESERVED, SOURCES_DIR } from './store.ts';
 import type { SubmissionRecord } from './types.ts';
 
@@ -122,19 +123,31 @@ export function resolveSubmissions(args: string[], cwd: string = process.cwd()):
           : id;
       return { id: unique, source: e.source, kind: e.kind };
     })
-    .sort((a, b) => a.id.localeCompare(b.id));
+    .sort((a, b) => compareIds(a.id, b.id));
 }
+
+/**
+ * The one order of submission ids, for shards and merges: by code point, never by locale
+ * (localeCompare differs between machines and ICU versions, and two machines cutting shards
+ * from differently sorted lists would grade some submissions twice and others never).
+ */
+export const compareIds = byCodePoint;
 
 /** A deterministic slice for `--shard i/n`: every n-th submission by sorted id, starting at the i-th. */
 export function shardSlice<T extends { id: string }>(items: T[], shard: { index: number; count: number } | null): T[] {
   if (!shard) return items;
-  return [...items].sort((a, b) => a.id.localeCompare(b.id)).filter((_, i) => i % shard.count === shard.index - 1);
+  return [...items].sort((a, b) => compareIds(a.id, b.id)).filter((_, i) => i % shard.count === shard.index - 1);
 }
 
 export interface FetchedSubmission {
   record: SubmissionRecord;
   /** The folder that holds `<exercise>/src/` (the submission's exercises/), or undefined. */
   exercisesDir: string | undefined;
+  /**
+   * Why the submission's exercises cannot be read at all (its exercises/ is a symbolic link):
+   * every exercise is refused with this message. A refusal, not a failure of the grader.
+   */
+  refused?: string;
   /** Remove what was fetched (clones, extracted zips); folders are left alone. */
   cleanup(): void;
 }
@@ -151,7 +164,12 @@ export async function fetchSubmission(
 ): Promise<FetchedSubmission> {
   const record: SubmissionRecord = { id: submission.id, source: submission.source, kind: submission.kind };
   if (submission.kind === 'folder') {
-    return { record, exercisesDir: locateExercises(submission.source, exerciseNames), cleanup() {} };
+    try {
+      return { record, ...located(submission.source, exerciseNames), cleanup() {} };
+    } catch (err) {
+      record.error = `Could not read ${submission.source}: ${err instanceof Error ? err.message : err}`;
+      return { record, exercisesDir: undefined, cleanup() {} };
+    }
   }
   const dest = join(out, SOURCES_DIR, submission.id);
   const cleanup = () => rmSync(dest, { recursive: true, force: true });
@@ -168,37 +186,88 @@ export async function fetchSubmission(
       const { stdout } = await exec('git', ['-C', dest, 'rev-parse', 'HEAD']);
       record.commit = stdout.trim();
     } else {
-      await exec('unzip', ['-q', '-o', submission.source, '-d', dest], { timeout: CLONE_TIMEOUT_MS });
+      try {
+        await exec('unzip', ['-q', '-o', submission.source, '-d', dest], { timeout: CLONE_TIMEOUT_MS });
+      } catch (err) {
+        // Exit code 1 is unzip's "warning": the files were extracted, with something to say
+        // (backslashes as path separators, as some Windows tools write). Keep what came out.
+        const e = err as { code?: unknown; killed?: boolean };
+        if (!(e.code === 1 && !e.killed && listRegularFiles(dest).length > 0)) throw err;
+      }
     }
   } catch (err) {
-    const e = err as { stderr?: string; message?: string; code?: string };
-    const detail =
-      e.code === 'ENOENT'
-        ? `\`${submission.kind === 'git' ? 'git' : 'unzip'}\` is not installed`
-        : (e.stderr ?? e.message ?? String(err))
-            .split('\n')
-            .map((l) => l.trim())
-            .filter(Boolean)
-            .at(-1);
-    record.error = `Could not ${submission.kind === 'git' ? 'clone' : 'extract'} ${submission.source}: ${detail}`;
+    record.error = `Could not ${submission.kind === 'git' ? 'clone' : 'extract'} ${submission.source}: ${fetchFailure(err, submission.kind)}`;
     cleanup();
     return { record, exercisesDir: undefined, cleanup };
   }
-  return { record, exercisesDir: locateExercises(dest, exerciseNames), cleanup };
+  try {
+    return { record, ...located(dest, exerciseNames), cleanup };
+  } catch (err) {
+    record.error = `Could not read ${submission.source} once fetched: ${err instanceof Error ? err.message : err}`;
+    return { record, exercisesDir: undefined, cleanup };
+  }
+}
+
+/**
+ * What went wrong with a clone or an extraction, in the tool's own words: git's `fatal:` /
+ * `remote:` / `error:` lines (not its last line, "and the repository exists."), unzip's
+ * first line of complaint.
+ */
+export function fetchFailure(err: unknown, kind: Submission['kind']): string {
+  const e = err as { stderr?: string; message?: string; code?: unknown; killed?: boolean; signal?: string };
+  if (e.code === 'ENOENT') return `\`${kind === 'git' ? 'git' : 'unzip'}\` is not installed`;
+  if (e.killed) return `it took longer than ${CLONE_TIMEOUT_MS / 1000} s and was stopped`;
+  const lines = (e.stderr || e.message || String(err))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Command failed:/.test(l));
+  const telling = [
+    lines.find((l) => /^remote:\s*\S/.test(l) && !/^remote:\s*(Enumerating|Counting|Compressing|Total)\b/.test(l)),
+    lines.find((l) => /^(fatal|error):/.test(l)),
+  ].filter((l): l is string => l !== undefined);
+  if (telling.length > 0) return telling.join(' — ');
+  return lines[0] ?? `exit code ${String(e.code ?? e.signal ?? 'unknown')}`;
+}
+
+/** locateExercises, refusing an exercises/ folder that is a symbolic link. */
+function located(dir: string, exerciseNames: string[]): { exercisesDir: string | undefined; refused?: string } {
+  const exercisesDir = locateExercises(dir, exerciseNames);
+  if (exercisesDir === undefined) {
+    const link = ['exercises', ...exerciseNames].find(
+      (n) => existsNoFollow(join(dir, n)) && !isRealDirectory(join(dir, n)),
+    );
+    if (link === 'exercises')
+      return {
+        exercisesDir: undefined,
+        refused:
+          'exercises/ is not a folder (a symbolic link or a file): a submission may hold only regular files and folders. It was not followed.',
+      };
+  }
+  return { exercisesDir };
 }
 
 /**
  * Where a submission keeps its exercises: `<dir>/exercises`; or `<dir>` itself when it holds
- * exercise folders directly; or `<dir>/<only folder>/exercises` (a zip of a folder).
+ * exercise folders directly; or the same inside `<dir>`'s only folder (a zip of a folder),
+ * whatever stray files lie beside that folder (NOTES.txt, __MACOSX/, .DS_Store). Only real
+ * folders count: a symbolic link is never followed (lstat).
  */
 export function locateExercises(dir: string, exerciseNames: string[]): string | undefined {
-  const holdsExercises = (d: string) => exerciseNames.some((n) => existsSync(join(d, n)));
-  if (existsSync(join(dir, 'exercises'))) return join(dir, 'exercises');
-  if (holdsExercises(dir)) return dir;
-  const children = readdirSync(dir, { withFileTypes: true }).filter((e) => !NOISE.test(e.name));
-  const only = children.length === 1 && children[0]?.isDirectory() ? join(dir, children[0].name) : undefined;
-  if (only && existsSync(join(only, 'exercises'))) return join(only, 'exercises');
-  return undefined;
+  const inside = (d: string) => {
+    if (isRealDirectory(join(d, 'exercises'))) return join(d, 'exercises');
+    if (exerciseNames.some((n) => existsNoFollow(join(d, n)))) return d;
+    return undefined;
+  };
+  const here = inside(dir);
+  if (here) return here;
+  if (existsNoFollow(join(dir, 'exercises'))) return undefined; // exercises/ is a link or a file
+  let folders: string[];
+  try {
+    folders = readdirSync(dir).filter((name) => !NOISE.test(name) && isRealDirectory(join(dir, name)));
+  } catch {
+    return undefined;
+  }
+  return folders.length === 1 ? inside(join(dir, folders[0] as string)) : undefined;
 }
 
 /** "alice" for a folder, the URL for a git source: how a person recognises a submission. */

@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Exercise } from '../repo.ts';
-import { listFiles } from '../runner/workspace.ts';
+import {
+  byCodePoint,
+  existsNoFollow,
+  isRealDirectory,
+  isRegularFile,
+  listRegularFiles,
+  readSmallText,
+  safeFileSha256,
+} from './safe-files.ts';
 import type { TamperFinding } from './types.ts';
 
 /**
@@ -15,6 +22,9 @@ import type { TamperFinding } from './types.ts';
  * Compared: every file under test/, and package.json, tsconfig.json, vitest.config.ts —
  * each only when the submission has it (an extracted zip with src/ alone is not flagged).
  * Line endings are normalised first, so a Windows checkout (CRLF) is not "modified".
+ * Only regular files are compared (a link is never followed: the exercise is refused for it
+ * anyway, see safe-files.ts); files are hashed in chunks, and only files up to
+ * DIFF_MAX_BYTES are diffed — a larger one says "too large to diff (N bytes)".
  */
 const CONFIG_FILES = ['package.json', 'tsconfig.json', 'vitest.config.ts'];
 
@@ -22,22 +32,17 @@ export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** sha256 of a file with CRLF turned into LF; undefined when it is not a readable file. */
-export function fileSha256(path: string): string | undefined {
-  try {
-    if (!statSync(path).isFile()) return undefined;
-    const bytes = readFileSync(path);
-    return sha256(bytes.includes(13) ? Buffer.from(bytes.toString('latin1').replace(/\r\n/g, '\n'), 'latin1') : bytes);
-  } catch {
-    return undefined;
-  }
-}
+/**
+ * sha256 of a regular file with CRLF turned into LF, read in chunks; undefined when it is
+ * not a regular file (a link is not followed, a FIFO or device is not opened).
+ */
+export const fileSha256 = safeFileSha256;
 
-/** The files tamper evidence compares: test/** and the configuration, relative to the exercise. */
+/** The regular files tamper evidence compares: test/** and the configuration, relative to the exercise. */
 function comparedFiles(dir: string): string[] {
   return [
-    ...listFiles(join(dir, 'test')).map((f) => `test/${f}`),
-    ...CONFIG_FILES.filter((f) => existsSync(join(dir, f))),
+    ...listRegularFiles(join(dir, 'test')).map((f) => `test/${f}`),
+    ...CONFIG_FILES.filter((f) => isRegularFile(join(dir, f))),
   ];
 }
 
@@ -46,11 +51,11 @@ function comparedFiles(dir: string): string[] {
  * the pristine one. [] when the submission has no such folder.
  */
 export function findTampering(exercise: Exercise, submittedDir: string): TamperFinding[] {
-  if (!existsSync(submittedDir)) return [];
+  if (!isRealDirectory(submittedDir)) return [];
   const findings: TamperFinding[] = [];
   const pristine = comparedFiles(exercise.dir);
   const submitted = new Set(comparedFiles(submittedDir));
-  const hasTests = existsSync(join(submittedDir, 'test'));
+  const hasTests = existsNoFollow(join(submittedDir, 'test'));
   for (const file of pristine) {
     const pristineSha256 = fileSha256(join(exercise.dir, file)) as string;
     if (!submitted.has(file)) {
@@ -63,13 +68,13 @@ export function findTampering(exercise: Exercise, submittedDir: string): TamperF
     submitted.delete(file);
     const submittedSha256 = fileSha256(join(submittedDir, file));
     if (submittedSha256 !== pristineSha256) {
-      const diff = unifiedDiff(readText(join(exercise.dir, file)), readText(join(submittedDir, file)));
+      const diff = diffFiles(join(exercise.dir, file), join(submittedDir, file));
       findings.push({ exercise: exercise.name, file, change: 'modified', pristineSha256, submittedSha256, diff });
     }
   }
   for (const file of submitted) {
     const submittedSha256 = fileSha256(join(submittedDir, file));
-    const diff = unifiedDiff('', readText(join(submittedDir, file)));
+    const diff = diffFiles(undefined, join(submittedDir, file));
     findings.push({
       exercise: exercise.name,
       file,
@@ -78,15 +83,20 @@ export function findTampering(exercise: Exercise, submittedDir: string): TamperF
       diff,
     });
   }
-  return findings.sort((a, b) => a.file.localeCompare(b.file));
+  return findings.sort((a, b) => byCodePoint(a.file, b.file));
 }
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').replace(/\r\n/g, '\n');
-  } catch {
-    return '';
-  }
+/** Files larger than this are hashed but not diffed (a diff of a 100 MB file helps nobody). */
+export const DIFF_MAX_BYTES = 256 * 1024;
+
+/** The diff of a pristine file (undefined: added) and a submitted one, or why there is none. */
+function diffFiles(pristinePath: string | undefined, submittedPath: string): string {
+  const before = pristinePath ? readSmallText(pristinePath, DIFF_MAX_BYTES) : { ok: true as const, text: '' };
+  const after = readSmallText(submittedPath, DIFF_MAX_BYTES);
+  for (const side of [before, after])
+    if (!side.ok)
+      return side.size === undefined ? '(not a readable regular file)' : `(too large to diff (${side.size} bytes))`;
+  return unifiedDiff((before as { text: string }).text, (after as { text: string }).text);
 }
 
 const DIFF_LIMIT = 4000;
@@ -139,7 +149,7 @@ export function unifiedDiff(before: string, after: string, context = 2): string 
 /** A digest of a folder's files (paths and contents), skipping what the runner skips. */
 export function folderFingerprint(dir: string, skip: (file: string) => boolean = () => false): string {
   const hash = createHash('sha256');
-  for (const file of listFiles(dir)) {
+  for (const file of listRegularFiles(dir)) {
     if (skip(file)) continue;
     hash.update(`${file}\0${fileSha256(join(dir, file)) ?? '-'}\n`);
   }
