@@ -91,6 +91,8 @@ const EXPECTED_CSV = [
   `throws-at-import,${subs}/throws-at-import,0.00,5.00,5.00,15.00,`,
 ]
   .map((line) => line.replace(/,(01-fixture: .*)$/, ',"$1"'))
+  // The last column says which exercises failed an integrity check: none here.
+  .map((line, i) => (i === 0 ? `${line},integrity` : `${line},`))
   .join('\r\n');
 
 /** A small XML well-formedness check: one root, balanced tags, quoted attributes, only known entities. */
@@ -273,7 +275,8 @@ describe('cachelab grade over a class of prepared submissions', () => {
     cpSync(out, resumed, { recursive: true });
     const stored = statSync(join(resumed, 'correct', '01-fixture.json')).mtimeMs;
     const again = await gradeSubmissions(base(resumed, { resume: true }));
-    expect([again.graded, again.resumed]).toEqual([0, 12]);
+    // Unchanged code is kept; the timeout (infinite-loop 01) and the error (throws-at-import 01) are graded again.
+    expect([again.graded, again.resumed]).toEqual([2, 10]);
     expect(statSync(join(resumed, 'correct', '01-fixture.json')).mtimeMs).toBe(stored);
     expect(read(join(resumed, 'gradebook.csv'))).toBe(read(join(out, 'gradebook.csv')));
 
@@ -282,8 +285,8 @@ describe('cachelab grade over a class of prepared submissions', () => {
     try {
       cpSync(variant('words-right', 'words.ts'), words);
       const fixed = await gradeSubmissions(base(resumed, { resume: true }));
-      expect([fixed.graded, fixed.resumed]).toEqual([1, 11]);
-      expect(read(join(resumed, 'gradebook.csv'))).toMatch(/\r\nhalf-right,[^,]+,10\.00,5\.00,15\.00,15\.00,\r\n/);
+      expect([fixed.graded, fixed.resumed]).toEqual([3, 9]);
+      expect(read(join(resumed, 'gradebook.csv'))).toMatch(/\r\nhalf-right,[^,]+,10\.00,5\.00,15\.00,15\.00,,\r\n/);
     } finally {
       writeFileSync(words, before);
     }
@@ -293,12 +296,12 @@ describe('cachelab grade over a class of prepared submissions', () => {
     const strict = outDir('grades-strict');
     cpSync(out, strict, { recursive: true });
     const outcome = await gradeSubmissions(base(strict, { resume: true, allOrNothing: true }));
-    expect(outcome.graded).toBe(0);
+    expect(outcome.graded, 'only the timeout and the error are graded again').toBe(2);
     const csv = read(join(strict, 'gradebook.csv'));
-    expect(csv).toMatch(/\r\nhalf-right,[^,]+,10\.00,0\.00,10\.00,15\.00,\r\n/);
+    expect(csv).toMatch(/\r\nhalf-right,[^,]+,10\.00,0\.00,10\.00,15\.00,,\r\n/);
     expect(csv).toMatch(/\r\nedits-tests,[^,]+,0\.00,5\.00,5\.00,15\.00,/);
     expect(results(strict, 'half-right')).toMatchObject({ score: 10, all_or_nothing: true });
-  });
+  }, 60_000);
 
   it('grades deterministic shards that merge into the same gradebook as one batch', async () => {
     const [one, two] = await Promise.all([

@@ -6,7 +6,7 @@ import { type GradeEvent, gradeSubmissions, hasResults } from './grade.ts';
 import { mergeOutputs } from './merge.ts';
 import { createBatchProgress, formatDuration } from './progress.ts';
 import { loadGradebook, statistics } from './reports/model.ts';
-import { formatScore, round2, scoreOf } from './score.ts';
+import { formatScore, integrityReasons, isCleanPass, outcomeOf, round2, scoreOf } from './score.ts';
 import { describeFindings } from './tamper.ts';
 import type { StoredResult } from './types.ts';
 
@@ -58,17 +58,61 @@ const display = (path: string) => {
 
 function exerciseMark(result: StoredResult, score: number): string {
   const id = result.exercise.id;
-  switch (result.status) {
+  switch (outcomeOf(result)) {
     case 'pass':
       return `${id} ${mark.ok} ${formatScore(score)}`;
     case 'fail':
       return `${id} ${mark.fail} ${formatScore(score)}`;
     case 'timeout':
       return `${id} ${c.magenta('timeout')} 0.00`;
+    case 'integrity':
+      return `${id} ${c.red('integrity')} 0.00`;
+    case 'not submitted':
+      return `${id} ${c.dim('not submitted')} 0.00`;
     default:
-      if (result.notSubmitted) return `${id} ${c.dim('not submitted')} 0.00`;
       return `${id} ${c.red('error')} 0.00`;
   }
+}
+
+/** How often the grader checks that the process that started it is still there. */
+const PARENT_POLL_MS = 1000;
+
+/**
+ * Stop the batch, as Ctrl-C does, when the grader is told to or is left alone:
+ *  - SIGINT, SIGTERM and SIGHUP (the terminal closed) abort it; a second one exits at once;
+ *  - its parent dying aborts it too. `npm run grade` is npm → sh → node: killing npm leaves
+ *    node running as an orphan that keeps writing into --out. An orphan's parent changes (to
+ *    init or a subreaper), so process.ppid is polled every second.
+ * Aborting kills the runs under way (they are not stored) and writes the reports of what
+ * was graded. Returns the function that removes the handlers.
+ */
+export function stopOnSignalsOrOrphaning(controller: AbortController): () => void {
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.on(signal, onSignal);
+  const parent = process.ppid;
+  const poll = setInterval(() => {
+    if (process.ppid === parent || controller.signal.aborted) return;
+    warn('The process that started the grader has gone: stopping the batch (the reports cover what was graded).');
+    controller.abort();
+  }, PARENT_POLL_MS);
+  poll.unref();
+  // With the parent gone, stdout may be a pipe nobody reads: a write must not kill the
+  // grader before it has stopped its runs and written the reports.
+  const ignoreBrokenPipe = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  };
+  process.stdout.on('error', ignoreBrokenPipe);
+  process.stderr.on('error', ignoreBrokenPipe);
+  return () => {
+    clearInterval(poll);
+    for (const signal of signals) process.off(signal, onSignal);
+    process.stdout.off('error', ignoreBrokenPipe);
+    process.stderr.off('error', ignoreBrokenPipe);
+  };
 }
 
 export async function gradeCommand(sources: string[], options: GradeCliOptions): Promise<number> {
@@ -96,12 +140,7 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
     );
 
   const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const removeStopHandlers = stopOnSignalsOrOrphaning(controller);
 
   let progress: ReturnType<typeof createBatchProgress> | undefined;
   let points = new Map<string, number>();
@@ -126,7 +165,7 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
         const scores = event.results.map((r) => scoreOf(r, points.get(r.exercise.name) ?? 0, allOrNothing));
         const total = round2(scores.reduce((a, b) => a + b, 0));
         const max = round2([...points.values()].reduce((a, b) => a + b, 0));
-        const allPass = event.results.every((r) => r.status === 'pass');
+        const allPass = event.results.every((r) => isCleanPass(r));
         const marks = event.results.map((r, i) => exerciseMark(r, scores[i] ?? 0)).join(' · ');
         progress?.line(
           `${allPass ? mark.ok : mark.fail} ${c.bold(event.record.id)}  ${formatScore(total)}/${formatScore(max)}  ${marks}  ${c.dim(`[${progress.count()}]`)}`,
@@ -136,6 +175,11 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
           progress?.line(
             `  ${mark.warn} ${c.yellow('flagged')}: ${describeFindings(tamper)} differ from the pristine copies (graded on the pristine ones).`,
           );
+        for (const r of event.results) {
+          const reasons = integrityReasons(r);
+          if (reasons.length > 0)
+            progress?.line(`  ${mark.fail} ${c.red('integrity')}: ${r.exercise.name} scores 0: ${reasons.join('; ')}.`);
+        }
         if (event.record.error) progress?.line(`  ${mark.warn} ${event.record.error}`);
         break;
       }
@@ -160,8 +204,7 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
     });
   } finally {
     progress?.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeStopHandlers();
   }
   const { graded, resumed } = outcome;
   const runs = `${graded} run${graded === 1 ? '' : 's'}${resumed ? `, ${resumed} kept from before by --resume` : ''}`;
@@ -196,6 +239,10 @@ function printSummary(out: string, headline: (submissions: string) => string): v
       `${s.flagged.length} flagged (tests or configuration differ from the pristine copies): ${s.flagged.join(', ')}.`,
     );
   else ok('No submission changed its tests or configuration.');
+  if (s.integrity.length > 0)
+    fail(
+      `${s.integrity.length} failed an integrity check (skipped or missing tests, a tripwire, a patched framework, a forged report); each such exercise scores 0: ${s.integrity.join(', ')}.`,
+    );
   if (s.errors + s.timeouts > 0)
     fail(
       `${s.errors} run${s.errors === 1 ? '' : 's'} ended in an error (no test could run) and ${s.timeouts} in a timeout; each scores 0. The report has the details.`,

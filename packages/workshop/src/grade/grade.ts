@@ -5,8 +5,9 @@ import { mapLimit } from '../concurrency.ts';
 import { UserError } from '../output.ts';
 import { type Exercise, findExercise, listExercises, REPO_ROOT } from '../repo.ts';
 import { runExercise } from '../runner/run-exercise.ts';
-import { listFiles } from '../runner/workspace.ts';
 import { writeReports } from './reports/write.ts';
+import { checkExerciseFolder, existsNoFollow } from './safe-files.ts';
+import { integrityReasons } from './score.ts';
 import { PRISTINE_DIR, readManifest, readResult, writeManifest, writeResult, writeSubmission } from './store.ts';
 import {
   type FetchedSubmission,
@@ -15,7 +16,7 @@ import {
   type Submission,
   shardSlice,
 } from './submissions.ts';
-import { findTampering, pristineFingerprint, submissionFingerprint } from './tamper.ts';
+import { findTampering, pristineFingerprint, sha256, submissionFingerprint } from './tamper.ts';
 import type { ExerciseInfo, Manifest, StoredResult, SubmissionRecord } from './types.ts';
 
 export interface GradeOptions {
@@ -35,7 +36,11 @@ export interface GradeOptions {
   timeoutSeconds?: number;
   /** Full points only when every test of an exercise passes (default: partial credit). */
   allOrNothing?: boolean;
-  /** Keep the results already in `out` when they graded the same code against the same tests. */
+  /**
+   * Keep the results already in `out` when they graded the same code against the same tests.
+   * Results that ended in a timeout or an error (a crash, an import error, Redis down) are
+   * always graded again; exercises not submitted and integrity failures of unchanged code are kept.
+   */
   resume?: boolean;
   /** Grade every `count`-th submission by sorted id, starting at the `index`-th (1-based). */
   shard?: { index: number; count: number } | null;
@@ -141,6 +146,9 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   options.onEvent?.({ type: 'start', submissions: slice, exercises, total: jobs.length, concurrency });
 
   const pristine = new Map(pinned.map((e) => [e.name, pristineFingerprint(e)]));
+  // What was graded against, so that `merge` can refuse shards graded on different tests.
+  manifest.pinned = Object.fromEntries(pristine);
+  writeManifest(out, manifest);
   const names = exercises.map((e) => e.name);
   const fetched = new Map<string, Promise<FetchedSubmission>>();
   const remaining = new Map(slice.map((s) => [s.id, exercises.length]));
@@ -160,10 +168,19 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
     return promise;
   };
 
+  // Nothing a job meets may stop the batch: whatever one submission throws (a file where a
+  // folder should be, a disk error, a bug of ours) becomes that run's error, scored 0, and the
+  // other runs go on. Without this, one throw ends mapLimit's Promise.all and no report is written.
   await mapLimit(jobs, concurrency, async ({ submission, exercise }) => {
     if (options.signal?.aborted) return;
-    const f = await fetchOnce(submission);
-    const result = await gradeOne(submission, exercise, f);
+    let f: FetchedSubmission | undefined;
+    let result: StoredResult | undefined;
+    try {
+      f = await fetchOnce(submission);
+      result = await gradeOne(submission, exercise, f);
+    } catch (err) {
+      result = graderFailure(submission, exercise, err);
+    }
     if (!result) return; // interrupted: nothing stored
     const list = done.get(submission.id) ?? [];
     list.push(result);
@@ -171,11 +188,34 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
     const left = (remaining.get(submission.id) ?? 1) - 1;
     remaining.set(submission.id, left);
     if (left === 0) {
-      f.cleanup();
+      safeCleanup(f);
       const ordered = names.flatMap((n) => list.filter((r) => r.exercise.name === n));
-      options.onEvent?.({ type: 'submission', record: f.record, results: ordered });
+      const record = f?.record ?? { id: submission.id, source: submission.source, kind: submission.kind };
+      options.onEvent?.({ type: 'submission', record, results: ordered });
     }
   });
+
+  /** A run the grader itself could not carry out: stored (when it can be) as an error to retry on --resume. */
+  function graderFailure(submission: Submission, exercise: Exercise, err: unknown): StoredResult {
+    const result: StoredResult = {
+      version: 1,
+      submission: submission.id,
+      exercise: exerciseInfo(exercise),
+      tamper: [],
+      fingerprint: { pristine: pristine.get(exercise.name) as string, submission: 'none' },
+      gradedAt: new Date().toISOString(),
+      ...noRun('error', `The grader could not grade this exercise: ${err instanceof Error ? err.message : err}`),
+      retry: true,
+    };
+    try {
+      writeResult(out, result);
+    } catch {
+      // The output folder itself fails: the reports will say "not graded" for this run.
+    }
+    graded++;
+    options.onEvent?.({ type: 'run', result, resumed: false, ran: false });
+    return result;
+  }
 
   async function gradeOne(
     submission: Submission,
@@ -184,16 +224,28 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   ): Promise<StoredResult | undefined> {
     const submittedDir = f.exercisesDir ? join(f.exercisesDir, exercise.name) : undefined;
     const srcDir = submittedDir ? join(submittedDir, 'src') : undefined;
-    const tamper = submittedDir ? findTampering(exercise, submittedDir) : [];
+    // Before anything of the submission is read: only regular files and folders, within the
+    // size limits (safe-files.ts). A refused exercise scores 0 with the reason; it is not retried.
+    const check = f.refused
+      ? { ok: false as const, reason: f.refused }
+      : submittedDir
+        ? checkExerciseFolder(submittedDir, exercise.name)
+        : { ok: true as const, srcFiles: [] };
+    const tamper = check.ok && submittedDir ? findTampering(exercise, submittedDir) : [];
     const fingerprint = {
       pristine: pristine.get(exercise.name) as string,
-      submission: srcDir ? submissionFingerprint(srcDir, tamper) : 'none',
+      submission: !check.ok
+        ? sha256(`refused\n${check.reason}`)
+        : srcDir
+          ? submissionFingerprint(srcDir, tamper)
+          : 'none',
     };
+    const timeoutMs = (options.timeoutSeconds || exercise.timeoutSeconds) * 1000;
     if (options.resume) {
       const stored = readResult(out, submission.id, exercise.name);
       if (
         stored &&
-        !stored.retry &&
+        !regradeOnResume(stored) &&
         stored.fingerprint.pristine === fingerprint.pristine &&
         stored.fingerprint.submission === fingerprint.submission
       ) {
@@ -214,12 +266,14 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
     let ran = false;
     if (f.record.error) {
       result = { ...base, ...noRun('error', f.record.error), retry: true };
-    } else if (!srcDir || listFiles(srcDir).length === 0) {
+    } else if (!check.ok) {
+      result = { ...base, ...noRun('error', check.reason) };
+    } else if (!srcDir || check.srcFiles.length === 0) {
       result = {
         ...base,
         ...noRun(
           'error',
-          `Nothing submitted for this exercise: ${srcDir ? `exercises/${exercise.name}/src/ is empty` : `there is no exercises/${exercise.name}/src/`}.`,
+          `Nothing submitted for this exercise: ${srcDir && existsNoFollow(srcDir) ? `exercises/${exercise.name}/src/ is empty` : `there is no exercises/${exercise.name}/src/`}.`,
         ),
         notSubmitted: true,
       };
@@ -256,6 +310,7 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
         };
       }
     }
+    if (ran) result.timeoutMs = timeoutMs;
     writeResult(out, result);
     graded++;
     options.onEvent?.({ type: 'run', result, resumed: false, ran });
@@ -263,7 +318,7 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   }
 
   // Clones and extracted zips of submissions an interruption left unfinished.
-  for (const f of fetched.values()) (await f).cleanup();
+  for (const f of fetched.values()) safeCleanup(await f.catch(() => undefined));
   const interrupted = options.signal?.aborted ?? false;
   if (!interrupted) manifest.finishedAt = new Date().toISOString();
   writeManifest(out, manifest);
@@ -283,6 +338,28 @@ function snapshotExercises(exercises: Exercise[], out: string): Exercise[] {
     }
     return { ...exercise, dir };
   });
+}
+
+/**
+ * Whether --resume grades a stored result again even though the code and tests are the same:
+ *  - a failure of the grader (retry: a clone that failed, a workspace that could not be written);
+ *  - a timeout or an error: the machine may have been busy, a service down, the timeout too
+ *    short — and it may be another --timeout now;
+ * but never an exercise not submitted, nor a run whose integrity check failed (the same code
+ * would fail it again).
+ */
+export function regradeOnResume(stored: StoredResult): boolean {
+  if (stored.retry) return true;
+  if (stored.notSubmitted || integrityReasons(stored).length > 0) return false;
+  return stored.status === 'timeout' || stored.status === 'error';
+}
+
+function safeCleanup(f: FetchedSubmission | undefined): void {
+  try {
+    f?.cleanup();
+  } catch {
+    // a clone that cannot be removed stays in <out>/.sources; it is removed on the next batch
+  }
 }
 
 function noRun(status: 'error', message: string) {

@@ -22,6 +22,29 @@ export interface ExerciseInfo {
   points: number;
 }
 
+/**
+ * The tests an exercise is graded on, as pinned when the batch starts (filled by the
+ * sandbox's manifest step). `given` lists the tests the shipped STARTER already passes,
+ * as `${file}::${name}` (see testKey in score.ts): they carry no points.
+ */
+export interface PinnedTests {
+  tests: { file: string; name: string }[];
+  given: string[];
+}
+
+/**
+ * A test outcome as stored. `given`: the starter already passes this test, so it carries no
+ * points (it is still run and shown, tagged "given").
+ */
+export type StoredTest = TestOutcome & { given?: boolean };
+
+/** Why a run cannot be trusted (filled by the sandbox's integrity checks). */
+export interface IntegrityFailure {
+  ok: false;
+  /** Each a sentence: "test/app.test.ts › caches misses was skipped", "the report was not written by the runner". */
+  reasons: string[];
+}
+
 /** A file of a submission that is not the instructor's copy (the run used the pristine one anyway). */
 export interface TamperFinding {
   /** Exercise folder name: `03-redis-cache-aside`. */
@@ -47,7 +70,7 @@ export interface StoredResult {
   passed: number;
   /** Tests that count: passed + failed (skipped tests do not). */
   total: number;
-  tests: TestOutcome[];
+  tests: StoredTest[];
   durationMs: number;
   /** The tail of the test runner's output, for diagnosing errors and timeouts. */
   output: string;
@@ -62,6 +85,14 @@ export interface StoredResult {
    * error, but reports call it "not submitted", apart from the runs that broke.
    */
   notSubmitted?: boolean;
+  /**
+   * The run's results cannot be trusted (skipped tests, tests missing or added against the
+   * manifest, a tripwire, a patched framework, a forged report). The exercise then scores
+   * exactly 0 whatever its status, and every report flags it with the reasons.
+   */
+  integrity?: IntegrityFailure;
+  /** The timeout the run had, in ms (absent for results that did not run). */
+  timeoutMs?: number;
 }
 
 export interface SubmissionRecord {
@@ -86,6 +117,12 @@ export interface Manifest {
   graded: string[];
   allOrNothing: boolean;
   shard: { index: number; count: number } | null;
+  /**
+   * Per exercise name, the fingerprint of its pinned tests and configuration (tamper.ts
+   * pristineFingerprint). `merge` refuses outputs whose fingerprints differ: they were graded
+   * on different tests. Absent in outputs of older graders.
+   */
+  pinned?: Record<string, string>;
   /** For a merged output: the folders it was merged from. */
   mergedFrom?: string[];
   startedAt: string;

@@ -1,16 +1,17 @@
 import { formatScore } from '../score.ts';
 import { describeFindings } from '../tamper.ts';
-import type { Gradebook } from './model.ts';
+import { describeIntegrity, type Gradebook } from './model.ts';
 
 /**
  * gradebook.csv: one row per submission, one column per exercise (its score), then total,
- * max and flagged (which files differ from the pristine copies; empty when none).
+ * max, flagged (which files differ from the pristine copies; empty when none) and integrity
+ * (the exercises whose run failed an integrity check, with the reasons; each scores 0).
  * RFC 4180 quoting; a cell that a spreadsheet would read as a formula (=, +, -, @) gets a
  * leading apostrophe, since file names come from the students. No timings, no dates: the
  * same grading gives the same file, byte for byte.
  */
 export function gradebookCsv(book: Gradebook): string {
-  const header = ['submission', 'source', ...book.exercises.map((e) => e.name), 'total', 'max', 'flagged'];
+  const header = ['submission', 'source', ...book.exercises.map((e) => e.name), 'total', 'max', 'flagged', 'integrity'];
   const rows = book.rows.map((row) => [
     row.id,
     row.source,
@@ -18,6 +19,7 @@ export function gradebookCsv(book: Gradebook): string {
     formatScore(row.total),
     formatScore(row.max),
     describeFindings(row.tamper),
+    describeIntegrity(row.integrity),
   ]);
   return `${[header, ...rows].map((cells) => cells.map(csvCell).join(',')).join('\r\n')}\r\n`;
 }

@@ -1,4 +1,4 @@
-import { formatScore } from '../score.ts';
+import { formatScore, integrityReasons, isCleanPass } from '../score.ts';
 import type { StoredResult } from '../types.ts';
 import { type Cell, type Gradebook, type Row, statistics } from './model.ts';
 
@@ -9,7 +9,9 @@ import { type Cell, type Gradebook, type Row, statistics } from './model.ts';
  *  - the class table: a row per submission, a cell per exercise coloured by its share of the
  *    points, total; flagged submissions highlighted with the files that differ;
  *  - a histogram of the scores of each exercise (inline SVG);
- *  - per submission, the details: each exercise's outcome and the failing tests' messages.
+ *  - per submission, the details: each exercise's outcome and the failing tests' messages;
+ *    a run that failed an integrity check is flagged (⚠ integrity) with its reasons, and the
+ *    tests the starter already passes carry a dim "given" tag (they earn no points).
  * Everything that comes from a submission is HTML-escaped.
  */
 
@@ -26,12 +28,13 @@ const h = escapeHtml;
 const pct = (score: number, max: number) => (max > 0 ? Math.round((score / max) * 100) : 0);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-type Tone = 'pass' | 'partial' | 'zero' | 'error' | 'timeout' | 'absent' | 'missing';
+type Tone = 'pass' | 'partial' | 'zero' | 'error' | 'timeout' | 'absent' | 'missing' | 'integrity';
 
 function toneOf(cell: Cell): Tone {
   const r = cell.result;
   if (!r) return 'missing';
-  if (r.status === 'pass') return 'pass';
+  if (integrityReasons(r).length > 0) return 'integrity';
+  if (isCleanPass(r)) return 'pass';
   if (r.status === 'timeout') return 'timeout';
   if (r.notSubmitted) return 'absent';
   if (r.status === 'error') return 'error';
@@ -46,6 +49,7 @@ const STATUS_LABEL: Record<Tone, string> = {
   timeout: 'timeout',
   absent: 'not submitted',
   missing: 'not graded',
+  integrity: 'integrity',
 };
 
 function tableCell(row: Row, cell: Cell): string {
@@ -55,9 +59,22 @@ function tableCell(row: Row, cell: Cell): string {
     ? `${cell.exercise.id} ${cell.exercise.slug}: ${r.status}${r.total ? `, ${r.passed}/${r.total} tests` : ''} — ${r.message}`
     : 'not graded';
   const flag =
-    (r?.tamper.length ?? 0) > 0 ? ' <span class="flag-mark" title="files differ from the pristine copy">⚑</span>' : '';
+    ((r?.tamper.length ?? 0) > 0
+      ? ' <span class="flag-mark" title="files differ from the pristine copy">⚑</span>'
+      : '') +
+    (integrityReasons(r).length > 0
+      ? ` <span class="flag-mark integrity-mark" title="${h(`failed an integrity check: ${integrityReasons(r).join('; ')}`)}">⚠</span>`
+      : '');
   const label = tone === 'pass' || tone === 'partial' || tone === 'zero' ? '' : `<small>${STATUS_LABEL[tone]}</small>`;
   return `<td class="cell t-${tone}" data-sort="${r ? cell.score : -1}" title="${h(title)}">${label}<a href="#s-${h(row.id)}-${h(cell.exercise.id)}">${r ? formatScore(cell.score) : '—'}</a>${flag}</td>`;
+}
+
+/** "⚠ integrity (01, 03)": the exercises whose run failed an integrity check, each scored 0. */
+function integrityBadge(row: Row): string {
+  if (row.integrity.length === 0) return '';
+  const title = row.integrity.map((f) => `${f.exercise}: ${f.reasons.join('; ')}`).join('\n');
+  const ids = row.integrity.map((f) => f.exercise.slice(0, 2)).join(', ');
+  return `<span class="badge b-integrity" title="${h(title)}">⚠ integrity (${h(ids)})</span>`;
 }
 
 /** "1 error", "1 timeout", "2 errors · 1 timeout" */
@@ -86,11 +103,12 @@ function classTable(book: Gradebook): string {
   ].join('');
   const rows = book.rows
     .map((row) => {
-      const flagged = row.tamper.length > 0;
+      const flagged = row.tamper.length > 0 || row.integrity.length > 0;
       const flags = [
-        flagged
+        row.tamper.length > 0
           ? `<span class="badge b-flag" title="${h(row.tamper.map((f) => `${f.exercise}/${f.file} (${f.change})`).join('\n'))}">⚑ ${row.tamper.length} file${row.tamper.length === 1 ? '' : 's'} differ</span>`
           : '',
+        integrityBadge(row),
         problemBadges(row),
         row.complete ? '' : '<span class="badge b-missing">incomplete</span>',
       ].join(' ');
@@ -98,7 +116,7 @@ function classTable(book: Gradebook): string {
         .map((c) => tableCell(row, c))
         .join(
           '',
-        )}<td class="total" data-sort="${row.total}">${formatScore(row.total)}</td><td class="pct" data-sort="${pct(row.total, row.max)}"><span class="meter"><span style="width:${pct(row.total, row.max)}%"></span></span>${pct(row.total, row.max)}%</td><td class="flags" data-sort="${row.tamper.length * 100 + row.errors}">${flags}</td></tr>`;
+        )}<td class="total" data-sort="${row.total}">${formatScore(row.total)}</td><td class="pct" data-sort="${pct(row.total, row.max)}"><span class="meter"><span style="width:${pct(row.total, row.max)}%"></span></span>${pct(row.total, row.max)}%</td><td class="flags" data-sort="${row.integrity.length * 10000 + row.tamper.length * 100 + row.errors}">${flags}</td></tr>`;
     })
     .join('\n');
   const means = book.exercises.map((_exercise, i) => {
@@ -184,6 +202,13 @@ function exerciseDetails(row: Row, cell: Cell): string {
   const meta = `<p class="meta">${r.total > 0 ? `${r.passed} of ${r.total} tests passed · ` : ''}${seconds(r.durationMs)}</p>${
     r.status === 'error' || r.status === 'timeout' ? `<p class="problem">${h(r.message)}</p>` : ''
   }`;
+  const reasons = integrityReasons(r);
+  const integrity =
+    reasons.length > 0
+      ? `<div class="integrity"><b>⚠ Failed an integrity check</b> — this exercise scores 0 whatever its tests say:<ul>${reasons
+          .map((reason) => `<li>${h(reason)}</li>`)
+          .join('')}</ul></div>`
+      : '';
   const tamper =
     r.tamper.length > 0
       ? `<div class="tamper"><b>⚑ Differs from the pristine exercise</b> (graded on the pristine copies all the same):<ul>${r.tamper
@@ -193,35 +218,40 @@ function exerciseDetails(row: Row, cell: Cell): string {
           )
           .join('')}</ul></div>`
       : '';
-  const failing = r.tests.filter((t) => t.status === 'fail' || t.status === 'error');
+  // A skipped test is failing: it never counts as passed.
+  const failing = r.tests.filter((t) => t.status !== 'pass');
+  const given = (t: { given?: boolean }) =>
+    t.given
+      ? ' <span class="given" title="the starter already passes this test: it carries no points">given</span>'
+      : '';
   const passing = r.tests.filter((t) => t.status === 'pass');
   const failures =
     failing.length > 0
       ? `<ul class="tests">${failing
           .map(
             (t) =>
-              `<li class="t-fail"><span class="mark">✗</span> ${h(t.name)}${t.message ? `<pre>${h(t.message)}</pre>` : ''}</li>`,
+              `<li class="t-fail"><span class="mark">✗</span> ${h(t.name)}${t.status === 'skip' ? ' <small>(skipped: counts as failed)</small>' : ''}${given(t)}${t.message ? `<pre>${h(t.message)}</pre>` : ''}</li>`,
           )
           .join('')}</ul>`
       : '';
   const passes =
     passing.length > 0 && failing.length > 0
       ? `<details class="passing"><summary>${passing.length} passing test${passing.length === 1 ? '' : 's'}</summary><ul class="tests">${passing
-          .map((t) => `<li class="t-pass"><span class="mark">✓</span> ${h(t.name)}</li>`)
+          .map((t) => `<li class="t-pass"><span class="mark">✓</span> ${h(t.name)}${given(t)}</li>`)
           .join('')}</ul></details>`
       : '';
   const output =
     (r.status === 'error' || r.status === 'timeout') && r.output.trim()
       ? `<details class="output"><summary>test runner output (last lines)</summary><pre>${h(r.output.trim().split('\n').slice(-40).join('\n'))}</pre></details>`
       : '';
-  return `<div class="ex" id="${anchor}">${head}${meta}${tamper}${failures}${passes}${output}</div>`;
+  return `<div class="ex" id="${anchor}">${head}${meta}${integrity}${tamper}${failures}${passes}${output}</div>`;
 }
 
 function submissionDetails(row: Row): string {
-  const flagged = row.tamper.length > 0;
+  const flagged = row.tamper.length > 0 || row.integrity.length > 0;
   const source = row.record?.commit ? `${row.source} @ ${row.record.commit.slice(0, 12)}` : row.source;
   return `<details class="student${flagged ? ' flagged' : ''}" id="s-${h(row.id)}">
-<summary><span class="who">${h(row.id)}</span> <span class="score">${formatScore(row.total)} / ${formatScore(row.max)}</span>${flagged ? ' <span class="badge b-flag">⚑ flagged</span>' : ''}${row.errors || row.notSubmitted ? ` ${problemBadges(row)}` : ''}</summary>
+<summary><span class="who">${h(row.id)}</span> <span class="score">${formatScore(row.total)} / ${formatScore(row.max)}</span>${row.tamper.length > 0 ? ' <span class="badge b-flag">⚑ flagged</span>' : ''}${row.integrity.length > 0 ? ` ${integrityBadge(row)}` : ''}${row.errors || row.notSubmitted ? ` ${problemBadges(row)}` : ''}</summary>
 <p class="meta">Source: <code>${h(source)}</code>${row.record?.error ? ` — <b>${h(row.record.error)}</b>` : ''}</p>
 ${row.cells.map((c) => exerciseDetails(row, c)).join('\n')}
 </details>`;
@@ -260,7 +290,7 @@ tr.flagged th[scope=row]{box-shadow:inset 4px 0 0 var(--flag);background:var(--f
 tr.flagged td.flags{background:var(--flag-bg)}
 .flag-mark{color:var(--flag);font-weight:700}
 .badge{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;border:1px solid}
-.b-flag{color:var(--flag);border-color:var(--flag);background:var(--flag-bg)}.b-error{color:var(--zero);border-color:var(--zero)}.b-missing{color:var(--muted);border-color:var(--line)}
+.b-flag{color:var(--flag);border-color:var(--flag);background:var(--flag-bg)}.b-integrity{color:var(--zero);border-color:var(--zero);background:var(--zero-bg)}.b-error{color:var(--zero);border-color:var(--zero)}.b-missing{color:var(--muted);border-color:var(--line)}
 .hists{display:flex;flex-wrap:wrap;gap:16px}
 figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:8px 8px 6px}
 figure.overall{border-width:2px}
@@ -278,6 +308,9 @@ details.student[open]{padding-bottom:10px}
 .chip{display:inline-block;min-width:70px;text-align:center;border-radius:4px;padding:0 6px;font-size:12px}
 .problem{margin:2px 0 8px;color:var(--zero);font-weight:600}
 pre.diff{margin:4px 0 6px;max-height:320px}pre.diff .d-add{color:var(--pass);background:var(--pass-bg);display:inline-block;min-width:100%}pre.diff .d-del{color:var(--zero);background:var(--zero-bg);display:inline-block;min-width:100%}pre.diff .d-hunk{color:var(--muted)}
+.integrity{border:1px solid var(--zero);background:var(--zero-bg);border-radius:6px;padding:6px 10px;margin:6px 0}.integrity b{color:var(--zero)}.integrity ul{margin:4px 0 0;padding-left:20px}
+.t-integrity{background:var(--zero-bg);color:var(--zero);font-weight:700}.integrity-mark{color:var(--zero)}
+.given{display:inline-block;margin-left:6px;padding:0 5px;border:1px solid var(--line);border-radius:3px;font-size:11px;color:var(--muted);opacity:.75}
 .tamper{border:1px solid var(--flag);background:var(--flag-bg);border-radius:6px;padding:6px 10px;margin:6px 0}.tamper b{color:var(--flag)}.tamper ul{margin:4px 0 0;padding-left:20px}
 ul.tests{list-style:none;padding-left:0;margin:4px 0}ul.tests li{margin:4px 0}
 ul.tests .mark{font-weight:700}li.t-fail{background:none}li.t-fail .mark{color:var(--zero)}li.t-pass{background:none}li.t-pass .mark{color:var(--pass)}
@@ -333,6 +366,7 @@ ${card(`${formatScore(stats.mean)} <small>/ ${formatScore(book.max)}</small>`, `
 ${card(formatScore(stats.median), 'median')}
 ${card(String(stats.fullMarks), 'full marks')}
 ${card(String(stats.flagged.length), 'flagged: tests or config differ', stats.flagged.length ? 'warn' : '')}
+${stats.integrity.length ? card(String(stats.integrity.length), 'failed an integrity check (0 for that exercise)', 'bad') : ''}
 ${card(String(problems), `runs with errors (${stats.errors}) or timeouts (${stats.timeouts})`, problems ? 'bad' : '')}
 ${stats.notSubmitted ? card(String(stats.notSubmitted), 'exercises not submitted (0 points each)', '') : ''}
 ${stats.missing ? card(String(stats.missing), 'runs not graded', 'bad') : ''}

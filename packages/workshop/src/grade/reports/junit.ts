@@ -1,4 +1,4 @@
-import { formatScore } from '../score.ts';
+import { formatScore, integrityReasons } from '../score.ts';
 import type { Gradebook } from './model.ts';
 
 /**
@@ -6,7 +6,11 @@ import type { Gradebook } from './model.ts';
  *   <testsuites> → one <testsuite> per submission × exercise → one <testcase> per test,
  *   with <failure> for a failed assertion and <error> for a test that could not run.
  * An exercise whose tests could not run at all (nothing submitted, import error, timeout)
- * is one testcase with an <error>. Scores and tamper flags go in <properties>.
+ * is one testcase with an <error>. Scores, tamper flags and integrity failures go in
+ * <properties>. A skipped test is a <failure type="skipped"> (it counts as failed); a test
+ * the starter already passes says "given" in its <system-out> (it carries no points); a run
+ * that failed an integrity check gets a testcase "integrity" with <failure type="integrity">
+ * listing the reasons.
  */
 
 /** Escape text and attribute values, and drop the characters XML 1.0 does not allow at all. */
@@ -47,6 +51,13 @@ export function junitXml(book: Gradebook): string {
       let suiteFailures = 0;
       let suiteErrors = 0;
       let suiteSkipped = 0;
+      const reasons = integrityReasons(result);
+      if (reasons.length > 0) {
+        suiteFailures++;
+        cases.push(
+          `    <testcase ${attrs({ classname, name: 'integrity', time: '0.000' })}>\n      <failure ${attrs({ type: 'integrity', message: firstLine(`failed an integrity check (scored 0): ${reasons.join('; ')}`) })}>${xmlEscape(reasons.join('\n'))}</failure>\n    </testcase>`,
+        );
+      }
       if (!result) {
         suiteSkipped++;
         cases.push(
@@ -69,16 +80,22 @@ export function junitXml(book: Gradebook): string {
       } else {
         for (const t of result.tests) {
           const head = `    <testcase ${attrs({ classname, name: t.name, file: `exercises/${exercise.name}/${t.file}`, time: seconds(t.durationMs) })}`;
-          if (t.status === 'pass') cases.push(`${head}/>`);
+          const given = t.given
+            ? '\n      <system-out>given: the starter already passes this test; it carries no points</system-out>'
+            : '';
+          if (t.status === 'pass') cases.push(given ? `${head}>${given}\n    </testcase>` : `${head}/>`);
           else if (t.status === 'skip') {
-            suiteSkipped++;
-            cases.push(`${head}>\n      <skipped/>\n    </testcase>`);
+            // A skipped test never counts as passed: it is a failure, not <skipped/>.
+            suiteFailures++;
+            cases.push(
+              `${head}>\n      <failure ${attrs({ type: 'skipped', message: 'the test was skipped, and a skipped test counts as failed' })}/>${given}\n    </testcase>`,
+            );
           } else {
             const tag = t.status === 'error' ? 'error' : 'failure';
             if (tag === 'error') suiteErrors++;
             else suiteFailures++;
             cases.push(
-              `${head}>\n      <${tag} ${attrs({ message: firstLine(t.message), type: tag === 'error' ? 'error' : 'AssertionError' })}>${xmlEscape(t.message)}</${tag}>\n    </testcase>`,
+              `${head}>\n      <${tag} ${attrs({ message: firstLine(t.message), type: tag === 'error' ? 'error' : 'AssertionError' })}>${xmlEscape(t.message)}</${tag}>${given}\n    </testcase>`,
             );
           }
         }
@@ -97,6 +114,8 @@ export function junitXml(book: Gradebook): string {
         ['score', formatScore(cell.score)],
         ['max_score', formatScore(exercise.points)],
         ['flagged', (result?.tamper ?? []).map((f) => `${f.file} (${f.change})`).join(', ')],
+        ['integrity', reasons.join('; ')],
+        ['given', String(result?.tests.filter((t) => t.given).length ?? 0)],
       ]
         .map(([name, value]) => `      <property ${attrs({ name: name as string, value: value as string })}/>`)
         .join('\n');

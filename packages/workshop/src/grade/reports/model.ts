@@ -1,6 +1,7 @@
 import { UserError } from '../../output.ts';
-import { round2, scoreOf } from '../score.ts';
+import { integrityReasons, round2, scoreOf } from '../score.ts';
 import { readManifest, readResult, readSubmission } from '../store.ts';
+import { compareIds } from '../submissions.ts';
 import type { ExerciseInfo, Manifest, StoredResult, SubmissionRecord, TamperFinding } from '../types.ts';
 
 /** One cell of the gradebook: an exercise of a submission. `result` is undefined when not graded (yet). */
@@ -18,6 +19,8 @@ export interface Row {
   total: number;
   max: number;
   tamper: TamperFinding[];
+  /** The exercises whose run failed an integrity check (each scores 0), with the reasons. */
+  integrity: IntegrityFlag[];
   /** Runs that errored or timed out (exercises not submitted are counted apart). */
   errors: number;
   /** Exercises with nothing submitted. */
@@ -25,6 +28,16 @@ export interface Row {
   /** Every exercise graded. */
   complete: boolean;
   durationMs: number;
+}
+
+export interface IntegrityFlag {
+  exercise: string;
+  reasons: string[];
+}
+
+/** "01-fixture: a test was skipped; the report was forged | 02-words: …" */
+export function describeIntegrity(flags: IntegrityFlag[]): string {
+  return flags.map((f) => `${f.exercise}: ${f.reasons.join('; ')}`).join(' | ');
 }
 
 export interface Gradebook {
@@ -42,7 +55,7 @@ export function loadGradebook(out: string): Gradebook {
   const exercises = manifest.exercises;
   const max = round2(exercises.reduce((sum, e) => sum + e.points, 0));
   const sources = new Map(manifest.all.map((s) => [s.id, s.source]));
-  const rows = [...manifest.graded].sort().map((id): Row => {
+  const rows = [...manifest.graded].sort(compareIds).map((id): Row => {
     const cells = exercises.map((exercise): Cell => {
       const result = readResult(out, id, exercise.name);
       return { exercise, result, score: scoreOf(result, exercise.points, manifest.allOrNothing) };
@@ -55,6 +68,10 @@ export function loadGradebook(out: string): Gradebook {
       total: round2(cells.reduce((sum, c) => sum + c.score, 0)),
       max,
       tamper: cells.flatMap((c) => c.result?.tamper ?? []),
+      integrity: cells.flatMap((c) => {
+        const reasons = integrityReasons(c.result);
+        return reasons.length > 0 ? [{ exercise: c.exercise.name, reasons }] : [];
+      }),
       errors: cells.filter(
         (c) => (c.result?.status === 'error' && !c.result.notSubmitted) || c.result?.status === 'timeout',
       ).length,
@@ -72,6 +89,8 @@ export interface Stats {
   median: number;
   fullMarks: number;
   flagged: string[];
+  /** Submissions with a run that failed an integrity check. */
+  integrity: string[];
   /** Runs that ended in an error, not counting the exercises nothing was submitted for. */
   errors: number;
   timeouts: number;
@@ -96,6 +115,7 @@ export function statistics(book: Gradebook): Stats {
     median: round2(median),
     fullMarks: book.rows.filter((r) => r.total === r.max && r.max > 0).length,
     flagged: book.rows.filter((r) => r.tamper.length > 0).map((r) => r.id),
+    integrity: book.rows.filter((r) => r.integrity.length > 0).map((r) => r.id),
     errors: cells.filter((c) => c.result?.status === 'error' && !c.result.notSubmitted).length,
     notSubmitted: cells.filter((c) => c.result?.notSubmitted).length,
     timeouts: cells.filter((c) => c.result?.status === 'timeout').length,
