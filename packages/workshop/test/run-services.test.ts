@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPool, ensureDatabase, type Pool, probeDatabase, seedIfEmpty } from '@cachelab/db';
+import { createPool, ensureDatabase, type Pool, type PoolClient, probeDatabase, seedIfEmpty } from '@cachelab/db';
 import { connectRedis, createIsolatedDatabase, createIsolatedRedis, freePort, isolationId } from '@cachelab/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunServices, type RunServices, sweepStaleRunServices } from '../src/grade/sandbox/run-services.ts';
@@ -15,7 +15,7 @@ const FORWARD = fileURLToPath(new URL('../src/grade/sandbox/forward.mjs', import
 interface TestRun {
   services: RunServices;
   /** env with the forwarder's ports in place of the real servers' (outside a sandbox those are taken). */
-  env: Record<string, string>;
+  env: Record<string, string> & { DATABASE_URL: string; REDIS_URL: string; CACHELAB_REDIS_PREFIX: string };
   role: string;
   forwarder: ChildProcess;
   close(): Promise<void>;
@@ -60,6 +60,7 @@ async function startRun(): Promise<TestRun> {
     DATABASE_URL: services.env.DATABASE_URL!.replace(`:${services.listen.postgres.port}/`, `:${pgPort}/`),
     PGPORT: String(pgPort),
     REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    CACHELAB_REDIS_PREFIX: services.env.CACHELAB_REDIS_PREFIX!,
   };
   const run: TestRun = {
     services,
@@ -197,6 +198,24 @@ describe('PostgreSQL through the proxy, as the run role', () => {
     await expect(db.query(sql)).rejects.toMatchObject({ code: expect.stringMatching(/^42501$|^42P01$/) });
   });
 
+  it.each([['-c role=postgres'], ['-c session_authorization=postgres']])(
+    'cannot become postgres through the startup options %s',
+    async (options) => {
+      const url = new URL(run.env.DATABASE_URL);
+      url.searchParams.set('options', options);
+      const sneaky = createPool({ url: url.toString(), max: 1 });
+      try {
+        const me = await sneaky.query('SELECT current_user AS me, session_user AS session').then(
+          (r) => r.rows[0],
+          (err: { code?: string }) => err.code,
+        );
+        expect(me).toMatch(/^42501$|^28000$/);
+      } finally {
+        await sneaky.end();
+      }
+    },
+  );
+
   it('cannot read another run’s schema', async () => {
     const other = await startRun();
     const otherDb = createPool({ url: other.env.DATABASE_URL, max: 1 });
@@ -305,10 +324,8 @@ describe('PostgreSQL through the proxy, as the run role', () => {
   });
 
   it('forwards a CancelRequest: a long query of the run is cancelled', async () => {
-    const client = (await db.connect()) as Awaited<ReturnType<Pool['connect']>> & {
-      processID: number;
-      secretKey: number;
-    };
+    // pg keeps the backend's key data on the client; its types do not declare it.
+    const client = (await db.connect()) as PoolClient & { processID: number; secretKey: number };
     try {
       const sleeping = client.query('SELECT pg_sleep(20)').catch((err: unknown) => err);
       await new Promise((r) => setTimeout(r, 200));
@@ -453,6 +470,27 @@ describe('Redis through the proxy, as the run’s ACL user', () => {
   });
 });
 
+describe('createRunServices', () => {
+  it('creates runs in parallel (their GRANTs on the same tables are serialised)', async () => {
+    const parallel = await Promise.all([startRun(), startRun(), startRun(), startRun()]);
+    for (const run of parallel) {
+      const db = createPool({ url: run.env.DATABASE_URL, max: 1 });
+      try {
+        expect((await db.query('SELECT current_user AS me FROM public.employees LIMIT 1')).rows[0]?.me).toBe(run.role);
+      } finally {
+        await db.end();
+      }
+    }
+    await Promise.all(parallel.map((run) => run.services.dispose()));
+  });
+
+  it('refuses a run id that is not a plain name, naming the rule', async () => {
+    await expect(createRunServices({ runId: 'x; DROP ROLE postgres', socketDir: '/tmp/never' })).rejects.toThrow(
+      /runId must be 1 to 40 lower-case letters/,
+    );
+  });
+});
+
 describe('dispose', () => {
   it('removes the role, its schemas, the ACL user and its keys, even with a session still open; twice is harmless', async () => {
     const run = await startRun();
@@ -503,15 +541,11 @@ describe('sweepStaleRunServices', () => {
     await staleDb.query(`CREATE SCHEMA t_${isolationId()}`);
     await staleDb.end();
     await adminRedis.set(`${stale.env.CACHELAB_REDIS_PREFIX}left`, '1');
-    // Every run this machine has now counts as active, except the stale one: other test
-    // runs may be going on at the same time, and their roles are none of this test's business.
-    const roles = await admin.query<{ rolname: string }>(
-      "SELECT rolname FROM pg_roles WHERE rolname LIKE 'cachelab\\_run\\_%'",
-    );
-    const active = roles.rows.map((r) => r.rolname.slice('cachelab_run_'.length)).filter((id) => id !== staleId);
     stale.forwarder.kill();
 
-    const report = await sweepStaleRunServices(active);
+    // Every other run counts as active: other graders and test runs may share these
+    // servers, and their runs are none of this test's business.
+    const report = await sweepStaleRunServices((id) => id !== staleId);
 
     expect(report.failures).toEqual([]);
     expect(report.removed).toContain(staleId);

@@ -232,16 +232,24 @@ export interface SweepReport {
 }
 
 /**
- * Remove every run role, ACL user and key prefix whose run id is not in `activeRunIds`:
- * what a grader that was killed (SIGKILL, a reboot) never disposed of. Call it when a
- * batch starts, with the ids of the runs that are still going (none, for a single grader).
+ * Remove every run role, ACL user and key prefix whose run id is not active: what a grader
+ * that was killed (SIGKILL, a reboot) never disposed of. Call it when a batch starts, with
+ * the ids of the runs that are still going (none, for a single grader), or a predicate
+ * asked at the moment each id is found, for graders that share the servers and start runs
+ * while this one sweeps.
  */
 export async function sweepStaleRunServices(
-  activeRunIds: Iterable<string>,
+  activeRunIds: Iterable<string> | ((runId: string) => boolean),
   options: { databaseUrl?: string; redisUrl?: string } = {},
 ): Promise<SweepReport> {
   const urls = { databaseUrl: options.databaseUrl ?? databaseUrl(), redisUrl: options.redisUrl ?? redisUrl() };
-  const active = new Set(activeRunIds);
+  const isActive =
+    typeof activeRunIds === 'function'
+      ? activeRunIds
+      : (
+          (ids: Set<string>) => (id: string) =>
+            ids.has(id)
+        )(new Set(activeRunIds));
   const found = new Set<string>();
   const failures: string[] = [];
   try {
@@ -272,7 +280,7 @@ export async function sweepStaleRunServices(
   }
   const removed: string[] = [];
   for (const id of [...found].sort()) {
-    if (active.has(id) || !RUN_ID.test(id)) continue;
+    if (!RUN_ID.test(id) || isActive(id)) continue;
     const problems = await removeRun(runNames(id), urls);
     if (problems.length === 0) removed.push(id);
     else failures.push(...problems);
