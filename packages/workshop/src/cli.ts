@@ -162,6 +162,7 @@ const grade = program
   .option('--resume', 'keep results already in --out for code that has not changed')
   .option('--shard <i/n>', 'grade only the i-th of n slices of the submissions (by sorted id)')
   .option('--root <dir>', 'the pristine workshop whose tests are used (default: this one)')
+  .option('--require-sandbox', 'refuse to grade when no sandbox can be had (bubblewrap on Linux)')
   .action(async (submissions: string[], options: import('./grade/command.ts').GradeCliOptions) => {
     const { gradeCommand } = await import('./grade/command.ts');
     set(await gradeCommand(submissions, options));

@@ -25,6 +25,7 @@ export interface GradeCliOptions {
   resume?: boolean;
   shard?: string;
   root?: string;
+  requireSandbox?: boolean;
 }
 
 /** Paths typed by the instructor are relative to where they typed them (npm run changes the cwd). */
@@ -152,6 +153,12 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
         info(
           `Grading ${event.submissions.length} submission${event.submissions.length === 1 ? '' : 's'} × ${event.exercises.length} exercise${event.exercises.length === 1 ? '' : 's'}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${event.total} runs, ${event.concurrency} at a time, ${timeoutText}, ${allOrNothing ? 'all-or-nothing' : 'partial credit'}.`,
         );
+        if (event.sandbox.sandboxed)
+          info('Each run is sandboxed: its own user, namespaces, read-only tests, its own database role and Redis user.');
+        else
+          warn(
+            `NOT sandboxed: ${event.sandbox.reason}. The submitted code runs as your user; every report says so. Use --require-sandbox to refuse instead.`,
+          );
         progress = createBatchProgress(event.total);
         break;
       }
@@ -196,6 +203,7 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
       allOrNothing,
       resume: options.resume ?? false,
       shard,
+      requireSandbox: options.requireSandbox ?? false,
       signal: controller.signal,
       onEvent,
       ...(options.exercises ? { exercises: options.exercises.split(',').map((s) => s.trim()) } : {}),

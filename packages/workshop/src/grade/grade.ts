@@ -4,9 +4,11 @@ import { join, resolve } from 'node:path';
 import { mapLimit } from '../concurrency.ts';
 import { UserError } from '../output.ts';
 import { type Exercise, findExercise, listExercises, REPO_ROOT } from '../repo.ts';
-import { runExercise } from '../runner/run-exercise.ts';
+import { probeSandbox } from '../runner/sandbox.ts';
 import { writeReports } from './reports/write.ts';
 import { checkExerciseFolder, existsNoFollow } from './safe-files.ts';
+import { pinTests } from './pin.ts';
+import { runGraded } from './sandboxed-run.ts';
 import { integrityReasons } from './score.ts';
 import { PRISTINE_DIR, readManifest, readResult, writeManifest, writeResult, writeSubmission } from './store.ts';
 import {
@@ -17,7 +19,7 @@ import {
   shardSlice,
 } from './submissions.ts';
 import { findTampering, pristineFingerprint, sha256, submissionFingerprint } from './tamper.ts';
-import type { ExerciseInfo, Manifest, StoredResult, SubmissionRecord } from './types.ts';
+import type { ExerciseInfo, Manifest, PinnedTests, StoredResult, SubmissionRecord } from './types.ts';
 
 export interface GradeOptions {
   /** Folders, .zip files or git URLs, as the instructor typed them. */
@@ -46,11 +48,20 @@ export interface GradeOptions {
   shard?: { index: number; count: number } | null;
   /** Stops the batch: runs under way are killed and NOT stored, so --resume redoes them. */
   signal?: AbortSignal;
+  /** Refuse to grade when no sandbox can be had (instead of grading unsandboxed, with a warning). */
+  requireSandbox?: boolean;
   onEvent?: (event: GradeEvent) => void;
 }
 
 export type GradeEvent =
-  | { type: 'start'; submissions: Submission[]; exercises: Exercise[]; total: number; concurrency: number }
+  | {
+      type: 'start';
+      submissions: Submission[];
+      exercises: Exercise[];
+      total: number;
+      concurrency: number;
+      sandbox: { sandboxed: boolean; reason?: string };
+    }
   | { type: 'run-start'; submission: string; exercise: string }
   | { type: 'run'; result: StoredResult; resumed: boolean; ran: boolean }
   | { type: 'submission'; record: SubmissionRecord; results: StoredResult[] };
@@ -126,6 +137,16 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   const allOrNothing = options.allOrNothing ?? false;
   const concurrency = Math.max(1, options.concurrency ?? Math.min(4, availableParallelism()));
 
+  const support = probeSandbox();
+  if (!support.available && options.requireSandbox)
+    throw new UserError(
+      `No sandbox can be had here: ${support.reason}. Without --require-sandbox the class is graded unsandboxed (the reports say so); for an untrusted class, fix that first.`,
+      2,
+    );
+  const sandbox = support.available
+    ? { sandboxed: true }
+    : { sandboxed: false, reason: support.reason ?? 'no sandbox on this machine' };
+
   const previous = readManifest(out);
   const manifest: Manifest = {
     version: 1,
@@ -135,6 +156,7 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
     graded: slice.map((s) => s.id),
     allOrNothing,
     shard,
+    sandbox,
     startedAt: options.resume && previous ? previous.startedAt : new Date().toISOString(),
   };
   writeManifest(out, manifest);
@@ -143,9 +165,26 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   // the workshop meanwhile; the copy stays in the output as a record of what was graded.
   const pinned = snapshotExercises(exercises, out);
   const jobs = slice.flatMap((submission) => pinned.map((exercise) => ({ submission, exercise })));
-  options.onEvent?.({ type: 'start', submissions: slice, exercises, total: jobs.length, concurrency });
-
   const pristine = new Map(pinned.map((e) => [e.name, pristineFingerprint(e)]));
+  // The manifest of each exercise's tests and the tests its starter passes (pin.ts): one run
+  // of each starter, before any submission; kept for --resume.
+  const pinnedTests = new Map<string, PinnedTests>();
+  await mapLimit(pinned, concurrency, async (exercise) => {
+    const original = exercises.find((e) => e.name === exercise.name) as Exercise;
+    try {
+      pinnedTests.set(
+        exercise.name,
+        await pinTests(exercise, original, pristine.get(exercise.name) as string, options.signal),
+      );
+    } catch (err) {
+      throw new UserError(
+        `Could not pin the tests of ${exercise.name}: ${err instanceof Error ? err.message : err}. Check the workshop with \`npx cachelab check ${exercise.id}\`.`,
+        1,
+      );
+    }
+  });
+  options.onEvent?.({ type: 'start', submissions: slice, exercises, total: jobs.length, concurrency, sandbox });
+
   // What was graded against, so that `merge` can refuse shards graded on different tests.
   manifest.pinned = Object.fromEntries(pristine);
   writeManifest(out, manifest);
@@ -281,10 +320,12 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
       options.onEvent?.({ type: 'run-start', submission: submission.id, exercise: exercise.name });
       ran = true;
       try {
-        const run = await runExercise({
+        const run = await runGraded({
           exercise,
           srcDir,
           label: `grade-${submission.id}`,
+          pinned: pinnedTests.get(exercise.name) as PinnedTests,
+          sandbox: sandbox.sandboxed,
           ...(options.timeoutSeconds ? { timeoutMs: options.timeoutSeconds * 1000 } : {}),
           env: scrubbedEnv(),
           ...(options.signal ? { signal: options.signal } : {}),
@@ -299,6 +340,8 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
           tests: run.tests,
           durationMs: run.durationMs,
           output: run.status === 'pass' ? '' : run.output.slice(-4000),
+          sandboxed: run.sandboxed,
+          ...(run.integrity.length > 0 ? { integrity: { ok: false as const, reasons: run.integrity } } : {}),
         };
       } catch (err) {
         // The grader's own failure (a workspace that cannot be written…): this run scores 0,

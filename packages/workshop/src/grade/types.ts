@@ -91,6 +91,8 @@ export interface StoredResult {
    * exactly 0 whatever its status, and every report flags it with the reasons.
    */
   integrity?: IntegrityFailure;
+  /** The run happened inside the sandbox (false: as the grader's user, see the manifest's `sandbox`). */
+  sandboxed?: boolean;
   /** The timeout the run had, in ms (absent for results that did not run). */
   timeoutMs?: number;
 }
@@ -123,6 +125,8 @@ export interface Manifest {
    * on different tests. Absent in outputs of older graders.
    */
   pinned?: Record<string, string>;
+  /** Whether runs were sandboxed, and if not why (every report says so). */
+  sandbox?: { sandboxed: boolean; reason?: string };
   /** For a merged output: the folders it was merged from. */
   mergedFrom?: string[];
   startedAt: string;

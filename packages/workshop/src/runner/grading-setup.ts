@@ -27,24 +27,49 @@ type Task = {
   result?: { state?: string; errors?: unknown[] };
 };
 
-function freezeDeep(value: unknown, depth: number): void {
-  if ((typeof value !== 'object' && typeof value !== 'function') || value === null || depth < 0) return;
-  Object.freeze(value);
-  for (const key of Reflect.ownKeys(value)) {
-    const descriptor = Object.getOwnPropertyDescriptor(value, key);
-    if (descriptor && 'value' in descriptor) freezeDeep(descriptor.value, depth - 1);
-  }
+/** Attempts to change the machinery, seen by the guards below; noted on every test after. */
+const attempts: string[] = [];
+function attempted(what: string): never {
+  if (!attempts.includes(what)) attempts.push(what);
+  throw new TypeError(`Grading: ${what} is not allowed (the assertion machinery is frozen while tests are graded).`);
 }
 
-const chaiApi = chai as unknown as { Assertion: { prototype: object }; util: object; config: object };
-freezeDeep(chaiApi.Assertion.prototype, 1);
+/**
+ * Freeze an object, turning each data property into a getter of the original and a setter
+ * that records the attempt and throws (a student's try/catch cannot make it silent).
+ */
+function guard(target: object, label: string): void {
+  for (const key of Reflect.ownKeys(target)) {
+    const descriptor = Object.getOwnPropertyDescriptor(target, key);
+    if (!descriptor?.configurable || !('value' in descriptor)) continue;
+    const value: unknown = descriptor.value;
+    Object.defineProperty(target, key, {
+      configurable: false,
+      enumerable: descriptor.enumerable ?? false,
+      get: () => value,
+      set: () => attempted(`replacing ${label}.${String(key)}`),
+    });
+  }
+  Object.freeze(target);
+}
+
+const chaiApi = chai as unknown as {
+  Assertion: { prototype: object };
+  util: Record<string, unknown>;
+  config: object;
+};
+guard(chaiApi.Assertion.prototype, 'chai.Assertion.prototype');
 Object.freeze(chaiApi.Assertion);
-freezeDeep(chaiApi.util, 1);
+guard(chaiApi.util, 'chai.util');
 Object.freeze(chaiApi.config);
 // (`chai` itself is a module namespace: its bindings are read-only already.)
-Object.freeze(expect);
-// `expect.extend` and `expect.addEqualityTesters` write here: `toEqual` with a tester that
-// always answers true would pass anything.
+// `expect.extend({ toBe })` replaces a matcher; `expect.addEqualityTesters([() => true])`
+// would make toEqual pass anything. (chai.use with a plugin meets the frozen prototype.)
+const expectApi = expect as unknown as Record<string, unknown>;
+expectApi.extend = (matchers: object) =>
+  attempted(`adding or replacing matchers with expect.extend (${Object.keys(matchers ?? {}).join(', ')})`);
+expectApi.addEqualityTesters = () => attempted('adding equality testers (expect.addEqualityTesters)');
+guard(expect, 'expect');
 const jestMatchers = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[
   Symbol.for('$$jest-matchers-object')
 ];
@@ -98,8 +123,14 @@ function note(task: Task, finding: string): void {
 beforeEach((ctx) => {
   const task = ctx.task as unknown as Task;
   for (const key of ['fails', 'retry', 'repeats'] as const) {
-    Object.defineProperty(task, key, { value: task[key], writable: false, configurable: false });
+    const value = task[key];
+    Object.defineProperty(task, key, {
+      configurable: false,
+      get: () => value,
+      set: () => attempted(`changing the test's "${key}" option`),
+    });
   }
+  for (const what of attempts) note(task, `${what} was attempted`);
   let result = task.result;
   if (!result) return;
   Object.defineProperty(task, 'result', {
@@ -112,6 +143,20 @@ beforeEach((ctx) => {
         return;
       }
       result = next;
+    },
+  });
+  let errors = result.errors;
+  Object.defineProperty(result, 'errors', {
+    configurable: false,
+    enumerable: true,
+    get: () => errors,
+    set(next: unknown[] | undefined) {
+      // The runner only ever adds errors (`errors ??= []; errors.push(…)`).
+      if (errors && errors.length > 0 && (next?.length ?? 0) < errors.length) {
+        note(task, "the test's errors were erased");
+        return;
+      }
+      errors = next;
     },
   });
   let state = result.state;
@@ -134,6 +179,7 @@ beforeEach((ctx) => {
 
 afterEach((ctx) => {
   const task = ctx.task as unknown as Task;
+  for (const what of attempts) note(task, `${what} was attempted`);
   const changed = changedBuiltins();
   if (changed.length > 0) {
     note(task, `built-ins replaced during the test: ${changed.join(', ')}`);

@@ -63,8 +63,14 @@ export function checkIntegrity(input: IntegrityInput): string[] {
     }
   }
 
+  // The same finding on many tests (an attempt is noted on every test after it) is one line.
+  const seen = new Map<string, string[]>();
   for (const test of input.tests)
-    for (const finding of test.integrity ?? []) findings.push(`${nameOf(test)}: ${finding}`);
+    for (const finding of test.integrity ?? []) seen.set(finding, [...(seen.get(finding) ?? []), nameOf(test)]);
+  for (const [finding, tests] of seen)
+    findings.push(
+      tests.length === 1 ? `${tests[0]}: ${finding}` : `${finding} (seen in ${tests.length} tests, first ${tests[0]})`,
+    );
 
   if (input.manifest) {
     const key = (file: string, name: string) => `${file}\u0000${name}`;

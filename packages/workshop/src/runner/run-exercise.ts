@@ -152,7 +152,11 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
       return {
         ...base,
         status: 'error',
-        message: `The tests could not run: ${lastMeaningfulLine(output)}`,
+        message: `The tests could not run: ${
+          lastMeaningfulLine(output).startsWith('RUN ')
+            ? `vitest ended (exit code ${exitCode}) without sending its report: its main process was stopped or disrupted`
+            : lastMeaningfulLine(output)
+        }`,
         durationMs,
         output,
       };
@@ -189,15 +193,15 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         durationMs: 0,
       });
     }
-    // Every test passed but vitest failed the run: an error escaped the tests (an unhandled
-    // rejection from a background promise, say). That is a bug in the code under test, and
-    // the JSON report alone would call it a pass.
-    if (exitCode !== 0 && fileErrors.length === 0 && failed === 0) {
+    // Every test passed but an error escaped the tests (an unhandled rejection from a
+    // background promise, say). That is a bug in the code under test, and the tests' own
+    // results alone would call it a pass. (The exit code cannot say it: tripwires fail.)
+    if (report && report.unhandled.length > 0 && fileErrors.length === 0 && failed === 0) {
       tests.push({
         name: 'no error escapes the tests (unhandled rejections, errors thrown in callbacks)',
         file: '',
         status: 'error',
-        message: `${unhandledError(output)}. Catch it where the promise is created (a background refresh, a timer, an event handler).`,
+        message: `An error escaped the tests: ${cleanMessage(report.unhandled[0] ?? '').split('\n')[0]}. Catch it where the promise is created (a background refresh, a timer, an event handler).`,
         durationMs: 0,
       });
     }
@@ -396,16 +400,6 @@ export function cleanMessage(raw: string): string {
     .replace(/\n{3,}/g, '\n\n')
     .trim();
   return text.length > 1200 ? `${text.slice(0, 1200)}…` : text;
-}
-
-/** The first error vitest printed under "Unhandled Rejection" / "Unhandled Error", if any. */
-function unhandledError(output: string): string {
-  const lines = output.replace(ANSI_COLOUR, '').split('\n');
-  const start = lines.findIndex((l) => /Unhandled (Rejection|Error)/.test(l));
-  const error = start >= 0 ? lines.slice(start + 1).find((l) => /\w*Error\b.*:/.test(l)) : undefined;
-  return error
-    ? `An error escaped the tests: ${error.trim()}`
-    : 'The test run failed after every test passed (an error escaped the tests)';
 }
 
 function lastMeaningfulLine(output: string): string {
