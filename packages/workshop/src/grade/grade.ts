@@ -174,7 +174,7 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
     try {
       pinnedTests.set(
         exercise.name,
-        await pinTests(exercise, original, pristine.get(exercise.name) as string, options.signal),
+        await pinTests(exercise, original, pristine.get(exercise.name) as string, out, options.signal),
       );
     } catch (err) {
       throw new UserError(

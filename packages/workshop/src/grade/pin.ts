@@ -15,11 +15,11 @@ import type { PinnedTests } from './types.ts';
  * If a test file does not even load on the starter, the manifest comes from the reference
  * solution instead (and nothing of that file is given).
  *
- * Kept in `<out>/.pristine/<name>/pinned-tests.json` with the fingerprint of the tests it
- * describes, so that --resume and later batches on the same tests do not run it again.
+ * Kept in `<out>/.pinned-tests/<name>.json` with the fingerprint of the tests it describes,
+ * so that --resume and later batches on the same tests do not run it again.
  */
 
-const FILE = 'pinned-tests.json';
+export const PINNED_TESTS_DIR = '.pinned-tests';
 
 interface Stored extends PinnedTests {
   fingerprint: string;
@@ -29,9 +29,10 @@ export async function pinTests(
   pinned: Exercise,
   original: Exercise,
   fingerprint: string,
+  out: string,
   signal?: AbortSignal,
 ): Promise<PinnedTests> {
-  const path = join(pinned.dir, FILE);
+  const path = join(out, PINNED_TESTS_DIR, `${pinned.name}.json`);
   if (existsSync(path)) {
     try {
       const stored = JSON.parse(readFileSync(path, 'utf8')) as Stored;

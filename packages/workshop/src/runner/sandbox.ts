@@ -53,11 +53,9 @@ export function sandboxUid(): number | undefined {
 
 /** Can this machine sandbox a run? Checked once per process, by running `true` in one. */
 export function probeSandbox(): SandboxSupport {
+  // Read each time, so that one process can grade with and without (scripts/sandbox-cost.ts).
+  if (process.env.CACHELAB_SANDBOX === 'off') return { available: false, reason: 'CACHELAB_SANDBOX=off was set' };
   if (probed) return probed;
-  if (process.env.CACHELAB_SANDBOX === 'off') {
-    probed = { available: false, reason: 'CACHELAB_SANDBOX=off was set' };
-    return probed;
-  }
   if (platform() !== 'linux') {
     probed = { available: false, reason: `the sandbox needs Linux (this is ${platform()})` };
     return probed;
