@@ -107,6 +107,21 @@ export const MALFORMED = {
     );
     return path;
   },
+  /** A zip whose directory says it extracts to 300 MB (a zip bomb, or a zip of node_modules): refused unextracted. */
+  'zip-too-big': (parent: string) => {
+    const path = join(parent, 'zip-too-big.zip');
+    writeFileSync(
+      path,
+      zip([['exercises/01-fixture/src/price.ts', readFileSync(RIGHT_PRICE)]], { claimBytes: 300 * 1024 * 1024 }),
+    );
+    return path;
+  },
+  /** Not a zip at all, whatever its name says. */
+  'zip-not-a-zip': (parent: string) => {
+    const path = join(parent, 'zip-not-a-zip.zip');
+    writeFileSync(path, 'this is a Word document, honest\n');
+    return path;
+  },
   /** GitHub's "Download ZIP" of a repository, re-zipped on a Mac: one top folder and stray files beside it. */
   'zip-stray-files': (parent: string) => {
     const path = join(parent, 'zip-stray-files.zip');
@@ -141,9 +156,13 @@ function crc32(data: Buffer): number {
 /**
  * A zip of stored (uncompressed) entries, byte by byte as PKWARE's APPNOTE describes it, so
  * that a test can make the zips real tools make, odd names included. `madeByDos` marks the
- * archive as made on MS-DOS/Windows (host 0), as the tools that write backslashes do.
+ * archive as made on MS-DOS/Windows (host 0), as the tools that write backslashes do;
+ * `claimBytes` is the uncompressed size each entry claims in the central directory.
  */
-export function zip(entries: [name: string, data: Buffer][], options: { madeByDos?: boolean } = {}): Buffer {
+export function zip(
+  entries: [name: string, data: Buffer][],
+  options: { madeByDos?: boolean; claimBytes?: number } = {},
+): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
@@ -172,7 +191,7 @@ export function zip(entries: [name: string, data: Buffer][], options: { madeByDo
     central.writeUInt16LE(0x21, 14);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
+    central.writeUInt32LE(options.claimBytes ?? data.length, 24); // uncompressed size, as the directory claims it
     central.writeUInt16LE(nameBytes.length, 28);
     central.writeUInt16LE(0, 30); // extra
     central.writeUInt16LE(0, 32); // comment

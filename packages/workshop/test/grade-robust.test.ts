@@ -93,6 +93,16 @@ describe('a class of malformed submissions', () => {
     },
     'large-added-test': { score: 10, '01': 'All 3 checks passed.', '02': NOT_SUBMITTED_02 },
     'zip-backslashes': { score: 10, '01': 'All 3 checks passed.', '02': NOT_SUBMITTED_02 },
+    'zip-too-big': {
+      score: 0,
+      '01': `Did not extract ${join(subs, 'zip-too-big.zip')}: it would extract to 300.0 MB, more than the 200.0 MB a submission may hold.`,
+      '02': `Did not extract ${join(subs, 'zip-too-big.zip')}: it would extract to 300.0 MB, more than the 200.0 MB a submission may hold.`,
+    },
+    'zip-not-a-zip': {
+      score: 0,
+      '01': `Could not extract ${join(subs, 'zip-not-a-zip.zip')}: it is not a zip file, or it is damaged (unzip found no central directory)`,
+      '02': `Could not extract ${join(subs, 'zip-not-a-zip.zip')}: it is not a zip file, or it is damaged (unzip found no central directory)`,
+    },
     'zip-stray-files': { score: 10, '01': 'All 3 checks passed.', '02': NOT_SUBMITTED_02 },
   };
 
@@ -137,8 +147,9 @@ describe('a class of malformed submissions', () => {
     const before = read(join(out, 'gradebook.csv'));
     const again = await gradeSubmissions({ ...options, resume: true });
     // The 9 exercises refused (7, and exercises-link's two) are errors, graded again (cheaply:
-    // nothing runs); the runs of unchanged code and the exercises not submitted are kept.
-    expect([again.graded, again.resumed]).toEqual([9, 13]);
+    // nothing runs), and so are the 4 of the two zips that could not be extracted; the runs of
+    // unchanged code and the exercises not submitted are kept.
+    expect([again.graded, again.resumed]).toEqual([13, 13]);
     expect(read(join(out, 'gradebook.csv'))).toBe(before);
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../output.ts';
-import { byCodePoint, existsNoFollow, isRealDirectory, listRegularFiles } from './safe-files.ts';
+import { byCodePoint, existsNoFollow, formatBytes, isRealDirectory, listRegularFiles } from './safe-files.ts';
 import { RESERVED, SOURCES_DIR } from './store.ts';
 import type { SubmissionRecord } from './types.ts';
 
@@ -32,6 +32,8 @@ const GIT_URL = /^(?:(?:https?|ssh|git|file):\/\/|[\w.-]+@[\w.-]+:)/;
 /** Folders that are not the submission itself when a zip holds one top-level folder. */
 const NOISE = /^(?:__MACOSX|\..*)$/;
 const CLONE_TIMEOUT_MS = 180_000;
+/** A zip that would extract to more than this is refused before extraction (a zip bomb, a zip of node_modules). */
+export const MAX_ZIP_BYTES = 200 * 1024 * 1024;
 
 function isBareRepository(dir: string): boolean {
   return existsSync(join(dir, 'HEAD')) && existsSync(join(dir, 'objects')) && existsSync(join(dir, 'refs'));
@@ -186,6 +188,14 @@ export async function fetchSubmission(
       const { stdout } = await exec('git', ['-C', dest, 'rev-parse', 'HEAD']);
       record.commit = stdout.trim();
     } else {
+      // The central directory's totals first: "5 files, 130 bytes uncompressed, …".
+      const { stdout } = await exec('unzip', ['-Zt', submission.source], { timeout: CLONE_TIMEOUT_MS });
+      const bytes = Number(/(\d+) bytes uncompressed/.exec(stdout)?.[1] ?? 0);
+      if (bytes > MAX_ZIP_BYTES) {
+        record.error = `Did not extract ${submission.source}: it would extract to ${formatBytes(bytes)}, more than the ${formatBytes(MAX_ZIP_BYTES)} a submission may hold.`;
+        cleanup();
+        return { record, exercisesDir: undefined, cleanup };
+      }
       try {
         await exec('unzip', ['-q', '-o', submission.source, '-d', dest], { timeout: CLONE_TIMEOUT_MS });
       } catch (err) {
@@ -214,13 +224,23 @@ export async function fetchSubmission(
  * first line of complaint.
  */
 export function fetchFailure(err: unknown, kind: Submission['kind']): string {
-  const e = err as { stderr?: string; message?: string; code?: unknown; killed?: boolean; signal?: string };
+  const e = err as {
+    stderr?: string;
+    stdout?: string;
+    message?: string;
+    code?: unknown;
+    killed?: boolean;
+    signal?: string;
+  };
   if (e.code === 'ENOENT') return `\`${kind === 'git' ? 'git' : 'unzip'}\` is not installed`;
   if (e.killed) return `it took longer than ${CLONE_TIMEOUT_MS / 1000} s and was stopped`;
-  const lines = (e.stderr || e.message || String(err))
+  // git says what went wrong on stderr; unzip's listing mode (-Zt) says it on stdout.
+  const lines = (`${e.stderr ?? ''}\n${e.stdout ?? ''}`.trim() || e.message || String(err))
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !/^Command failed:/.test(l));
+    .filter((l) => l && !/^Command failed:/.test(l) && !/^\[.*\]$/.test(l));
+  if (kind === 'zip' && lines.some((l) => /End-of-central-directory signature not found/.test(l)))
+    return 'it is not a zip file, or it is damaged (unzip found no central directory)';
   const telling = [
     lines.find((l) => /^remote:\s*\S/.test(l) && !/^remote:\s*(Enumerating|Counting|Compressing|Total)\b/.test(l)),
     lines.find((l) => /^(fatal|error):/.test(l)),
