@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { connectRedis } from '@cachelab/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradeSubmissions } from '../src/grade/grade.ts';
 import type { ResultsJson } from '../src/grade/reports/results-json.ts';
+import { sweepDeadRuns } from '../src/grade/sandboxed-run.ts';
 import { readResult } from '../src/grade/store.ts';
 import { REPO_ROOT } from '../src/repo.ts';
 import { runExercise } from '../src/runner/run-exercise.ts';
@@ -111,7 +112,7 @@ beforeAll(() => {
     submission(
       'hang-detached',
       `import { spawn } from 'node:child_process';
-spawn('sleep', ['300', '${process.pid}-orphan'], { detached: true, stdio: 'ignore' }).unref();
+spawn(process.execPath, ['-e', 'setTimeout(() => {}, 300_000)', '${process.pid}-orphan'], { detached: true, stdio: 'ignore' }).unref();
 while (true) {}
 export function priceWithVat(net: number): number { return net; }
 `,
@@ -218,6 +219,64 @@ describe.skipIf(!sandbox.available)(
     });
   },
 );
+
+describe.skipIf(!sandbox.available)('a grader killed in the middle of a run', () => {
+  it("takes the run's whole process tree with it, and the next batch removes its role and ACL user", async () => {
+    const sub = join(work, 'killed', 'hanger');
+    mkdirSync(join(sub, PRICE, '..'), { recursive: true });
+    writeFileSync(
+      join(sub, PRICE),
+      `import { spawn } from 'node:child_process';
+spawn(process.execPath, ['-e', 'setTimeout(() => {}, 300_000)', '${process.pid}-killed'], { detached: true, stdio: 'ignore' }).unref();
+while (true) {}
+export function priceWithVat(net: number): number { return net; }
+`,
+    );
+    const grader = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'packages/workshop/bin/cachelab.js'),
+        'grade',
+        sub,
+        '--root',
+        fixtures,
+        '--out',
+        join(work, 'killed-out'),
+        '--timeout',
+        '120',
+        '--exercises',
+        '01',
+      ],
+      { stdio: 'ignore' },
+    );
+    const admin = createPool({ max: 1 });
+    const runRoles = async () =>
+      (
+        await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [
+          `cachelab_run_p${grader.pid}\\_%`,
+        ])
+      ).rows;
+    const orphans = () =>
+      execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((line) => line.includes(`${process.pid}-killed`));
+    try {
+      // Wait for the run to be under way: its role exists and its grandchild sleeps.
+      for (let i = 0; i < 300 && ((await runRoles()).length === 0 || orphans().length === 0); i++)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(orphans().length).toBe(1);
+      grader.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(orphans()).toEqual([]);
+      expect((await runRoles()).length).toBe(1); // nobody cleaned up: the grader died
+      await sweepDeadRuns();
+      expect(await runRoles()).toEqual([]);
+    } finally {
+      grader.kill('SIGKILL');
+      await admin.end();
+    }
+  }, 90_000);
+});
 
 describe('the probes of the sandbox suite, run without a sandbox', () => {
   it('each escape works where nothing stops it, so its 0 in the sandbox means something', async () => {

@@ -5,10 +5,10 @@ import { mapLimit } from '../concurrency.ts';
 import { UserError } from '../output.ts';
 import { type Exercise, findExercise, listExercises, REPO_ROOT } from '../repo.ts';
 import { probeSandbox } from '../runner/sandbox.ts';
+import { pinTests } from './pin.ts';
 import { writeReports } from './reports/write.ts';
 import { checkExerciseFolder, existsNoFollow } from './safe-files.ts';
-import { pinTests } from './pin.ts';
-import { runGraded } from './sandboxed-run.ts';
+import { runGraded, sweepDeadRuns } from './sandboxed-run.ts';
 import { integrityReasons } from './score.ts';
 import { PRISTINE_DIR, readManifest, readResult, writeManifest, writeResult, writeSubmission } from './store.ts';
 import {
@@ -166,6 +166,8 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   const pinned = snapshotExercises(exercises, out);
   const jobs = slice.flatMap((submission) => pinned.map((exercise) => ({ submission, exercise })));
   const pristine = new Map(pinned.map((e) => [e.name, pristineFingerprint(e)]));
+  // What a grader killed mid-run on this machine left in the services (roles, ACL users, keys).
+  if (sandbox.sandboxed) await sweepDeadRuns().catch(() => []);
   // The manifest of each exercise's tests and the tests its starter passes (pin.ts): one run
   // of each starter, before any submission; kept for --resume.
   const pinnedTests = new Map<string, PinnedTests>();

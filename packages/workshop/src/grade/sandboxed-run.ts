@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exercise } from '../repo.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
-import { createRunServices } from './sandbox/run-services.ts';
+import { createRunServices, sweepStaleRunServices } from './sandbox/run-services.ts';
 import type { PinnedTests } from './types.ts';
 
 /**
@@ -38,6 +38,32 @@ export interface GradedRunOptions {
   env: NodeJS.ProcessEnv;
 }
 
+/** This machine, in 6 hex digits: run ids say which grader (host and pid) made them. */
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 6);
+const RUN_ID = /^p(\d+)_([0-9a-f]{6})_/;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the roles, ACL users and keys of runs whose grader died without cleaning up
+ * (SIGKILL, a reboot): those made on this machine by a process that no longer exists.
+ * Runs of graders alive here, or of other machines sharing the servers, are left alone.
+ */
+export async function sweepDeadRuns(): Promise<string[]> {
+  const report = await sweepStaleRunServices((runId) => {
+    const m = RUN_ID.exec(runId);
+    return !m || m[2] !== HOST || isAlive(Number(m[1]));
+  });
+  return report.removed;
+}
+
 export async function runGraded(options: GradedRunOptions): Promise<RunResult> {
   const common = {
     exercise: options.exercise,
@@ -51,7 +77,7 @@ export async function runGraded(options: GradedRunOptions): Promise<RunResult> {
   };
   if (!options.sandbox) return runExercise({ ...common, env: options.env });
 
-  const runId = `r${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+  const runId = `p${process.pid}_${HOST}_${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   // Short: a Unix socket's path has at most 107 bytes.
   const socketDir = mkdtempSync(join(tmpdir(), 'cl-'));
   const services = await createRunServices({ runId, socketDir });
