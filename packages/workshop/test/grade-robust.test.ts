@@ -17,7 +17,7 @@ import { type GradeOptions, gradeSubmissions, regradeOnResume } from '../src/gra
 import { mergeOutputs } from '../src/grade/merge.ts';
 import type { ResultsJson } from '../src/grade/reports/results-json.ts';
 import { writeReports } from '../src/grade/reports/write.ts';
-import { checkSubmittedTree, safeFileSha256 } from '../src/grade/safe-files.ts';
+import { checkExerciseFolder, checkSubmittedTree, safeFileSha256 } from '../src/grade/safe-files.ts';
 import { isCleanPass, scoreOf } from '../src/grade/score.ts';
 import { readManifest, readResult, writeManifest, writeResult } from '../src/grade/store.ts';
 import { fetchFailure, fetchSubmission, locateExercises, shardSlice } from '../src/grade/submissions.ts';
@@ -166,6 +166,22 @@ describe('reading a submission safely', () => {
     mkdirSync(join(src, 'node_modules', 'pkg'), { recursive: true });
     symlinkSync('/etc', join(src, 'node_modules', 'pkg', 'link'));
     expect(checkSubmittedTree(src)).toEqual({ ok: true, files: ['B.ts', '_x.ts', 'b.ts', 'lib/a.ts'] });
+  });
+
+  it('refuses an exercise folder that is itself a link, and accepts one without src/ as empty', () => {
+    const exercises = join(dir, 'linked-exercise', 'exercises');
+    mkdirSync(join(dir, 'real-01', 'src'), { recursive: true });
+    mkdirSync(exercises, { recursive: true });
+    symlinkSync(join(dir, 'real-01'), join(exercises, '01-fixture'));
+    expect(checkExerciseFolder(join(exercises, '01-fixture'), '01-fixture')).toEqual({
+      ok: false,
+      reason: `exercises/01-fixture is a symbolic link (to ${join(dir, 'real-01')}): a submission may hold only regular files and folders. It was not followed.`,
+    });
+    mkdirSync(join(exercises, '02-fixture-words', 'test'), { recursive: true });
+    expect(checkExerciseFolder(join(exercises, '02-fixture-words'), '02-fixture-words')).toEqual({
+      ok: true,
+      srcFiles: [],
+    });
   });
 
   it('caps the number of files and the bytes of a tree, and names the cap', () => {
