@@ -62,7 +62,7 @@ export interface TreeCheckOptions extends Partial<TreeLimits> {
   label?: string;
 }
 
-/** Sort by code point (UTF-16 unit), never by locale: the same on every machine. */
+/** Sort by UTF-16 code unit (the code point, for the ASCII slugs ids are), never by locale: the same on every machine. */
 export const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function formatBytes(n: number): string {
