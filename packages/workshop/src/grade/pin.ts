@@ -1,5 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Exercise } from '../repo.ts';
 import { runExercise } from '../runner/run-exercise.ts';
 import { writeJson } from './store.ts';
@@ -21,6 +23,18 @@ import type { PinnedTests } from './types.ts';
 
 export const PINNED_TESTS_DIR = '.pinned-tests';
 
+/** The runner's own code: a pin made by another version of it is made again. */
+const RUNNER_DIR = fileURLToPath(new URL('../runner/', import.meta.url));
+let runnerDigest: string | undefined;
+function runnerVersion(): string {
+  if (!runnerDigest) {
+    const hash = createHash('sha256');
+    for (const file of readdirSync(RUNNER_DIR).sort()) hash.update(file).update(readFileSync(join(RUNNER_DIR, file)));
+    runnerDigest = hash.digest('hex').slice(0, 16);
+  }
+  return runnerDigest;
+}
+
 interface Stored extends PinnedTests {
   fingerprint: string;
 }
@@ -36,7 +50,7 @@ export async function pinTests(
   if (existsSync(path)) {
     try {
       const stored = JSON.parse(readFileSync(path, 'utf8')) as Stored;
-      if (stored.fingerprint === fingerprint && Array.isArray(stored.tests)) return stored;
+      if (stored.fingerprint === `${fingerprint}:${runnerVersion()}` && Array.isArray(stored.tests)) return stored;
     } catch {
       // damaged: collect again
     }
@@ -64,7 +78,11 @@ export async function pinTests(
     throw new Error(
       `Could not list the tests of ${pinned.name}: neither its starter nor its solution ran them (${starter.message})`,
     );
-  const result: Stored = { fingerprint, tests: tests.map((t) => ({ file: t.file, name: t.name })), given };
+  const result: Stored = {
+    fingerprint: `${fingerprint}:${runnerVersion()}`,
+    tests: tests.map((t) => ({ file: t.file, name: t.name })),
+    given,
+  };
   writeJson(path, result);
   return result;
 }

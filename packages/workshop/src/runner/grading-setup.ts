@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, chai, expect } from 'vitest';
+import { afterEach, beforeAll, beforeEach, chai, expect } from 'vitest';
 
 /**
  * Loaded by the grading config before every test file, so before any of the learner's code:
@@ -13,12 +13,18 @@ import { afterEach, beforeEach, chai, expect } from 'vitest';
  *     whatever a hook writes (`ctx.task.result.state = 'pass'`), and `fails`, `retry` and
  *     `repeats` are fixed before the test runs;
  *  3. built-ins that matchers rely on (Object.is, JSON.stringify, Array.prototype…) are
- *     captured now and compared after every test: a replaced one fails the test.
+ *     captured now and compared after every test: a replaced one fails the test;
+ *  4. the way results leave this process is guarded: every task update sent to vitest's
+ *     main process goes through a wrapper that puts back the verdict and the findings this
+ *     file recorded (a forged "pass" for a failed, skipped or never-run test is undone),
+ *     the worker state and its RPC cannot be replaced, and `process.send`,
+ *     `process.binding` and the IPC handle are out of the learner's reach.
  * Each finding is written into the test's meta (`cachelabIntegrity`), which the grader
  * reads through its report channel and turns into a flag and a 0 for the exercise.
  */
 
 type Task = {
+  id: string;
   name: string;
   fails?: boolean;
   retry?: unknown;
@@ -31,7 +37,7 @@ type Task = {
 const attempts: string[] = [];
 function attempted(what: string): never {
   if (!attempts.includes(what)) attempts.push(what);
-  throw new TypeError(`Grading: ${what} is not allowed (the assertion machinery is frozen while tests are graded).`);
+  throw new TypeError(`Grading: ${what} is not allowed (the test machinery is locked while tests are graded).`);
 }
 
 /**
@@ -112,14 +118,104 @@ function changedBuiltins(): string[] {
   return builtins.filter(([, read, original]) => read() !== original).map(([name]) => name);
 }
 
+/** What this file knows of each test that ran through its hooks: the guarded verdict, the findings. */
+interface Truth {
+  state(): string | undefined;
+  errors(): unknown[] | undefined;
+  findings: string[];
+}
+const truths = new Map<string, Truth>();
+/** Ids of the tests of the file, from its task tree (beforeAll): a pass for one that never ran is forged. */
+const testIds = new Set<string>();
+
 function note(task: Task, finding: string): void {
   const list = Array.isArray(task.meta.cachelabIntegrity) ? (task.meta.cachelabIntegrity as string[]) : [];
   if (!list.includes(finding)) list.push(finding);
   task.meta.cachelabIntegrity = list;
+  const truth = truths.get(task.id);
+  if (truth && !truth.findings.includes(finding)) truth.findings.push(finding);
+}
+
+type Pack = [id: string, result: { state?: string; errors?: unknown[] } | undefined, meta: Record<string, unknown>];
+
+/** A task update as it leaves for the reporter: the verdict and findings this file saw win. */
+function checkedPack([id, result, meta]: Pack): Pack {
+  const truth = truths.get(id);
+  if (!truth) {
+    // A pass for a test that never went through the hooks above, or any pass while no test
+    // of the file did (the file's tree was never seen), was not earned here.
+    const unseen = testIds.has(id) || (testIds.size === 0 && truths.size === 0);
+    if (unseen && result?.state === 'pass')
+      return [
+        id,
+        { ...result, state: 'fail', errors: [{ message: 'A test that never ran reported a pass.' }] },
+        { ...meta, cachelabIntegrity: ['a test that never ran reported a pass (its result was forged)'] },
+      ];
+    return [id, result, meta];
+  }
+  const findings = [...truth.findings];
+  let checked = result;
+  if (result && truth.state() === 'fail' && result.state !== 'fail') {
+    findings.push(`a failed result was sent to the reporter as "${result.state}"`);
+    checked = { ...result, state: 'fail', errors: truth.errors() ?? [{ message: 'The test failed.' }] };
+  }
+  return [id, checked, findings.length > 0 ? { ...meta, cachelabIntegrity: findings } : meta];
+}
+
+const workerState = (globalThis as Record<string, unknown>).__vitest_worker__ as
+  | { rpc: Record<string | symbol, unknown> }
+  | undefined;
+if (workerState) {
+  const rpc = workerState.rpc;
+  const guardedRpc = new Proxy(rpc, {
+    get(target, property) {
+      const value = target[property];
+      if (property !== 'onTaskUpdate' || typeof value !== 'function') return value;
+      return (packs: Pack[], ...rest: unknown[]) =>
+        (value as (...args: unknown[]) => unknown)(Array.isArray(packs) ? packs.map(checkedPack) : packs, ...rest);
+    },
+    set: (_target, property) => attempted(`replacing the worker's RPC method ${String(property)}`),
+    defineProperty: (_target, property) => attempted(`replacing the worker's RPC method ${String(property)}`),
+  });
+  Object.defineProperty(workerState, 'rpc', {
+    configurable: false,
+    enumerable: true,
+    get: () => guardedRpc,
+    set: () => attempted("replacing vitest's worker RPC"),
+  });
+  const state = workerState;
+  Object.defineProperty(globalThis, '__vitest_worker__', {
+    configurable: false,
+    enumerable: false,
+    get: () => state,
+    set: () => attempted("replacing vitest's worker state"),
+  });
+}
+// vitest keeps its own bound copy of process.send; nobody else in a test may talk to the
+// main process behind its back, nor reach Node's internal bindings. (process.channel stays:
+// Node's IPC needs it, and without a WriteWrap from the bindings it cannot send.)
+const processApi = process as unknown as Record<string, unknown>;
+for (const name of ['send', 'binding', '_linkedBinding']) {
+  if (typeof processApi[name] !== 'function') continue;
+  Object.defineProperty(process, name, {
+    configurable: false,
+    enumerable: false,
+    value: () => attempted(`process.${name}()`),
+    writable: false,
+  });
 }
 
 // Registered before the test file's own hooks: beforeEach runs first, afterEach (vitest
 // runs after-hooks in reverse order) runs last.
+// biome-ignore lint/correctness/noEmptyPattern: vitest 4 passes the suite second, after a fixtures object it parses.
+beforeAll(({}, suite) => {
+  const walk = (task: { id: string; type?: string; tasks?: unknown[] }) => {
+    if (task.type === 'test') testIds.add(task.id);
+    for (const child of task.tasks ?? []) walk(child as typeof task);
+  };
+  walk(suite as unknown as { id: string; tasks?: unknown[] });
+});
+
 beforeEach((ctx) => {
   const task = ctx.task as unknown as Task;
   for (const key of ['fails', 'retry', 'repeats'] as const) {
@@ -130,7 +226,6 @@ beforeEach((ctx) => {
       set: () => attempted(`changing the test's "${key}" option`),
     });
   }
-  for (const what of attempts) note(task, `${what} was attempted`);
   let result = task.result;
   if (!result) return;
   Object.defineProperty(task, 'result', {
@@ -138,11 +233,12 @@ beforeEach((ctx) => {
     enumerable: true,
     get: () => result,
     set(next: Task['result']) {
-      if (result?.state === 'fail' && next?.state !== 'fail') {
-        note(task, `the test's failed result was replaced by one that says "${next?.state}"`);
+      // The runner replaces a result only to mark the test skipped; nothing else may.
+      if (next?.state === 'skip' && result?.state !== 'fail') {
+        result = next;
         return;
       }
-      result = next;
+      note(task, `the test's result was replaced by one that says "${next?.state}"`);
     },
   });
   let errors = result.errors;
@@ -160,6 +256,7 @@ beforeEach((ctx) => {
     },
   });
   let state = result.state;
+  truths.set(task.id, { state: () => state, errors: () => errors, findings: [] });
   Object.defineProperty(result, 'state', {
     configurable: false,
     enumerable: true,
@@ -173,6 +270,7 @@ beforeEach((ctx) => {
       state = next;
     },
   });
+  for (const what of attempts) note(task, `${what} was attempted`);
   const changed = changedBuiltins();
   if (changed.length > 0) note(task, `built-ins replaced before the test: ${changed.join(', ')}`);
 });

@@ -50,6 +50,12 @@ export function checkIntegrity(input: IntegrityInput): string[] {
         .join('; ')}${skipped.length > 3 ? '; …' : ''}`,
     );
 
+  // A guard of grading-setup.ts threw while a test file loaded: the attempt itself is the finding.
+  for (const error of input.fileErrors) {
+    const attempt = /Grading: (.+?) is not allowed/.exec(error);
+    if (attempt) findings.push(`while loading ${error.split(':')[0]}, the code under test tried ${attempt[1]}`);
+  }
+
   const found = new Map(input.wires.map(([test, wire]) => [wire, test]));
   for (const wire of input.tripwires) {
     const test = found.get(wire);

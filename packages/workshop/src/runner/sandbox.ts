@@ -202,21 +202,57 @@ export function sandboxCommand(plan: SandboxPlan): SandboxLaunch {
 }
 
 /**
- * System calls the sandbox refuses (EPERM), by architecture: the ways one process of the
- * run could read or write another's memory or descriptors. Everything else is allowed:
- * the namespaces, the read-only binds and the uid do the rest.
+ * System calls the sandbox refuses (EPERM), by architecture:
+ *  - the ways one process of the run could read or write another's memory or descriptors
+ *    (ptrace, process_vm_readv/writev, pidfd_getfd, kcmp);
+ *  - SIGUSR1, whoever sends it: it opens a Node process's inspector, and a test's worker
+ *    would then run code inside the vitest process that reports the results (found by
+ *    review). Nothing in a run needs it. The signal is at argument `signalArg` of each call.
+ * Everything else is allowed: the namespaces, the read-only binds and the uid do the rest.
  */
-function seccompSyscalls(): { auditArch: number; denied: number[]; x32?: boolean } | undefined {
+interface SeccompSpec {
+  auditArch: number;
+  denied: number[];
+  /** [system call, index of its signal argument] for kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal. */
+  signalling: [number, number][];
+  x32?: boolean;
+}
+
+function seccompSyscalls(): SeccompSpec | undefined {
   switch (arch()) {
     case 'x64':
-      // ptrace, process_vm_readv, process_vm_writev, pidfd_getfd, kcmp
-      return { auditArch: 0xc000003e, denied: [101, 310, 311, 438, 312], x32: true };
+      return {
+        auditArch: 0xc000003e,
+        denied: [101, 310, 311, 438, 312],
+        signalling: [
+          [62, 1],
+          [200, 1],
+          [234, 2],
+          [129, 1],
+          [297, 2],
+          [424, 1],
+        ],
+        x32: true,
+      };
     case 'arm64':
-      return { auditArch: 0xc00000b7, denied: [117, 270, 271, 438, 272] };
+      return {
+        auditArch: 0xc00000b7,
+        denied: [117, 270, 271, 438, 272],
+        signalling: [
+          [129, 1],
+          [130, 1],
+          [131, 2],
+          [138, 1],
+          [240, 2],
+          [424, 1],
+        ],
+      };
     default:
       return undefined;
   }
 }
+
+const SIGUSR1 = 10;
 
 /** A classic BPF seccomp program (struct sock_filter[]), as bwrap's --seccomp reads it. */
 export function seccompProgram(): Buffer {
@@ -229,25 +265,39 @@ export function seccompProgram(): Buffer {
   const ALLOW = 0x7fff0000;
   const KILL = 0x80000000; // SECCOMP_RET_KILL_PROCESS
   const EPERM = 0x00050000 | 1; // SECCOMP_RET_ERRNO | EPERM
-  const insns: [number, number, number, number][] = [];
+  // Jumps name a label; they are resolved to relative offsets at the end.
+  type Insn = { code: number; k: number; jt?: string; jf?: string; label?: string };
+  const insns: Insn[] = [];
   // A program for another architecture (a 32-bit binary's calls) is killed, not guessed at.
-  insns.push([LD_W_ABS, 0, 0, 4]); // seccomp_data.arch
-  insns.push([JEQ_K, 1, 0, spec.auditArch]);
-  insns.push([RET_K, 0, 0, KILL]);
-  insns.push([LD_W_ABS, 0, 0, 0]); // seccomp_data.nr
+  insns.push({ code: LD_W_ABS, k: 4 }); // seccomp_data.arch
+  insns.push({ code: JEQ_K, k: spec.auditArch, jf: 'kill' });
+  insns.push({ code: LD_W_ABS, k: 0 }); // seccomp_data.nr
   // x32 system calls (nr | 0x40000000) on x86-64: refused outright.
-  if (spec.x32) insns.push([JGE_K, spec.denied.length + 1, 0, 0x40000000]);
-  spec.denied.forEach((nr, i) => {
-    insns.push([JEQ_K, spec.denied.length - i, 0, nr]);
-  });
-  insns.push([RET_K, 0, 0, ALLOW]);
-  insns.push([RET_K, 0, 0, EPERM]);
+  if (spec.x32) insns.push({ code: JGE_K, k: 0x40000000, jt: 'eperm' });
+  for (const nr of spec.denied) insns.push({ code: JEQ_K, k: nr, jt: 'eperm' });
+  for (const [nr, arg] of spec.signalling) insns.push({ code: JEQ_K, k: nr, jt: `signal${arg}` });
+  insns.push({ code: RET_K, k: ALLOW });
+  for (const arg of new Set(spec.signalling.map(([, a]) => a))) {
+    // The low 32 bits of seccomp_data.args[arg] (little-endian): the signal number.
+    insns.push({ code: LD_W_ABS, k: 16 + 8 * arg, label: `signal${arg}` });
+    insns.push({ code: JEQ_K, k: SIGUSR1, jt: 'eperm' });
+    insns.push({ code: RET_K, k: ALLOW });
+  }
+  insns.push({ code: RET_K, k: EPERM, label: 'eperm' });
+  insns.push({ code: RET_K, k: KILL, label: 'kill' });
+  const at = new Map(insns.flatMap((insn, i) => (insn.label ? [[insn.label, i] as const] : [])));
+  const offset = (from: number, label: string | undefined) => {
+    if (label === undefined) return 0;
+    const to = at.get(label);
+    if (to === undefined || to - from - 1 < 0 || to - from - 1 > 255) throw new Error(`bad jump to ${label}`);
+    return to - from - 1;
+  };
   const buf = Buffer.alloc(insns.length * 8);
-  insns.forEach(([code, jt, jf, k], i) => {
-    buf.writeUInt16LE(code, i * 8);
-    buf.writeUInt8(jt, i * 8 + 2);
-    buf.writeUInt8(jf, i * 8 + 3);
-    buf.writeUInt32LE(k >>> 0, i * 8 + 4);
+  insns.forEach((insn, i) => {
+    buf.writeUInt16LE(insn.code, i * 8);
+    buf.writeUInt8(offset(i, insn.jt), i * 8 + 2);
+    buf.writeUInt8(offset(i, insn.jf), i * 8 + 3);
+    buf.writeUInt32LE(insn.k >>> 0, i * 8 + 4);
   });
   return buf;
 }

@@ -112,12 +112,20 @@ export function plantTripwires(workspace: string, files: string[], perFile = 2):
     const fileWires: Tripwire[] = [];
     for (const index of inserts) {
       const candidate = candidates[index] as (typeof candidates)[number];
-      const end = candidate.statement.getEnd();
       const assertion = FALSE_ASSERTIONS[randomInt(FALSE_ASSERTIONS.length)] as (e: string) => string;
-      const snippet = ` ${candidate.callee}(${JSON.stringify(candidate.title)}, () => { ${assertion(expect)}; });`;
-      output = output.slice(0, end) + snippet + output.slice(end);
-      const { line, character } = source.getLineAndCharacterOfPosition(end);
-      fileWires.push({ file, name: candidate.path.join(' › '), line: line + 1, column: character + 2 });
+      const call = `${candidate.callee}(${JSON.stringify(candidate.title)}, () => { ${assertion(expect)}; });`;
+      if (randomInt(2) === 0) {
+        // Before: on the first line of the real test, which moves right on its line.
+        const start = candidate.statement.getStart(source);
+        output = `${output.slice(0, start)}${call} ${output.slice(start)}`;
+        const { line, character } = source.getLineAndCharacterOfPosition(start);
+        fileWires.push({ file, name: candidate.path.join(' › '), line: line + 1, column: character + 1 });
+      } else {
+        const end = candidate.statement.getEnd();
+        output = `${output.slice(0, end)} ${call}${output.slice(end)}`;
+        const { line, character } = source.getLineAndCharacterOfPosition(end);
+        fileWires.push({ file, name: candidate.path.join(' › '), line: line + 1, column: character + 2 });
+      }
     }
     writeFileSync(path, output);
     planted.push(...fileWires.reverse());
