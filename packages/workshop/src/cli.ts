@@ -159,7 +159,10 @@ const grade = program
   .option('-c, --concurrency <n>', 'runs at once (default: cores, at most 4)')
   .option('--timeout <seconds>', "per run, instead of each exercise's own timeoutSeconds")
   .option('--all-or-nothing', "an exercise's points only when all its tests pass (default: partial credit)")
-  .option('--resume', 'keep results already in --out for code that has not changed')
+  .option(
+    '--resume',
+    'keep results already in --out for code and tests that have not changed; timeouts and errors are graded again',
+  )
   .option('--shard <i/n>', 'grade only the i-th of n slices of the submissions (by sorted id)')
   .option('--root <dir>', 'the pristine workshop whose tests are used (default: this one)')
   .option('--require-sandbox', 'refuse to grade when no sandbox can be had (bubblewrap on Linux)')

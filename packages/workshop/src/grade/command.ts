@@ -154,7 +154,9 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
           `Grading ${event.submissions.length} submission${event.submissions.length === 1 ? '' : 's'} × ${event.exercises.length} exercise${event.exercises.length === 1 ? '' : 's'}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${event.total} runs, ${event.concurrency} at a time, ${timeoutText}, ${allOrNothing ? 'all-or-nothing' : 'partial credit'}.`,
         );
         if (event.sandbox.sandboxed)
-          info('Each run is sandboxed: its own user, namespaces, read-only tests, its own database role and Redis user.');
+          info(
+            'Each run is sandboxed: its own user, namespaces, read-only tests, its own database role and Redis user.',
+          );
         else
           warn(
             `NOT sandboxed: ${event.sandbox.reason}. The submitted code runs as your user; every report says so. Use --require-sandbox to refuse instead.`,

@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Exercise } from '../repo.ts';
 import { REPO_ROOT } from '../repo.ts';
@@ -37,12 +47,35 @@ export function prepareWorkspace(exercise: Exercise, srcDir: string, label: stri
   if (existsSync(srcDir) && statSync(srcDir).isDirectory()) {
     cpSync(srcDir, join(dir, 'src'), {
       recursive: true,
-      filter: (source) =>
-        !relative(srcDir, source)
-          .split(/[\\/]/)
-          .some((part) => SKIPPED.has(part)),
+      filter: (source) => {
+        if (
+          relative(srcDir, source)
+            .split(/[\\/]/)
+            .some((part) => SKIPPED.has(part))
+        )
+          return false;
+        // Only regular files and folders: a link would be followed inside the run (the
+        // grader checks submissions before this; this is the last line).
+        const stat = lstatSync(source);
+        if (!stat.isFile() && !stat.isDirectory())
+          throw new Error(`${relative(srcDir, source)} is not a regular file or folder: refused`);
+        return true;
+      },
     });
   }
+  // Readable by the run's own uid in the sandbox, whatever modes the submission came with
+  // (a zip's entries can carry mode 0): folders 0755, files 0644, read-only to nobody else.
+  const open = (path: string) => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) {
+        chmodSync(full, 0o755);
+        open(full);
+      } else if (entry.isFile()) chmodSync(full, 0o644);
+    }
+  };
+  chmodSync(dir, 0o755);
+  open(dir);
   return {
     dir,
     dispose() {
