@@ -13,6 +13,7 @@ import { readResult } from '../src/grade/store.ts';
 import { REPO_ROOT } from '../src/repo.ts';
 import { runExercise } from '../src/runner/run-exercise.ts';
 import { probeSandbox } from '../src/runner/sandbox.ts';
+import { fixtureExercise } from './fixture-exercise.ts';
 
 /**
  * A class with students who cheat, graded for real: every cheat runs inside the sandbox
@@ -290,17 +291,7 @@ describe('the probes of the sandbox suite, run without a sandbox', () => {
     try {
       for (const probe of ['probe-read-outside', 'probe-env', 'probe-postgres-superuser']) {
         const result = await runExercise({
-          exercise: {
-            id: '01',
-            slug: 'fixture',
-            name: '01-fixture',
-            title: 'fixture',
-            lesson: '01',
-            points: 10,
-            timeoutSeconds: 60,
-            dir: join(fixtures, 'exercises', '01-fixture'),
-            solutionDir: '',
-          },
+          exercise: fixtureExercise,
           srcDir: join(subs, probe, 'exercises', '01-fixture', 'src'),
           label: `control-${probe}`,
         });

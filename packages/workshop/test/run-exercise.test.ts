@@ -1,21 +1,10 @@
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { Exercise } from '../src/repo.ts';
 import { runExercise } from '../src/runner/run-exercise.ts';
+import { fixtureExercise, fixturesDir } from './fixture-exercise.ts';
 
-const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
-const exercise: Exercise = {
-  id: '01',
-  slug: 'fixture',
-  name: '01-fixture',
-  title: 'fixture',
-  lesson: '01',
-  points: 10,
-  timeoutSeconds: 60,
-  dir: join(fixtures, 'exercises', '01-fixture'),
-  solutionDir: join(fixtures, 'variants', 'right'),
-};
+const fixtures = fixturesDir;
+const exercise = fixtureExercise;
 const variant = (name: string) => join(fixtures, 'variants', name);
 
 describe('runExercise, the one grading mechanism', () => {

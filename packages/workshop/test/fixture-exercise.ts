@@ -1,0 +1,17 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Exercise } from '../src/repo.ts';
+
+/** The runner's own fixture exercise (fixtures/exercises/01-fixture: 10 points, 3 tests). */
+export const fixturesDir = fileURLToPath(new URL('../fixtures/', import.meta.url));
+export const fixtureExercise: Exercise = {
+  id: '01',
+  slug: 'fixture',
+  name: '01-fixture',
+  title: 'fixture',
+  lesson: '01',
+  points: 10,
+  timeoutSeconds: 60,
+  dir: join(fixturesDir, 'exercises', '01-fixture'),
+  solutionDir: join(fixturesDir, 'variants', 'right'),
+};
