@@ -12,28 +12,50 @@
 // stdout, and writes one byte to fd N if --ready-fd=N is given; then the launcher may start
 // vitest. A failure to listen exits 1. A failure of one connection closes that connection
 // only. SIGTERM and SIGINT end it (exit 0). Node built-ins only: it runs before anything
-// else is trusted, from a read-only tree.
+// else is trusted, from a read-only tree. The launcher imports `startForwarding` instead.
 
 import { writeSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { pathToFileURL } from 'node:url';
 
-const args = process.argv.slice(2);
-const readyFd = args.find((a) => a.startsWith('--ready-fd='))?.slice('--ready-fd='.length);
-let pairs = args.filter((a) => !a.startsWith('--'));
-if (pairs.length === 0) pairs = (process.env.CACHELAB_FORWARD ?? '').split(/[\s,]+/).filter(Boolean);
-if (pairs.length === 0) fail('no host:port=/path/to.sock pairs in the arguments or CACHELAB_FORWARD');
+/**
+ * Listen on each `host:port=/path/to.sock` pair and pipe its connections to the socket.
+ * Resolves once every listener is up; rejects (naming the address) if one cannot listen.
+ * The sandbox's launcher (runner/sandbox-launch.mjs) calls it in its own process, so that a
+ * run starts one Node process fewer.
+ */
+export function startForwarding(pairs) {
+  if (pairs.length === 0) return Promise.reject(new Error('no host:port=/path/to.sock pairs'));
+  let routes;
+  try {
+    routes = pairs.map(parsePair);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return Promise.all(routes.map(listen));
+}
 
-const routes = pairs.map(parsePair);
+/** The pairs of CACHELAB_FORWARD (separated by spaces or commas). */
+export function pairsFromEnv(env = process.env) {
+  return (env.CACHELAB_FORWARD ?? '').split(/[\s,]+/).filter(Boolean);
+}
 
-Promise.all(routes.map(listen)).then(
-  () => {
-    process.stdout.write('ready\n');
-    if (readyFd !== undefined) writeSync(Number(readyFd), 'r');
-  },
-  (err) => fail(err.message),
-);
-
-for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
+// Run as a command (not imported): pairs from the arguments, else from CACHELAB_FORWARD.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  const readyFd = args.find((a) => a.startsWith('--ready-fd='))?.slice('--ready-fd='.length);
+  let pairs = args.filter((a) => !a.startsWith('--'));
+  if (pairs.length === 0) pairs = pairsFromEnv();
+  if (pairs.length === 0) fail('no host:port=/path/to.sock pairs in the arguments or CACHELAB_FORWARD');
+  startForwarding(pairs).then(
+    () => {
+      process.stdout.write('ready\n');
+      if (readyFd !== undefined) writeSync(Number(readyFd), 'r');
+    },
+    (err) => fail(err.message),
+  );
+  for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
+}
 
 /** `host:port=/path`, where host may be `[::1]`. */
 function parsePair(pair) {
@@ -42,7 +64,7 @@ function parsePair(pair) {
   const socketPath = pair.slice(at + 1);
   const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(address);
   if (at < 0 || !match || socketPath === '')
-    fail(`cannot read ${JSON.stringify(pair)}: expected host:port=/path/to.sock`);
+    throw new Error(`cannot read ${JSON.stringify(pair)}: expected host:port=/path/to.sock`);
   return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port: Number(match[2]), socketPath };
 }
 
