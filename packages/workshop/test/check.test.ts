@@ -1,9 +1,11 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { judge, lintStructure } from '../src/commands/check.ts';
+import { judge, judgeWrong, lintStructure } from '../src/commands/check.ts';
 import { type Exercise, REPO_ROOT } from '../src/repo.ts';
-import type { RunResult } from '../src/runner/run-exercise.ts';
+import { type RunResult, runExercise } from '../src/runner/run-exercise.ts';
+import { applyWrongAnswer, listWrongAnswers } from '../src/wrong-answers.ts';
+import { fixtureExercise, fixturesDir } from './fixture-exercise.ts';
 
 const root = join(REPO_ROOT, '.cachelab', `test-check-${process.pid}`);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -108,4 +110,58 @@ describe('cachelab check: honesty', () => {
     const outcome = judge(exercise, run('fail', 1, 2), run('fail', 2, 1));
     expect(outcome.problems.join('\n')).toMatch(/solution does not pass[\s\S]*✗ t2: expected 1 to be 2/);
   });
+});
+
+describe('cachelab check: the catalog of wrong answers', () => {
+  const solution = join(root, 'wrong-catalog');
+  const exercise: Exercise = { ...fixtureExercise, solutionDir: solution };
+  const patch = (name: string, text: string) => write(`wrong-catalog/wrong/${name}.patch`, text);
+  const vat = (from: string, to: string, why = '# A wrong answer.\n') =>
+    `${why}--- a/src/price.ts\n+++ b/src/price.ts\n@@ -1,3 +1,3 @@\n export function priceWithVat(net: number): number {\n-  ${from}\n+  ${to}\n }\n`;
+
+  it('applies each patch to a copy of the solution, runs the tests, and names the test that caught it', async () => {
+    write('wrong-catalog/src/price.ts', readFileSync(join(fixturesDir, 'variants/right/price.ts'), 'utf8'));
+    patch(
+      'no-rounding',
+      vat(
+        'return Math.round(net * 120) / 100;',
+        'return net * 1.2;',
+        '# Forgets to round to the cent.\n# Floating point shows 0.12000000000000001.\n',
+      ),
+    );
+    patch('harmless', vat('return Math.round(net * 120) / 100;', 'return Math.round(net * 1.2 * 100) / 100;'));
+    patch('stale', vat('return net * 7;', 'return net;'));
+    patch(
+      'throws-at-import',
+      vat('return Math.round(net * 120) / 100;', "return net; } throw new Error('boom at import'); function never() {"),
+    );
+    const wrongs = listWrongAnswers(exercise);
+    expect(wrongs.map((w) => w.name)).toEqual(['harmless', 'no-rounding', 'stale', 'throws-at-import']);
+    expect(wrongs.find((w) => w.name === 'no-rounding')?.why).toBe(
+      'Forgets to round to the cent. Floating point shows 0.12000000000000001.',
+    );
+    const verdicts = new Map<string, ReturnType<typeof judgeWrong>>();
+    for (const wrong of wrongs) {
+      let result: RunResult | Error;
+      try {
+        const applied = applyWrongAnswer(exercise, wrong);
+        try {
+          result = await runExercise({ exercise, srcDir: applied.srcDir, label: `test-wrong-${wrong.name}` });
+        } finally {
+          applied.dispose();
+        }
+      } catch (err) {
+        result = err as Error;
+      }
+      verdicts.set(wrong.name, judgeWrong(wrong, result));
+    }
+    expect(verdicts.get('no-rounding')).toMatchObject({
+      ok: true,
+      text: 'no-rounding: caught by "priceWithVat › rounds to the cent"',
+    });
+    expect(verdicts.get('harmless')).toMatchObject({ ok: false });
+    expect(verdicts.get('harmless')?.text).toMatch(/PASSES all 3 tests: no test catches it/);
+    expect(verdicts.get('stale')?.text).toMatch(/wrong answer stale: it no longer applies to src\/price\.ts/);
+    expect(verdicts.get('throws-at-import')?.text).toMatch(/does not run/);
+  }, 60_000);
 });

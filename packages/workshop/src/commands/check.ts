@@ -3,10 +3,11 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { mapLimit } from '../concurrency.ts';
 import { readHints } from '../hints.ts';
-import { c, fail, indent, ok, progress } from '../output.ts';
+import { c, fail, indent, ok, progress, warn } from '../output.ts';
 import { type Exercise, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { listFiles } from '../runner/workspace.ts';
+import { applyWrongAnswer, listWrongAnswers, MIN_WRONG_ANSWERS, type WrongAnswer } from '../wrong-answers.ts';
 import { requireServices } from './doctor.ts';
 
 /**
@@ -14,7 +15,9 @@ import { requireServices } from './doctor.ts';
  *  1. the structure: every exercise has a task, hints, tests, a starter with a TODO, metadata
  *     and a solution that mirrors its files; ids are unique; no stray folders;
  *  2. honesty: each exercise's tests FAIL on its starter and PASS on its solution, run by
- *     the same mechanism as verify and grade.
+ *     the same mechanism as verify and grade;
+ *  3. the wrong answers of its catalog (`solutions/NN-slug/wrong/*.patch`, wrong-answers.ts)
+ *     each FAIL, by assertion, and the check names the test that caught each one.
  */
 const FOLDER = /^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -88,6 +91,11 @@ export function lintStructure(root: string = REPO_ROOT): string[] {
       problems.push(
         `${solution}/src: has ${extra.join(', ')} that the starter does not (add them to the starter, or remove them).`,
       );
+    for (const wrong of listWrongAnswers(e))
+      if (!wrong.why)
+        problems.push(
+          `${solution}/wrong/${wrong.name}.patch: starts without a "# …" line saying what is wrong and why a learner would write it.`,
+        );
   }
   const names = new Set(exercises.map((e) => e.name));
   const solutionsDir = join(root, 'solutions');
@@ -132,6 +140,33 @@ export function judge(exercise: Exercise, starter: RunResult, solution: RunResul
   return { exercise, starter, solution, ok: problems.length === 0, problems };
 }
 
+export interface WrongVerdict {
+  wrong: WrongAnswer;
+  ok: boolean;
+  /** "caught by <test>" or what is wrong with the wrong answer. */
+  text: string;
+}
+
+/** A wrong answer must run and fail by assertion (or time out): a pass, or code that cannot run, is a problem. */
+export function judgeWrong(wrong: WrongAnswer, result: RunResult | Error): WrongVerdict {
+  if (result instanceof Error) return { wrong, ok: false, text: result.message };
+  if (result.status === 'pass')
+    return {
+      wrong,
+      ok: false,
+      text: `wrong answer ${wrong.name} PASSES all ${result.passed} tests: no test catches it (${wrong.why})`,
+    };
+  if (result.status === 'error')
+    return {
+      wrong,
+      ok: false,
+      text: `wrong answer ${wrong.name} does not run (${result.message}): a wrong answer is code a learner would run, caught by an assertion`,
+    };
+  if (result.status === 'timeout') return { wrong, ok: true, text: `${wrong.name}: caught by the timeout` };
+  const catcher = result.tests.find((t) => t.status !== 'pass');
+  return { wrong, ok: true, text: `${wrong.name}: caught by "${catcher?.name ?? result.message}"` };
+}
+
 export async function check(options: { only?: string[]; concurrency?: number } = {}): Promise<number> {
   const structure = lintStructure();
   let failed = structure.length > 0;
@@ -152,29 +187,65 @@ export async function check(options: { only?: string[]; concurrency?: number } =
   }
   await requireServices();
   const concurrency = options.concurrency ?? Math.max(1, Math.min(4, availableParallelism()));
-  const jobs = exercises.flatMap((exercise) => [
+  type Job = { exercise: Exercise; kind: 'starter' | 'solution' | 'wrong'; srcDir?: string; wrong?: WrongAnswer };
+  const jobs: Job[] = exercises.flatMap((exercise) => [
     { exercise, kind: 'starter' as const, srcDir: join(exercise.dir, 'src') },
     { exercise, kind: 'solution' as const, srcDir: join(exercise.solutionDir, 'src') },
+    ...listWrongAnswers(exercise).map((wrong) => ({ exercise, kind: 'wrong' as const, wrong })),
   ]);
+  const wrongCount = jobs.filter((j) => j.kind === 'wrong').length;
   const spinner = progress(
-    `Checking ${exercises.length} exercises: each starter must fail and each solution pass (${jobs.length} runs, ${concurrency} at a time)…`,
+    `Checking ${exercises.length} exercises: each starter must fail, each solution pass${wrongCount > 0 ? `, each of ${wrongCount} wrong answers fail` : ''} (${jobs.length} runs, ${concurrency} at a time)…`,
   );
   const started = Date.now();
-  const results = await mapLimit(jobs, concurrency, (job) =>
-    runExercise({ exercise: job.exercise, srcDir: job.srcDir, label: `check-${job.kind}-${job.exercise.id}` }),
-  );
+  const results = await mapLimit(jobs, concurrency, async (job): Promise<RunResult | Error> => {
+    if (job.kind !== 'wrong')
+      return runExercise({
+        exercise: job.exercise,
+        srcDir: job.srcDir as string,
+        label: `check-${job.kind}-${job.exercise.id}`,
+      });
+    const wrong = job.wrong as WrongAnswer;
+    let applied: ReturnType<typeof applyWrongAnswer>;
+    try {
+      applied = applyWrongAnswer(job.exercise, wrong);
+    } catch (err) {
+      return err as Error;
+    }
+    try {
+      return await runExercise({
+        exercise: job.exercise,
+        srcDir: applied.srcDir,
+        label: `check-wrong-${job.exercise.id}-${wrong.name}`,
+      });
+    } finally {
+      applied.dispose();
+    }
+  });
   spinner.done();
-  for (const [i, exercise] of exercises.entries()) {
-    const outcome = judge(exercise, results[i * 2] as RunResult, results[i * 2 + 1] as RunResult);
-    if (outcome.ok) {
+  for (const exercise of exercises) {
+    const mine = jobs.flatMap((job, i) => (job.exercise === exercise ? [{ job, result: results[i] }] : []));
+    const starter = mine.find((m) => m.job.kind === 'starter')?.result as RunResult;
+    const solution = mine.find((m) => m.job.kind === 'solution')?.result as RunResult;
+    const outcome = judge(exercise, starter, solution);
+    const wrongs = mine
+      .filter((m) => m.job.kind === 'wrong')
+      .map((m) => judgeWrong(m.job.wrong as WrongAnswer, m.result as RunResult | Error));
+    const wrongProblems = wrongs.filter((w) => !w.ok).map((w) => w.text);
+    if (outcome.ok && wrongProblems.length === 0) {
       ok(
-        `${exercise.id} ${exercise.slug}: starter fails ${outcome.starter.failed} of ${outcome.starter.tests.length} tests, solution passes all ${outcome.solution.passed}`,
+        `${exercise.id} ${exercise.slug}: starter fails ${outcome.starter.failed} of ${outcome.starter.tests.length} tests, solution passes all ${outcome.solution.passed}${wrongs.length > 0 ? `, ${wrongs.length} wrong answer${wrongs.length === 1 ? '' : 's'} caught` : ''}`,
       );
+      for (const w of wrongs) console.log(indent(c.dim(w.text), 4));
     } else {
       failed = true;
       fail(`${exercise.id} ${exercise.slug}:`);
-      for (const p of outcome.problems) console.log(indent(p, 4));
+      for (const p of [...outcome.problems, ...wrongProblems]) console.log(indent(p, 4));
     }
+    if (wrongs.length < MIN_WRONG_ANSWERS)
+      warn(
+        `${exercise.id} ${exercise.slug}: ${wrongs.length} wrong answer${wrongs.length === 1 ? '' : 's'} in solutions/${exercise.name}/wrong/ (at least ${MIN_WRONG_ANSWERS} wanted).`,
+      );
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(
