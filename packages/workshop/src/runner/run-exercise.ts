@@ -149,8 +149,20 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
     }
     const parsed = report ? readReport(report, tripwires) : undefined;
     if (!parsed) {
+      // vitest reports a crashed worker, an import error, even a process.exit in a test; its
+      // main process ending without a report means something stopped it from outside, and in
+      // a graded run only the code under test shares its sandbox.
+      const silenced =
+        options.manifest !== undefined && exitCode !== 0 && lastMeaningfulLine(output).startsWith('RUN ');
       return {
         ...base,
+        ...(silenced
+          ? {
+              integrity: [
+                `vitest's main process ended (exit code ${exitCode}) without sending its report: the code under test stopped or disrupted it`,
+              ],
+            }
+          : {}),
         status: 'error',
         message: `The tests could not run: ${
           lastMeaningfulLine(output).startsWith('RUN ')
