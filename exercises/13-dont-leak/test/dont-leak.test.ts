@@ -62,6 +62,22 @@ describe('GET /me: per-user data', () => {
     ).toBe(8);
   });
 
+  it('never puts a credential in a cache key: the key holds the user the token proved, not the token', async () => {
+    await http.get('/me', as(7));
+    await http.get('/me', as(8));
+    const keys = await services.redisKeys();
+    expect(keys.length, '/me as users 7 and 8 should leave one cache entry per user').toBe(2);
+    const leaking = keys.filter((key) =>
+      [tokens.issue(7), tokens.issue(8)].some(
+        (token) => key.includes(token) || key.includes(encodeURIComponent(token)),
+      ),
+    );
+    expect(
+      leaking,
+      'a cache key holds a bearer token: anyone who can list Redis keys (a monitoring tool, a support account) could copy it and sign in as that user. Key /me on the user the token proved (facts.user), never on the Authorization header',
+    ).toEqual([]);
+  });
+
   it('answers 401 without a valid token, whatever headers say who the caller is', async () => {
     await http.get('/me', as(7));
     const res = await http.get('/me', { 'x-user-id': '7', 'x-forwarded-user': '7' });
@@ -96,6 +112,26 @@ describe('GET /employees/:id: shared for anonymous visitors, never for signed-in
       'Renamed After The Anonymous Read',
     );
     expect(body(signedIn).email, 'a signed-in caller sees the email').toMatch(/@/);
+  });
+
+  it('treats a cookie as a credential: a request with a Cookie neither reads nor fills the shared entry', async () => {
+    const cookie = { cookie: 'session=s3ss10n-of-employee-7' };
+    await http.get('/employees/11'); // the shared, anonymous entry
+    await rename(11, 'Renamed After The Anonymous Read');
+    const withCookie = await http.get('/employees/11', cookie);
+    expect(withCookie.status).toBe(200);
+    expect(
+      body(withCookie).name,
+      'a request with a Cookie was answered from the entry anonymous visitors share: a cookie is a credential (a session), like Authorization',
+    ).toBe('Renamed After The Anonymous Read');
+
+    await services.clearRedis();
+    await http.get('/employees/12', cookie);
+    const anonymous = await http.get('/employees/12');
+    expect(
+      anonymous.cache,
+      'a request with a Cookie filled the entry anonymous visitors share (their next request was a HIT): what a signed-in session was answered must never be stored where others read',
+    ).toBe('MISS');
   });
 
   it('never lets two signed-in users share one entry either', async () => {
