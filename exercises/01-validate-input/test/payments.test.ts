@@ -97,6 +97,20 @@ describe('a good request', () => {
     ).toBe(25);
   });
 
+  it('trims the spaces around the investor id instead of rejecting it', async () => {
+    const path = '/payments?investor=%20demo_inv%20&from=2024-01-01&to=2024-02-01&limit=5';
+    const res = await http.get(path);
+    expect(
+      res.status,
+      `GET ${path} answered ${res.status}${said(res)}: " demo_inv " is the investor DEMO_INV with spaces around it (a copy-paste): trim it before checking it`,
+    ).toBe(200);
+    const body = res.json<Payments>();
+    expect(
+      body.investor,
+      `GET ${path} used the investor ${JSON.stringify(body.investor)}: trim the spaces and upper-case it, so that it is DEMO_INV`,
+    ).toBe('DEMO_INV');
+  });
+
   it('gets limit 1,000 when the client gives none', async () => {
     const path = `/payments?${GOOD}`;
     const res = await http.get(path);
@@ -117,6 +131,16 @@ describe('a good request', () => {
     const path = `/payments?${query}`;
     const res = await http.get(path);
     expect(res.status, `GET ${path} answered ${res.status}${said(res)}: ${what} is valid`).toBe(200);
+  });
+
+  it('accepts an investor id of exactly 32 characters as well-formed (404: nobody has that id)', async () => {
+    const id = 'A'.repeat(32);
+    const path = `/payments?investor=${id}&from=2024-01-01&to=2024-02-01`;
+    const res = await http.get(path);
+    expect(
+      res.status,
+      `GET ${path} answered ${res.status}${said(res)}: an id of 32 letters is allowed (1–32), so it is checked in the database and, as nobody has it, answered 404`,
+    ).toBe(404);
   });
 
   it('answers 404 for a well-formed investor that does not exist, without scanning the payments', async () => {
@@ -143,6 +167,18 @@ describe('a bad request is a 400 problem naming the parameter, before any query'
       "investor=x'%20OR%201=1--&from=2024-01-01&to=2024-02-01",
       ['investor'],
       'an investor that is not 1–32 letters, digits, _ or -',
+    ],
+    [
+      'an investor id of 33 characters',
+      `investor=${'A'.repeat(33)}&from=2024-01-01&to=2024-02-01`,
+      ['investor'],
+      'an investor id longer than 32 characters',
+    ],
+    [
+      'a 40-character investor id that starts like a good one',
+      `investor=DEMO_INV${'_X'.repeat(16)}&from=2024-01-01&to=2024-02-01`,
+      ['investor'],
+      'an investor id longer than 32 characters (anchor the pattern: ^…$)',
     ],
     [
       'an investor given twice',
@@ -173,6 +209,12 @@ describe('a bad request is a 400 problem naming the parameter, before any query'
       'investor=DEMO_INV&from=2024-02-01&to=2024-01-01',
       ['to', 'from'],
       'a range that ends before it starts',
+    ],
+    [
+      'an empty range (from equal to to)',
+      'investor=DEMO_INV&from=2024-01-01&to=2024-01-01',
+      ['to', 'from'],
+      'an empty range ([from, to) with to = from asks for nothing: `to` must be after `from`)',
     ],
   ];
 
