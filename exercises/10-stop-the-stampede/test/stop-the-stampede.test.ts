@@ -55,11 +55,19 @@ async function lockEmployees() {
 
 /** Send `n` GETs at once, hold them until all have reached the app, then let the database answer. */
 async function stampede(app: { http: HttpHarness; arrivals: number }, path: string, n: number) {
+  return stampedeAll(
+    app,
+    Array.from({ length: n }, () => path),
+  );
+}
+
+/** The same with one GET per path in `paths`, sent in that order, all at once. */
+async function stampedeAll(app: { http: HttpHarness; arrivals: number }, paths: string[]) {
   const release = await lockEmployees();
-  const responses = Promise.all(Array.from({ length: n }, () => app.http.get(path)));
+  const responses = Promise.all(paths.map((path) => app.http.get(path)));
   await eventually(
     () => app.arrivals,
-    (arrived) => arrived >= n,
+    (arrived) => arrived >= paths.length,
   );
   await release();
   return responses;
@@ -85,6 +93,25 @@ describe('one load per key', () => {
       all.every((r) => r.status === 200 && r.json<{ id: number }>().id === 7),
       `every request should get employee 7; got ${statuses(all)}`,
     ).toBe(true);
+  }, 60_000);
+
+  it('makes one query per key for 1,000 concurrent requests of employees 7 and 8, interleaved, and answers each with its own employee', async () => {
+    const app = await start();
+    const paths = Array.from({ length: 1000 }, (_, i) => `/employees/${i % 2 === 0 ? 7 : 8}`);
+    const all = await stampedeAll(app, paths);
+    const wrongBody = all.findIndex(
+      (r, i) => r.status !== 200 || `/employees/${r.json<{ id: number }>().id}` !== paths[i],
+    );
+    expect(
+      wrongBody === -1
+        ? 'each got its own employee'
+        : `GET ${paths[wrongBody]} answered ${all[wrongBody]?.status} ${all[wrongBody]?.text.slice(0, 80)}`,
+      'a request got the answer of a load for ANOTHER key: a flight must be shared only by the requests for its own key (one entry per key, not one for everything)',
+    ).toBe('each got its own employee');
+    expect(
+      employeeQueries(),
+      `1,000 concurrent requests for two employees (7, 8, 7, 8, …) made ${employeeQueries()} queries instead of 2: remember the load in progress of EVERY key at once (a map by key), not just the last one`,
+    ).toBe(2);
   }, 60_000);
 
   it('loads again once the cached answer has expired: a finished load is not reused', async () => {
@@ -133,6 +160,24 @@ describe('errors', () => {
     ).toBe(200);
     expect(again.json<{ name: string }>().name).toBe('Grace Hopper');
     expect(employeeQueries()).toBe(2);
+  });
+
+  it('leaves no unhandled rejection behind when a load fails', async () => {
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    cleanups.push(() => {
+      process.off('unhandledRejection', listener);
+    });
+    const app = await start();
+    expect((await app.http.get('/employees/999998')).status).toBe(404);
+    // Node reports an unhandled rejection once the microtasks of the turn that rejected it have
+    // run: long before the 404 reached this test. One more turn of the event loop, to be sure.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(
+      unhandled.map((reason) => (reason as Error)?.message ?? String(reason)),
+      'a failed load left a rejected promise that nobody handles (Node ends the process on one by default): `p.finally(…)` and `p.then(…)` return NEW promises that reject when p does; keep and return the one you chained, or handle every copy you make',
+    ).toEqual([]);
   });
 });
 
