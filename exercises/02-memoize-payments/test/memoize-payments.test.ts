@@ -33,6 +33,22 @@ interface Stats {
 /** DEMO_INV's payments from `from` to the end of 2024. */
 const payments = (from: string, limit: number) =>
   `/payments?investor=DEMO_INV&from=${from}&to=2025-01-01&limit=${limit}`;
+/**
+ * The body echoes the query the rows answer: insist it is the query that was asked, so a
+ * key that leaves out a parameter shows even when the cached rows happen to look right.
+ */
+function expectAnswers(res: TestResponse, path: string, asked: Partial<Omit<Payments, 'count' | 'rows'>>): Payments {
+  const body = res.json<Payments>();
+  for (const [name, value] of Object.entries(asked)) {
+    const got = body[name as keyof typeof asked];
+    expect(
+      got,
+      `GET ${path} (X-Cache: ${res.cache}) was answered for ${name}=${got} instead of ${name}=${value}: the cached answer of another question. The key must include ${name}`,
+    ).toBe(value);
+  }
+  return body;
+}
+
 /** How many times the big table was scanned since the test began. */
 const scans = () => services.queries.matching(/FROM borrower_payments/);
 
@@ -53,7 +69,9 @@ async function get(http: HttpHarness, path: string): Promise<TestResponse> {
 async function getTwice(http: HttpHarness, path: string): Promise<TestResponse> {
   const before = scans();
   const first = await get(http, path);
+  const statementsBefore = services.queries.count;
   const second = await get(http, path);
+  const sentBySecond = services.queries.statements.slice(statementsBefore);
   const reached = scans() - before;
   expect(
     reached,
@@ -62,7 +80,16 @@ async function getTwice(http: HttpHarness, path: string): Promise<TestResponse> 
       : `GET ${path} twice reached PostgreSQL ${reached} times: the second answer should come from the cache (look it up before querying, store it after)`,
   ).toBe(1);
   expect(second.cache, `the second GET ${path} said X-Cache: ${second.cache}: a cached answer says HIT`).toBe('HIT');
+  expect(
+    sentBySecond,
+    `the second GET ${path} was a HIT but still sent ${sentBySecond.length} statement(s) to PostgreSQL (${sentBySecond.join(' | ').slice(0, 160)}): look the cache up before anything queries PostgreSQL, the "does this investor exist?" query included`,
+  ).toEqual([]);
   expect(second.text, `the second GET ${path} came from the cache but differs from the first answer`).toBe(first.text);
+  const type = second.headers.get('content-type') ?? '(none)';
+  expect(
+    type,
+    `the second GET ${path} (a HIT) was sent as ${type}: a Buffer sent as it is goes out as application/octet-stream, so say application/json on a hit too`,
+  ).toMatch(/^application\/json/);
   return first;
 }
 
@@ -92,7 +119,7 @@ describe('the key is every parameter', () => {
     const http = await start();
     await getTwice(http, payments('2024-01-01', 50));
     const path = payments('2024-01-01', 10);
-    const body = (await get(http, path)).json<Payments>();
+    const body = expectAnswers(await get(http, path), path, { limit: 10 });
     expect(
       body.count,
       `GET ${path} returned ${body.count} rows, the cached answer of limit=50: the key must include limit`,
@@ -103,14 +130,21 @@ describe('the key is every parameter', () => {
     const http = await start();
     await getTwice(http, payments('2024-01-01', 20));
     const later = payments('2024-07-01', 20);
-    const body = (await get(http, later)).json<Payments>();
+    const body = expectAnswers(await get(http, later), later, { from: '2024-07-01', to: '2025-01-01', limit: 20 });
     const outside = body.rows.filter((r) => r.transaction_date < '2024-07-01').length;
     expect(
       outside,
       `GET ${later} returned ${outside} payments dated before 2024-07-01, from the cached answer of another range: the key must include from`,
     ).toBe(0);
     const shorter = '/payments?investor=DEMO_INV&from=2024-01-01&to=2024-01-02&limit=20';
-    const short = (await get(http, shorter)).json<Payments>();
+    // The first 20 payments of 2024 are all dated 2024-01-01, so the rows alone cannot tell
+    // [2024-01-01, 2025-01-01) from [2024-01-01, 2024-01-02): the echoed `to` can.
+    const shortRes = await get(http, shorter);
+    expect(
+      shortRes.cache,
+      `GET ${shorter} is a new question (another \`to\`) but said X-Cache: ${shortRes.cache}: the key must include to`,
+    ).toBe('MISS');
+    const short = expectAnswers(shortRes, shorter, { from: '2024-01-01', to: '2024-01-02', limit: 20 });
     const after = short.rows.filter((r) => r.transaction_date >= '2024-01-02').length;
     expect(
       after,
@@ -223,15 +257,18 @@ describe('what is not cached, and for how long', () => {
 
   it('serves an answer until ttlMs has passed, then asks PostgreSQL again', async () => {
     let now = 1_000_000;
-    const ttlMs = 60_000;
+    // Not the app's default (60 s): the cache must use the ttlMs it is given.
+    const ttlMs = 45_000;
     const http = await start({ cache: { ttlMs }, now: () => now });
     const path = payments('2024-01-01', 50);
     await getTwice(http, path);
+    // Both sides of the bound, on the injected clock: still fresh 1 s before ttlMs (a TTL far too
+    // short, or in the wrong unit, fails here), expired 1 ms after it (too long, or none, fails below).
     now += ttlMs - 1_000;
     const fresh = await http.get(path);
     expect(
       fresh.cache,
-      `GET ${path} 59 s after it was stored said X-Cache: ${fresh.cache}: with ttlMs 60000 it should still be a HIT`,
+      `GET ${path} 44 s after it was stored said X-Cache: ${fresh.cache}: with ttlMs 45000 it should still be a HIT (lru-cache's ttl is in milliseconds, and it comes from options.ttlMs)`,
     ).toBe('HIT');
     now += 1_001;
     // lru-cache may reuse its last reading of the clock for 1 ms (its ttlResolution): give it that.
@@ -239,7 +276,7 @@ describe('what is not cached, and for how long', () => {
     const expired = await http.get(path);
     expect(
       expired.cache,
-      `GET ${path} 60.001 s after it was stored said X-Cache: ${expired.cache}: it is older than ttlMs (60000), so it must be loaded again (lru-cache: ttl, and perf: { now } for the injected clock)`,
+      `GET ${path} 45.001 s after it was stored said X-Cache: ${expired.cache}: it is older than ttlMs (45000), so it must be loaded again (lru-cache: ttl from options.ttlMs, perf: { now } for the injected clock, and a read must not restart the TTL)`,
     ).toBe('MISS');
     expect(scans(), 'an expired answer must be fetched from PostgreSQL again').toBe(2);
   });
