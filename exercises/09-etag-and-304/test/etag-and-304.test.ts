@@ -126,6 +126,20 @@ describe('If-None-Match', () => {
     expect(updated.matches, 'a client cache could not match this 304 to its copy: send the ETag on the 304').toBe(true);
   });
 
+  it('answers 304 from another instance too, even before that instance has cached the employee', async () => {
+    const one = await start();
+    const two = await start();
+    const etag = etagOf(await one.http.get('/employees/9'), 'GET /employees/9 on the first instance');
+    // Behind a load balancer the revalidation may land on an instance whose cache is cold: it
+    // builds the representation (a MISS) and its ETag is the same, because it comes from the bytes.
+    const res = await two.http.get('/employees/9', { 'if-none-match': etag });
+    expect(
+      res.status,
+      `the second instance answered ${res.status} to the ETag the first one sent, for the same bytes: a 304 depends on the ETags being equal, not on whether the entry was a cache hit`,
+    ).toBe(304);
+    expect(res.text, 'a 304 has no body').toBe('');
+  });
+
   it('answers a stale ETag with 200 and the current body', async () => {
     const { http } = await start();
     const old = etagOf(await http.get('/employees/6'), 'GET /employees/6');
@@ -189,6 +203,23 @@ describe('GET /me: one user’s data', () => {
         /\bauthorization\b/i,
       );
     }
+  });
+
+  it('makes the browser revalidate its copy on every use, so that a change of one’s own record shows at once', async () => {
+    const { http } = await start();
+    const full = await http.get('/me', as(15));
+    const { request, policy } = clientCache('/me', full, as(15), false);
+    expect(
+      policy.satisfiesWithoutRevalidation(request),
+      `with Cache-Control: ${full.headers.get('cache-control')} the browser would show its copy of /me without asking, for as long as max-age allows: the user would not see their own change. Say no-cache (keep it, but revalidate it each time)`,
+    ).toBe(false);
+    expect((await rename(http, 15, 'Grace Hopper')).status).toBe(200);
+    const again = await http.get('/me', { ...as(15), 'if-none-match': etagOf(full, 'GET /me') });
+    expect(
+      again.status,
+      'after a PATCH of employee 15, their /me revalidation must get the new record (200), not 304',
+    ).toBe(200);
+    expect(again.json<{ name: string }>().name).toBe('Grace Hopper');
   });
 
   it('may be stored by the user’s browser but never by a shared cache', async () => {
