@@ -1,4 +1,4 @@
-import { describeCacheStore, useServices } from '@cachelab/testkit';
+import { describeCacheStore, holdTable, useServices } from '@cachelab/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCacheTable, createPostgresStore } from '../src/postgres-store.ts';
 
@@ -98,5 +98,58 @@ describe('the sweep', () => {
     expect(await store.sweep(4), 'with nothing expired left, sweep() should delete nothing').toBe(0);
     expect(await rowsOf(ns), 'the sweep deleted a row that had not expired, or left an expired one').toEqual(['fresh']);
     expect(await rowsOf(`${services.prefix}other-sweep:`), 'expired rows of every namespace are garbage').toEqual([]);
+  });
+});
+
+describe('set, beyond the conformance suite', () => {
+  it('two sets of a new key that both checked before either wrote: both succeed, and one value wins', async () => {
+    const ns = `${services.prefix}race:`;
+    const store = createPostgresStore({ db: services.db, namespace: ns });
+    // The test holds the table (SHARE mode: reads go on, writes wait), starts two sets of a key
+    // that is not there, and waits until PostgreSQL reports both waiting at their write. Whatever
+    // each set looked at first, it looked before the other wrote: the race two instances run when
+    // they fill the same missing entry at the same moment, made exact.
+    const table = await holdTable(services.db, 'cache_entries');
+    const sets = [
+      store.set('contended', Buffer.from('from A'), { ttlMs: 60_000 }),
+      store.set('contended', Buffer.from('from B'), { ttlMs: 60_000 }),
+    ];
+    try {
+      await table.blocked(2);
+    } finally {
+      await table.release();
+    }
+    const results = await Promise.allSettled(sets);
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(
+      failed.length,
+      `of two sets of one new key at the same moment, ${failed.length} failed (${String(failed[0]?.reason?.message ?? failed[0]?.reason)}): looking first and then inserting lets both see "not there" and both insert. Insert or replace in one statement (INSERT … ON CONFLICT … DO UPDATE)`,
+    ).toBe(0);
+    const got = (await store.get('contended'))?.toString();
+    expect(['from A', 'from B'], `after two concurrent sets, get() answered ${JSON.stringify(got)}`).toContain(got);
+  });
+
+  it('stores the TTL it is asked for, to the millisecond: never longer, never shorter', async () => {
+    const ns = `${services.prefix}ttl:`;
+    const store = createPostgresStore({ db: services.db, namespace: ns });
+    await store.get('warm-up');
+    for (const ttlMs of [1_500, 60_000, 86_400_000]) {
+      // The row is read right after the set; `elapsed` covers both, so the TTL the row was given
+      // lies between `remaining` and `remaining + elapsed`: bounded from both sides without
+      // trusting the machine to be fast.
+      const started = performance.now();
+      await store.set(`ttl-${ttlMs}`, Buffer.from('v'), { ttlMs });
+      const remaining = await remainingTtlMs(`${ns}ttl-${ttlMs}`);
+      const elapsed = performance.now() - started;
+      expect(remaining, `set(…, { ttlMs: ${ttlMs} }) left no row with an expires_at`).toBeDefined();
+      expect(
+        remaining as number,
+        `set with ttlMs ${ttlMs}, the row expires in ${Math.round(remaining as number)} ms: longer than asked. ttlMs is milliseconds`,
+      ).toBeLessThanOrEqual(ttlMs + 1);
+      expect(
+        (remaining as number) + elapsed,
+        `set with ttlMs ${ttlMs}, the row expires in ${Math.round(remaining as number)} ms (${Math.round(elapsed)} ms after the set began): shorter than asked. The expiry is now() plus exactly ttlMs milliseconds`,
+      ).toBeGreaterThanOrEqual(ttlMs - 1);
+    }
   });
 });
