@@ -1,5 +1,5 @@
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { type HttpHarness, redisUrl, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
 
@@ -14,8 +14,8 @@ afterEach(async () => {
 });
 
 /** One instance of your app, as a separate server process would be: its own L1 and its own Redis connections. */
-async function instance(name: string, extra: Partial<AppDeps> = {}) {
-  const redis = createRedisClient({ log: () => {} });
+async function instance(name: string, extra: Partial<AppDeps> = {}, options: { redisUrl?: string } = {}) {
+  const redis = createRedisClient({ log: () => {}, ...(options.redisUrl ? { url: options.redisUrl } : {}) });
   const subscriber = createRedisClient({ log: () => {} });
   cleanups.push(() => {
     redis.disconnect();
@@ -388,6 +388,53 @@ describe('invalidation waits for the commit', () => {
   );
 });
 
+describe('a write answers once its invalidation has finished', () => {
+  it('when Redis stops answering mid-write, the PATCH still succeeds and says X-Cache-Invalidation: failed', async () => {
+    // A's Redis connection goes through a proxy the test can freeze: a real Redis, reached
+    // over a network that stops delivering (a frozen server, a partition). Its DEL and PUBLISH
+    // then fail after the client's command timeout (250 ms), and invalidate() says so in the
+    // X-Cache-Invalidation header, but only to a response that has waited for it. No clock is
+    // involved in the verdict: a write that answers first cannot carry the header at all.
+    const proxy = await startChaosProxy({ upstream: redisUrl() });
+    cleanups.push(() => proxy.close());
+    const a = await instance('a', {}, { redisUrl: proxy.url });
+    const employee = await employeeOf('Finance', 23);
+    await warm(a, [employeePath(employee.id), listPath('Finance')]);
+
+    proxy.blackhole();
+    const res = await send(a.http, 'PATCH', employeePath(employee.id), { name: 'Ken Unacknowledged' });
+    proxy.restore();
+    expect(
+      res.status,
+      `a PATCH while Redis did not answer got ${res.status}: the write is committed in PostgreSQL, so it succeeded; a cache failure must not turn it into an error. ${res.text.slice(0, 200)}`,
+    ).toBe(200);
+    expect(
+      res.headers.get('x-cache-invalidation'),
+      'Redis never acknowledged the invalidation, yet the PATCH answered without X-Cache-Invalidation: failed. It answered before its invalidation finished: await invalidate(…) before you answer, so that the client that wrote reads its own write next, and learns when the cache could not be told',
+    ).toBe('failed');
+    expect((await getRow(employee.id))?.name, 'the PATCH did not reach PostgreSQL').toBe('Ken Unacknowledged');
+  });
+
+  it('the instance that wrote shows the write at once, on the very next read', async () => {
+    const a = await instance('a');
+    const employee = await employeeOf('Engineering', 21);
+    const paths = [employeePath(employee.id), listPath('Engineering')];
+    await warm(a, paths);
+    const res = await send(a.http, 'PATCH', employeePath(employee.id), { name: 'Barbara Next' });
+    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    const own = await a.http.get(employeePath(employee.id));
+    expect(
+      own.json<Row>().name,
+      `right after A answered the PATCH, A itself still answers employee ${employee.id} with the old name (from ${level(own)}): answer a write only once its invalidation has finished`,
+    ).toBe('Barbara Next');
+    const list = await a.http.get(listPath('Engineering'));
+    expect(
+      entryOf(list, employee.id)?.name,
+      `right after A answered the PATCH, A's list of Engineering still has the old name (from ${level(list)})`,
+    ).toBe('Barbara Next');
+  });
+});
+
 describe('failed writes', () => {
   it('a write that fails (400, 404, 409) invalidates nothing and stores nothing', async () => {
     const a = await instance('a');
@@ -461,6 +508,14 @@ describe('failed writes', () => {
     }
   });
 });
+
+async function getRow(id: number): Promise<Row | undefined> {
+  const { rows } = await services.db.query<Row>(
+    'SELECT id, name, email, department, status FROM employees WHERE id = $1',
+    [id],
+  );
+  return rows[0];
+}
 
 function isDeepEqual(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
