@@ -113,7 +113,9 @@ describe('a value past its fresh time', () => {
     );
     expect(
       `${refreshed.cache} ${nameOf(refreshed)}`,
-      'after the refresh, the next read should be a HIT with the refreshed value',
+      app.employeeQueries() === 1
+        ? 'the stale entry was never refreshed (no query reached PostgreSQL after the first load): serving STALE must start a refresh in the background'
+        : 'after the refresh, the next read should be a HIT with the refreshed value',
     ).toBe('HIT Frances Allen');
     // Every refresh started has reached PostgreSQL by now; count them once the pool is idle.
     await eventually(
@@ -125,6 +127,56 @@ describe('a value past its fresh time', () => {
       `50 stale reads started ${app.employeeQueries() - 1} refreshes: while a refresh of a key runs, the other stale reads must not start another one`,
     ).toBe(1);
   }, 60_000);
+
+  it('refreshes two stale keys at the same time: the slow refresh of one key does not hold back another', async () => {
+    const app = await start();
+    expect((await app.http.get('/employees/12')).cache).toBe('MISS');
+    expect((await app.http.get('/employees/13')).cache).toBe('MISS');
+    now += FRESH_MS + 1_000;
+    // Both refreshes will wait on the lock: each must still be started (sent to PostgreSQL).
+    const lock = await lockEmployees();
+    const reads = Promise.all([app.http.get('/employees/12'), app.http.get('/employees/13')]);
+    const answered = await Promise.race([
+      reads,
+      new Promise<'blocked'>((resolve) => setTimeout(() => resolve('blocked'), 10_000)),
+    ]);
+    if (answered === 'blocked') await lock.commit();
+    expect(
+      answered === 'blocked' ? 'no answer after 10 s' : describeAll(answered),
+      'the stale reads of employees 12 and 13 should be answered at once as STALE, while their refreshes wait for the database',
+    ).toBe('200 STALE');
+    const sent = await eventually(app.employeeQueries, (n) => n >= 4);
+    await lock.commit();
+    expect(
+      sent - 2,
+      `the stale reads of employees 12 and 13 started ${sent - 2} refresh(es) while the first one was still running: one refresh at a time PER KEY (a map by key), not one for the whole cache`,
+    ).toBe(2);
+  }, 60_000);
+});
+
+describe('the bounds, to the millisecond (the test moves the clock: no real time passes)', () => {
+  it('is a HIT until freshMs, STALE from freshMs until freshMs + graceMs, and never served after that', async () => {
+    const app = await start();
+    const loadedAt = now;
+    expect((await app.http.get('/employees/11')).cache).toBe('MISS');
+    // Every refresh fails from now on: the entry stays the one loaded at `loadedAt`.
+    app.proxy.cut();
+    const at = async (ageMs: number) => {
+      now = loadedAt + ageMs;
+      const res = await app.http.get('/employees/11');
+      return `${res.status} ${res.cache ?? '-'}`;
+    };
+    expect(await at(FRESH_MS - 1), `at age freshMs − 1 ms the value is still fresh: a HIT`).toBe('200 HIT');
+    expect(await at(FRESH_MS), `at age freshMs the value is stale: answered at once as STALE`).toBe('200 STALE');
+    expect(
+      await at(FRESH_MS + GRACE_MS - 1),
+      `at age freshMs + graceMs − 1 ms (${FRESH_MS + GRACE_MS - 1} ms) the value is still within its grace period and must be served as STALE: the grace period starts when the value stops being fresh (keep it freshMs + graceMs in all), and the store's ttlMs is in milliseconds`,
+    ).toBe('200 STALE');
+    expect(
+      await at(FRESH_MS + GRACE_MS),
+      'at age freshMs + graceMs the grace period is over: the value must not be served any more, however the refreshes went (PostgreSQL is down: the answer is a 503)',
+    ).toBe('503 -');
+  });
 });
 
 describe('when the database fails', () => {
@@ -150,7 +202,9 @@ describe('when the database fails', () => {
           () => app.proxy.stats.refused,
           (n) => n >= attempt,
         ),
-        'no refresh reached PostgreSQL',
+        attempt === 1
+          ? 'no refresh reached PostgreSQL'
+          : 'the stale read after a failed refresh started no new refresh: a refresh that fails must leave your map of running refreshes too (finally, not then)',
       ).toBe(attempt);
       const reported = await eventually(
         () => app.logged.filter((line) => line.includes('refresh')).length,
@@ -175,6 +229,29 @@ describe('when the database fails', () => {
     expect(`${back.status} ${back.cache}`, 'with the database back, the next read should load it again').toBe(
       '200 MISS',
     );
+  }, 60_000);
+
+  it('tries again after a failed refresh: once PostgreSQL is back, the next stale read refreshes the entry', async () => {
+    const app = await start();
+    expect((await app.http.get('/employees/14')).cache).toBe('MISS');
+    app.proxy.cut();
+    now += FRESH_MS + 1_000;
+    expect((await app.http.get('/employees/14')).cache).toBe('STALE');
+    // Wait until that read's refresh has failed and been reported.
+    await eventually(
+      () => app.logged.filter((line) => line.includes('refresh')).length,
+      (n) => n >= 1,
+    );
+    app.proxy.restore();
+    await services.db.query("UPDATE employees SET name = 'Barbara Liskov' WHERE id = 14");
+    const refreshed = await eventually(
+      () => app.http.get('/employees/14'),
+      (r) => r.cache === 'HIT' && nameOf(r) === 'Barbara Liskov',
+    );
+    expect(
+      `${refreshed.cache} ${nameOf(refreshed)}`,
+      'after one failed refresh, PostgreSQL came back but the stale reads never refreshed the entry again: remove the key from your map of running refreshes when its refresh settles, on failure too (finally, not then)',
+    ).toBe('HIT Barbara Liskov');
   }, 60_000);
 
   it('answers a key that was never cached with the error, not with anything stale', async () => {
