@@ -11,6 +11,7 @@ import {
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp } from '../src/app.ts';
+import { createCircuitBreaker } from '../src/circuit-breaker.ts';
 import { createRedisClient } from '../src/redis-client.ts';
 
 /**
@@ -128,6 +129,67 @@ describe('while Redis is healthy', () => {
   });
 });
 
+/** Poll `read` until `done` accepts its value or `timeoutMs` (generous: the machine is shared) runs out. */
+async function eventually<T>(read: () => T, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    value = read();
+  }
+  return value;
+}
+
+/** Lock this test file's `employees` table: a request's query waits until `release()`. */
+async function lockEmployees() {
+  const client = await services.db.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE employees IN ACCESS EXCLUSIVE MODE');
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await client.query('COMMIT');
+    client.release();
+  };
+  cleanups.push(release);
+  return release;
+}
+
+describe('the command timeout is bounded on both sides', () => {
+  // The proxy and your client's timer run in this one process, so which comes first is decided
+  // by their due times, not by how fast the machine is: a reply held 2 × 150 ms always arrives
+  // after a 250 ms timeout fired, and a 1 ms timeout always fires before a reply held 2 × 20 ms.
+  it('a Redis that answers 300 ms late counts as failed: the lookup is cut short (commandTimeout at most 250 ms)', async () => {
+    const { proxy, http } = await start();
+    proxy.delay(150); // each way: every reply comes at least 300 ms after its command
+    const res = await get(http, '/employees/21', 'Redis answered 300 ms late');
+    expect(
+      `${res.status} ${res.cache}`,
+      'a Redis that answers 300 ms late was waited for: a cache lookup is worth a few milliseconds, set commandTimeout to at most 250 ms (in milliseconds)',
+    ).toBe('200 BYPASS');
+  });
+
+  it('a Redis that answers 40 ms late is still used: MISS, then HIT (the timeout is not so short that it fires on a healthy network)', async () => {
+    const { proxy, http } = await start();
+    proxy.delay(20); // each way: a healthy Redis across a busy network
+    let seen: (string | undefined)[] = [];
+    // The reply can come later than 40 ms on a loaded machine (never sooner): three tries.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const path = `/employees/${22 + attempt}`;
+      seen = [
+        (await get(http, path, 'Redis answered 40 ms late')).cache,
+        (await get(http, path, 'Redis answered 40 ms late')).cache,
+      ];
+      if (!seen.includes('BYPASS')) break;
+    }
+    expect(
+      seen,
+      'a Redis that answers within 40 ms was treated as failed (BYPASS): is commandTimeout in milliseconds? 0.2 is 0.2 ms, not 200 ms',
+    ).toEqual(['MISS', 'HIT']);
+  });
+});
+
 describe('Redis fails mid-test: every answer is still a 200, from PostgreSQL, in bounded time', () => {
   it('Redis stopped (the proxy cut every connection): 200 with the right employee and X-Cache: BYPASS', async () => {
     const { proxy, http } = await start();
@@ -146,6 +208,31 @@ describe('Redis fails mid-test: every answer is still a 200, from PostgreSQL, in
     const { proxy, http } = await start();
     proxy.blackhole();
     await expectBypass(http, THRESHOLD + 1, 'Redis was a black hole');
+  });
+
+  it('Redis goes down in the middle of a request, between its GET (a miss) and its SET: still a 200 with the right employee', async () => {
+    const { proxy, http, redis } = await start();
+    const release = await lockEmployees();
+    const pending = get(http, '/employees/30', 'Redis went down mid-request');
+    // The GET has missed, and the request waits for PostgreSQL (on the lock): cut Redis now.
+    expect(
+      await eventually(
+        () => services.queries.matching(/FROM employees WHERE id/),
+        (n) => n >= 1,
+      ),
+    ).toBe(1);
+    proxy.cut();
+    await eventually(
+      () => redis.status,
+      (status) => status !== 'ready',
+    );
+    await release();
+    const res = await pending;
+    expect(
+      res.status,
+      `GET /employees/30 answered ${res.status} when Redis went down between its GET and its SET: storing the answer is part of the cache too, a failed SET must not fail the request (${res.text.slice(0, 120)})`,
+    ).toBe(200);
+    expect(res.json()).toEqual(JSON.parse(JSON.stringify(await getEmployee(services.db, 30))));
   });
 
   it('a missing employee is still a 404 and a bad id a 400 while Redis is down, never a 500', async () => {
@@ -175,6 +262,21 @@ describe('the circuit breaker', () => {
       ).toBe(0);
     },
   );
+
+  it('counts failures in a row: a success in between starts the count again', async () => {
+    const { proxy, http, breaker, redis } = await start();
+    proxy.cut();
+    await expectBypass(http, THRESHOLD - 1, 'Redis was down');
+    proxy.restore();
+    expect(await ready(redis, 5_000), 'your Redis client did not reconnect by itself after Redis came back').toBe(true);
+    expect((await get(http, '/employees/31', 'Redis was back')).cache).not.toBe('BYPASS');
+    proxy.cut();
+    await expectBypass(http, THRESHOLD - 1, 'Redis was down again');
+    expect(
+      breaker.state,
+      `${THRESHOLD - 1} failures, a success, ${THRESHOLD - 1} failures: that is never ${THRESHOLD} in a row, the circuit should still be closed (reset the count on success)`,
+    ).toBe('closed');
+  });
 
   it('closes again when Redis is back: after the cool-down one request probes, then caching resumes (MISS, HIT)', async () => {
     const { proxy, http, breaker, clock, redis } = await start();
@@ -211,5 +313,70 @@ describe('the circuit breaker', () => {
     await expectBypass(http, 4, 'Redis was still down after the cool-down');
     expect(commands.sent - before, 'after a cool-down only ONE request should try Redis (the probe)').toBe(1);
     expect(breaker.state, 'a failed probe should open the circuit again').toBe('open');
+  });
+});
+
+describe('your breaker on its own, on a clock of the test (createCircuitBreaker)', () => {
+  function breakerAt() {
+    let nowMs = 5_000_000;
+    const breaker = createCircuitBreaker({ failureThreshold: 3, coolDownMs: 10_000, now: () => nowMs });
+    const open = () => {
+      for (let i = 0; i < 3; i++) {
+        expect(breaker.allow(), 'a closed circuit allows every call').toBe(true);
+        breaker.failure();
+      }
+      expect(breaker.state, '3 failures in a row should open the circuit').toBe('open');
+    };
+    return { breaker, open, advance: (ms: number) => (nowMs += ms) };
+  }
+
+  it('stays open for the whole cool-down, to the millisecond, then lets exactly ONE probe through', () => {
+    const { breaker, open, advance } = breakerAt();
+    open();
+    advance(10_000 - 1);
+    expect(
+      breaker.allow(),
+      'the circuit let a call through 1 ms before the end of its cool-down (coolDownMs is in milliseconds, on the `now` clock)',
+    ).toBe(false);
+    advance(1);
+    expect(
+      breaker.allow(),
+      'the cool-down is over (coolDownMs on the `now` clock you were given) but the circuit let no probe through',
+    ).toBe(true);
+    expect(breaker.state, 'the caller let through after the cool-down is the probe: the circuit is half-open').toBe(
+      'half-open',
+    );
+    expect(
+      [breaker.allow(), breaker.allow()],
+      'while the probe is out, every other call must still be refused: ONE probe, not everyone at once',
+    ).toEqual([false, false]);
+  });
+
+  it('a failed probe opens the circuit for another whole cool-down; a successful one closes it', () => {
+    const { breaker, open, advance } = breakerAt();
+    open();
+    advance(10_000);
+    expect(breaker.allow()).toBe(true);
+    breaker.failure();
+    expect(breaker.state, 'a failed probe should open the circuit again').toBe('open');
+    advance(10_000 - 1);
+    expect(breaker.allow(), 'after a failed probe, the circuit must stay open for a whole new cool-down').toBe(false);
+    advance(1);
+    expect(breaker.allow(), 'after the second cool-down, a new probe should go through').toBe(true);
+    breaker.success();
+    expect(breaker.state, 'a successful probe should close the circuit').toBe('closed');
+    expect(breaker.allow()).toBe(true);
+  });
+
+  it('opens only on failures in a row: a success resets the count', () => {
+    const { breaker } = breakerAt();
+    for (const outcome of ['failure', 'failure', 'success', 'failure', 'failure'] as const) {
+      expect(breaker.allow()).toBe(true);
+      breaker[outcome]();
+    }
+    expect(
+      breaker.state,
+      '2 failures, a success, 2 failures is never 3 in a row: the circuit should still be closed (reset the count on success)',
+    ).toBe('closed');
   });
 });
