@@ -1,5 +1,9 @@
-import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  createRedisClient,
+  type RedisClientOptions,
+  whenReady,
+} from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { type HttpHarness, redisUrl, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
@@ -34,14 +38,16 @@ function watchRedis(redis: Redis) {
 }
 
 /** One instance of your app, as a separate server process would be: its own L1 and its own Redis connections. */
-async function instance(name: string, extra: Partial<AppDeps> = {}) {
-  const redis = createRedisClient({ log: () => {} });
+async function instance(name: string, extra: Partial<AppDeps> = {}, redisOptions: RedisClientOptions = {}) {
+  const redis = createRedisClient({ log: () => {}, ...redisOptions });
   const subscriber = createRedisClient({ log: () => {} });
   cleanups.push(() => {
     redis.disconnect();
     subscriber.disconnect();
   });
-  await whenReady(redis);
+  // Generous: on a loaded machine connecting can take seconds, and a client that is not ready
+  // fails every command (BYPASS), which would fail the test for the wrong reason.
+  expect(await whenReady(redis, 15_000), `instance ${name} could not connect to Redis`).toBe(true);
   const app = createApp({
     db: services.db,
     redis,
@@ -52,7 +58,9 @@ async function instance(name: string, extra: Partial<AppDeps> = {}) {
     ...extra,
   });
   cleanups.push(() => app.locals.close?.());
-  await Promise.race([app.locals.ready, new Promise((r) => setTimeout(r, 2000))]);
+  // Wait for the subscription (resolves as soon as Redis confirms it; the timeout only stops a
+  // starter that never subscribes from hanging).
+  await Promise.race([app.locals.ready, new Promise((r) => setTimeout(r, 10_000))]);
   const http = await serve(app);
   cleanups.push(() => http.close());
   return { http, redis: watchRedis(redis) };
@@ -130,6 +138,34 @@ describe('reads', () => {
 });
 
 describe('TTLs', () => {
+  it('keeps the Redis copy for L2_TTL_SECONDS, at most 60 s: PTTL right after the write', async () => {
+    const a = await instance('a');
+    await a.http.get('/employees/4');
+    // Read at once: the write happened before the answer was sent.
+    const [key] = await services.redisKeys();
+    const l2TtlMs = await services.redis.pttl(key as string);
+    expect(l2TtlMs, 'the employee was not stored in Redis with a TTL').toBeGreaterThan(1000);
+    expect(
+      l2TtlMs,
+      `the employee's Redis copy lives ${Math.round(l2TtlMs / 1000)} s: L2 keeps it 60 s at most. L2_TTL_SECONDS is in seconds (60), not milliseconds (60000)`,
+    ).toBeLessThanOrEqual(60_000);
+  });
+
+  it('keeps the L1 copy for at least a second (on L1’s clock)', async () => {
+    let now = 1_000_000;
+    const a = await instance('a', { now: () => now });
+    await a.http.get('/employees/4');
+    // L1's own clock moves, not the real one: the verdict does not depend on the machine's speed.
+    now += 1_000;
+    a.redis.reset();
+    const later = await a.http.get('/employees/4');
+    expect(
+      level(later),
+      `1 s after caching employee 4, instance A no longer had it in L1 (it answered from ${level(later)}): an L1 copy must live at least a second. L1_TTL_MS is in milliseconds (10 s is 10000, not 10)`,
+    ).toBe('L1');
+    expect(a.redis.sent, 'an L1 hit sent commands to Redis').toEqual([]);
+  });
+
   it('lets the L1 copy expire before the L2 copy', async () => {
     let now = 1_000_000;
     const a = await instance('a', { now: () => now });
@@ -177,6 +213,75 @@ describe('writes', () => {
           ? "B's L1 was never told. Deleting the key in Redis and in A's memory is not enough: publish it to the other instances"
           : 'the PATCH must invalidate the cached employee'),
     ).toBe('Grace Hopper');
+  });
+
+  it('deletes the Redis copy before telling the other instances', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    await a.http.get('/employees/9');
+    await b.http.get('/employees/9');
+    a.redis.reset();
+    expect((await patch(a.http, 9, { name: 'Mary Jackson' })).status).toBe(200);
+    const sent = a.redis.sent.map((name) => name.toLowerCase());
+    const said = sent.join(', ') || 'nothing';
+    const deleted = sent.findIndex((name) => name === 'del' || name === 'unlink');
+    const published = sent.indexOf('publish');
+    expect(
+      deleted,
+      `during the PATCH, instance A sent ${said} to Redis: the PATCH must delete the employee's Redis copy (cache.delete)`,
+    ).toBeGreaterThanOrEqual(0);
+    expect(
+      published,
+      `until the PATCH answered, instance A sent ${said} to Redis and no PUBLISH: after deleting, publish the key so the other instances drop their L1 copies, and answer only once that is done (await cache.delete(…))`,
+    ).toBeGreaterThanOrEqual(0);
+    expect(
+      deleted < published,
+      `during the PATCH, instance A sent ${said}: it told the other instances before deleting the Redis copy. An instance that drops its L1 copy and reads at once still finds the old value in Redis and puts it back in its L1, where no message reaches it again. Delete L2 (and this L1) first, then publish`,
+    ).toBe(true);
+  });
+
+  it('answers a PATCH only once its invalidation is done, so the writer reads its own write', async () => {
+    // Instance A's Redis goes through a proxy the test can freeze, with a command timeout long
+    // enough that a frozen Redis makes A wait instead of giving up.
+    const proxy = await startChaosProxy({ upstream: redisUrl() });
+    cleanups.push(() => proxy.close());
+    const a = await instance('a', {}, { url: proxy.url, commandTimeoutMs: 30_000 });
+    await a.http.get('/employees/8');
+    const [key] = await services.redisKeys();
+
+    proxy.blackhole(); // Redis "freezes" for A: what A sends is held until restore()
+    const before = proxy.stats.bytesFromClients;
+    let answered = false;
+    const patched = patch(a.http, 8, { name: 'Dorothy Vaughan' }).finally(() => {
+      answered = true;
+    });
+    void patched.catch(() => {}); // awaited below; this only keeps an early failure from being unhandled
+    try {
+      // Wait (not time) for the UPDATE to commit and A to send its invalidation, held by the proxy.
+      await eventually(async () => proxy.stats.bytesFromClients > before, Boolean, 10_000);
+      expect(
+        proxy.stats.bytesFromClients > before,
+        `instance A sent nothing to Redis for the PATCH${answered ? ', which it answered' : ''}: the PATCH must invalidate the cached employee (await cache.delete(…))`,
+      ).toBe(true);
+      // A PATCH that does not wait for its invalidation answers now, in a few ms; the second
+      // is room for a loaded machine. A right answer cannot answer in it, however slow or fast
+      // the machine: what it waits for is held until restore().
+      await eventually(async () => answered, Boolean, 1_000);
+      expect(
+        answered,
+        'instance A answered the PATCH while its invalidation was still on its way to Redis: await cache.delete(…) before answering. Otherwise a client that reads right after its own write can get the old name, from Redis or from an L1 not yet told',
+      ).toBe(false);
+    } finally {
+      proxy.restore();
+    }
+    expect((await patched).status).toBe(200);
+    expect(await services.redis.exists(key as string), 'after the PATCH answered, the Redis copy was still there').toBe(
+      0,
+    );
+    const read = await a.http.get('/employees/8');
+    expect(nameOf(read), `right after its PATCH answered, A still answers the old name (${level(read)})`).toBe(
+      'Dorothy Vaughan',
+    );
   });
 
   it('invalidates after the UPDATE has committed, so a read during the write cannot cache the old row again', async () => {
