@@ -1,6 +1,6 @@
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { type HttpHarness, redisUrl, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
 
@@ -16,8 +16,16 @@ afterEach(async () => {
 });
 
 /** One instance of your app, as a separate server process would be: its own L1 and its own Redis connections. */
-async function instance(name: string, extra: Partial<AppDeps> = {}) {
-  const redis = createRedisClient({ log: () => {} });
+async function instance(
+  name: string,
+  extra: Partial<AppDeps> = {},
+  options: { redisUrl?: string; commandTimeoutMs?: number } = {},
+) {
+  const redis = createRedisClient({
+    log: () => {},
+    ...(options.redisUrl ? { url: options.redisUrl } : {}),
+    ...(options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+  });
   const subscriber = createRedisClient({ log: () => {} });
   cleanups.push(() => {
     redis.disconnect();
@@ -117,6 +125,7 @@ async function warm(who: Instance, pages: [string, number, number][]) {
       first.status,
       `GET ${pagePath(dept, page, size)} answered ${first.status}: ${first.text.slice(0, 160)}`,
     ).toBe(200);
+    expectPage(first, page, size);
   }
   for (const [dept, page, size] of pages) {
     const again = await who.http.get(pagePath(dept, page, size));
@@ -124,7 +133,17 @@ async function warm(who: Instance, pages: [string, number, number][]) {
       again.cache,
       `the second read of ${pagePath(dept, page, size)} with no write in between was a ${again.cache}: pages must be cached while their department does not change`,
     ).toBe('HIT');
+    expectPage(again, page, size);
   }
+}
+
+/** The page asked for, not another one cached under the same key. */
+function expectPage(res: TestResponse, page: number, size: number) {
+  const body = res.json<Page>();
+  expect(
+    { page: body.page, size: body.size },
+    `GET ?page=${page}&size=${size} answered page ${body.page} of size ${body.size} (X-Cache: ${res.cache}): two different pages share one cache key. Put every parameter of the request in the key (page and size), with the version`,
+  ).toEqual({ page, size });
 }
 
 /** Read each page; return the ones that were NOT a miss, as "page 2 (size 25): HIT from L1". */
@@ -251,6 +270,37 @@ describe('one write, every page of the department', () => {
   });
 });
 
+describe('when Redis cannot answer', () => {
+  it('a page is read from PostgreSQL (BYPASS), never from an old copy under a version the app guessed', async () => {
+    // A's Redis connection goes through a proxy the test freezes: a real Redis that stops
+    // answering. Reading the version then fails after the client's command timeout (250 ms).
+    const proxy = await startChaosProxy({ upstream: redisUrl() });
+    cleanups.push(() => proxy.close());
+    const a = await instance('a', {}, { redisUrl: proxy.url });
+    const path = pagePath('Support', 4, 25);
+    await warm(a, [['Support', 4, 25]]); // cached under Support's version 0: in Redis and in A's L1
+    // A new email, not a new name: the pages are sorted by name, so the employee stays on page 4.
+    const [employee] = (await a.http.get(path)).json<Page>().employees;
+    const email = `unreachable.${employee?.id}@test.example`;
+    const res = await patch(a.http, employee?.id ?? 0, { email });
+    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+
+    proxy.blackhole();
+    const read = await a.http.get(path);
+    proxy.restore();
+    expect(
+      read.status,
+      `with Redis not answering, GET ${path} answered ${read.status}: ${read.text.slice(0, 200)}`,
+    ).toBe(200);
+    const shown = read.json<Page>().employees.find((e) => e.id === employee?.id)?.email;
+    expect(
+      shown,
+      `with Redis not answering, A served Support page 4 with employee ${employee?.id}'s old email (X-Cache: ${read.cache} from ${level(read)}): when the version cannot be read it is unknown, not 0. Let currentVersion reject, so that the route skips the cache and reads PostgreSQL (X-Cache: BYPASS)`,
+    ).toBe(email);
+    expect(read.cache, 'a page read while the version could not be known should say X-Cache: BYPASS').toBe('BYPASS');
+  });
+});
+
 describe('old pages and the version key', () => {
   it('a write deletes no page: the old ones stay until their TTL, and the version outlives them', async () => {
     const a = await instance('a');
@@ -289,16 +339,27 @@ describe('old pages and the version key', () => {
     ).not.toBeNull();
     const versionTtl = await services.redis.pttl(versionKey('Finance'));
     expect(
-      versionTtl === -1 || versionTtl >= longest,
-      `Finance's version expires in ${versionTtl} ms, before the pages cached under it (up to ${longest} ms): when it disappears the version starts again from the beginning, and pages cached under old versions can be served again. Give the version no TTL (or a longer one than any page)`,
-    ).toBe(true);
+      versionTtl,
+      `Finance's version expires in ${versionTtl} ms. Pages are cached under it until the moment it disappears, and live their TTL after that; meanwhile the count starts again at 0, and the next write moves it to 1, a number pages of Finance were cached under before: those old pages are served again. Whatever its length, a TTL on the version can bring old pages back: give it none`,
+    ).toBe(-1);
   });
 });
 
 describe('bumps: after the commit, and every one counts', () => {
   it('8 writes to Engineering committing at the same moment move its version on by exactly 8', async () => {
+    // A's Redis connection goes through a proxy that the test freezes while the 8 writes
+    // commit: every command they send to bump the version is held until all 8 have sent theirs,
+    // then delivered at once. That is "at the same moment" made exact, whatever the machine's
+    // speed: a bump that reads the version and writes it back plus one sends 8 reads that all
+    // see the same number. (The command timeout is long, so that nothing gives up while held.)
+    const proxy = await startChaosProxy({ upstream: redisUrl() });
+    cleanups.push(() => proxy.close());
     const held = gate();
-    const a = await instance('a', { beforeCommit: held.beforeCommit });
+    const a = await instance(
+      'a',
+      { beforeCommit: held.beforeCommit },
+      { redisUrl: proxy.url, commandTimeoutMs: 30_000 },
+    );
     const people = await employeesOf('Engineering', 9);
     // One write first, so that Engineering has a version in Redis whatever its starting value.
     expect((await patch(a.http, people[8]?.id ?? 0, { name: 'Eve First' })).status).toBe(200);
@@ -310,7 +371,24 @@ describe('bumps: after the commit, and every one counts', () => {
       await held.reached(),
       'the 8 PATCHes never all reached beforeCommit(): keep the `await beforeCommit?.()` in inTransaction, before COMMIT',
     ).toBe(true);
+    proxy.blackhole();
+    const sentBefore = proxy.stats.bytesFromClients;
     held.open(); // all 8 commit, then bump, at the same moment
+    // Wait until all 8 have committed and each has sent at least one command naming the version
+    // key (a command that names the key is at least the key plus 20 bytes of RESP framing).
+    const committed = async () =>
+      (
+        await services.db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM employees WHERE name LIKE 'Eng Concurrent %'",
+        )
+      ).rows[0]?.n ?? 0;
+    const minimum = 8 * (versionKey('Engineering').length + 20);
+    const deadline = Date.now() + 10_000;
+    while ((await committed()) < 8 || proxy.stats.bytesFromClients - sentBefore < minimum) {
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    proxy.restore();
     for (const res of await Promise.all(writes))
       expect(res.status, `PATCH answered ${res.status}: ${res.text}`).toBe(200);
 
