@@ -121,9 +121,11 @@ describe('cache-aside', () => {
 describe('one command for the value and its expiry', () => {
   it('stores an entry with SET … EX (or PX) in one command, never SET then EXPIRE', async () => {
     // The app on a client of its own, whose commands this test sees one by one.
-    const redis = createRedisClient({ log: () => {} });
+    // A command timeout far above the default 250 ms: on a loaded machine a stalled event loop
+    // must not turn this test's SET into a timeout (Redis failing is tested below, on purpose).
+    const redis = createRedisClient({ log: () => {}, commandTimeoutMs: 5_000 });
     redis.options.enableAutoPipelining = false;
-    expect(await whenReady(redis, 5_000), 'the test could not reach Redis').toBe(true);
+    expect(await whenReady(redis, 15_000), 'the test could not reach Redis').toBe(true);
     const sent: { name: string; args: string[] }[] = [];
     const send = redis.sendCommand.bind(redis);
     redis.sendCommand = ((command: { name: string; args: unknown[] }, ...rest: unknown[]) => {
@@ -252,13 +254,15 @@ describe('when Redis fails after the lookup, the answer still comes', () => {
 
     // The app's Redis goes through a proxy the test can cut, like a Redis that crashes.
     const proxy: ChaosProxy = await startChaosProxy({ upstream: redisUrl() });
-    const redis = createRedisClient({ url: proxy.url, log: () => {} });
+    // A long command timeout: the lookup must really succeed (a MISS) even on a loaded machine,
+    // so that it is the SET, after the cut, that fails (at once: the connection is gone).
+    const redis = createRedisClient({ url: proxy.url, log: () => {}, commandTimeoutMs: 5_000 });
     const own = await serve(createApp({ db: services.db, redis, keyPrefix: services.prefix, log }));
     // Lock the (per-test-file) employees table, so that the request stops at its query, after
     // its Redis GET (a miss) and before its SET: the moment Redis goes down is then certain.
     const locker = await services.db.connect();
     try {
-      expect(await whenReady(redis, 5_000), 'the test could not reach Redis through its proxy').toBe(true);
+      expect(await whenReady(redis, 15_000), 'the test could not reach Redis through its proxy').toBe(true);
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE employees IN ACCESS EXCLUSIVE MODE');
       const pid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;

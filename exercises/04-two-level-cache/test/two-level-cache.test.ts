@@ -39,8 +39,10 @@ function watchRedis(redis: Redis) {
 
 /** One instance of your app, as a separate server process would be: its own L1 and its own Redis connections. */
 async function instance(name: string, extra: Partial<AppDeps> = {}, redisOptions: RedisClientOptions = {}) {
-  const redis = createRedisClient({ log: () => {}, ...redisOptions });
-  const subscriber = createRedisClient({ log: () => {} });
+  // A command timeout far above the default 250 ms: on a loaded machine a stalled event loop must
+  // not turn a healthy Redis into a BYPASS (Redis failing is tested on purpose, elsewhere).
+  const redis = createRedisClient({ log: () => {}, commandTimeoutMs: 5_000, ...redisOptions });
+  const subscriber = createRedisClient({ log: () => {}, commandTimeoutMs: 5_000 });
   cleanups.push(() => {
     redis.disconnect();
     subscriber.disconnect();

@@ -122,11 +122,11 @@ describe('cachelab check: the catalog of wrong answers', () => {
   it('applies each patch to a copy of the solution, runs the tests, and names the test that caught it', async () => {
     write('wrong-catalog/src/price.ts', readFileSync(join(fixturesDir, 'variants/right/price.ts'), 'utf8'));
     patch(
-      'no-rounding',
+      'no-vat',
       vat(
         'return Math.round(net * 120) / 100;',
-        'return net * 1.2;',
-        '# Forgets to round to the cent.\n# Floating point shows 0.12000000000000001.\n',
+        'return Math.round(net * 100) / 100;',
+        '# Rounds to the cent but forgets the 20%.\n# The rounding was the hard part, so the rest looked done.\n',
       ),
     );
     patch('harmless', vat('return Math.round(net * 120) / 100;', 'return Math.round(net * 1.2 * 100) / 100;'));
@@ -136,9 +136,9 @@ describe('cachelab check: the catalog of wrong answers', () => {
       vat('return Math.round(net * 120) / 100;', "return net; } throw new Error('boom at import'); function never() {"),
     );
     const wrongs = listWrongAnswers(exercise);
-    expect(wrongs.map((w) => w.name)).toEqual(['harmless', 'no-rounding', 'stale', 'throws-at-import']);
-    expect(wrongs.find((w) => w.name === 'no-rounding')?.why).toBe(
-      'Forgets to round to the cent. Floating point shows 0.12000000000000001.',
+    expect(wrongs.map((w) => w.name)).toEqual(['harmless', 'no-vat', 'stale', 'throws-at-import']);
+    expect(wrongs.find((w) => w.name === 'no-vat')?.why).toBe(
+      'Rounds to the cent but forgets the 20%. The rounding was the hard part, so the rest looked done.',
     );
     const verdicts = new Map<string, ReturnType<typeof judgeWrong>>();
     for (const wrong of wrongs) {
@@ -155,9 +155,9 @@ describe('cachelab check: the catalog of wrong answers', () => {
       }
       verdicts.set(wrong.name, judgeWrong(wrong, result));
     }
-    expect(verdicts.get('no-rounding')).toMatchObject({
+    expect(verdicts.get('no-vat')).toMatchObject({
       ok: true,
-      text: 'no-rounding: caught by "priceWithVat › rounds to the cent"',
+      text: 'no-vat: caught by "priceWithVat › adds 20% VAT"',
     });
     expect(verdicts.get('harmless')).toMatchObject({ ok: false });
     expect(verdicts.get('harmless')?.text).toMatch(/PASSES all 3 tests: no test catches it/);

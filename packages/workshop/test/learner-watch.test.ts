@@ -53,7 +53,7 @@ describe('cachelab watch', { timeout: 180_000 }, () => {
     async (_, args) => {
       const { learner, watch } = start(args as string[]);
       await watch.waitFor(FAILED, 90_000);
-      expect(watch.out).toContain('must be rejected with 400 before it reaches PostgreSQL');
+      expect(watch.out).toContain('investor ids are case-insensitive, demo_inv is DEMO_INV');
       expect(watch.out).toMatch(/h hint · l list · c check all · r reset · q quit/);
       await watch.waitFor(args.length ? /looking for saves every 0\.5 s/ : /watching for saves in /, 10_000);
 

@@ -61,7 +61,7 @@ describe('a learner without a terminal', { timeout: 120_000 }, () => {
     const { code, out } = await run(['verify', '01']);
     expect(code, out).toBe(1);
     expect(out).toMatch(/✗ 01 validate-input failed: \d+ of \d+ checks failed\./);
-    expect(out).toContain('must be rejected with 400 before it reaches PostgreSQL');
+    expect(out).toContain('investor ids are case-insensitive, demo_inv is DEMO_INV');
     const firstFail = out.indexOf('  ✗ ');
     const firstPass = out.indexOf('  ✓ ');
     expect(firstFail, 'a failing check is shown').toBeGreaterThan(0);
