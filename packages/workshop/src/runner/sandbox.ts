@@ -73,20 +73,33 @@ export function probeSandbox(): SandboxSupport {
     };
     return probed;
   }
+  // The probe is a real run's sandbox, around the repository's node_modules: bwrap runs as
+  // the run's uid, which must be able to reach the repository (a clone in a private
+  // `mktemp -d` folder is out of its reach).
+  let launch: SandboxLaunch | undefined;
   try {
-    const uid = sandboxUid();
-    execFileSync('bwrap', [...systemBinds(), '--unshare-all', '--die-with-parent', '--', process.execPath, '-e', ''], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    launch = sandboxCommand({
+      workspace: join(REPO_ROOT, 'node_modules'),
+      env: { PATH: '/usr/bin:/bin' },
+      command: [process.execPath, '-e', ''],
+    });
+    execFileSync(launch.file, launch.args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'ignore', ...launch.fds],
       timeout: 10_000,
-      ...(uid !== undefined ? { uid, gid: uid } : {}),
+      ...(launch.uid !== undefined ? { uid: launch.uid, gid: launch.uid } : {}),
     });
     probed = { available: true };
   } catch (err) {
     const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
+    const first = stderr.split('\n')[0] || (err as Error).message;
     probed = {
       available: false,
-      reason: `bubblewrap cannot create namespaces here (${stderr.split('\n')[0] || (err as Error).message}); unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1)`,
+      reason: /Permission denied/.test(first)
+        ? `the sandbox's user (uid ${launch?.uid ?? process.getuid?.()}) cannot reach ${REPO_ROOT}: a folder on the way is private; let others through it (chmod o+x on each folder of that path)`
+        : `bubblewrap cannot create namespaces here (${first}); unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1)`,
     };
+  } finally {
+    launch?.cleanup();
   }
   return probed;
 }
