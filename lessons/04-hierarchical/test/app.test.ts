@@ -35,7 +35,10 @@ function watchRedis(redis: Redis) {
 
 /** One instance of the API, as a separate process would be: its own L1, Redis connections, bus subscription. */
 async function instance(name: string, options: Partial<AppDeps> = {}) {
-  const quiet = { log: () => {} };
+  // A healthy Redis here: a command timeout of 5 s (not the lesson's 250 ms), so that a
+  // machine loaded by other test files does not turn a HIT into a BYPASS. The tests of a
+  // Redis that is down build their clients themselves.
+  const quiet = { log: () => {}, commandTimeoutMs: 5_000 };
   const redis = createRedisClient(quiet);
   const subscriber = createRedisClient(quiet);
   cleanups.push(() => {
