@@ -28,6 +28,8 @@ describe('cachelab check: the structure lint', () => {
     write('exercises/01-good/src/a.ts', '// TODO: do it\n');
     write('solutions/01-good/README.md', '# Why\n');
     write('solutions/01-good/src/a.ts', '// done\n');
+    for (const name of ['one', 'two', 'three', 'four', 'five', 'six'])
+      write(`solutions/01-good/wrong/${name}.patch`, `# Wrong answer ${name}.\n--- a/src/a.ts\n+++ b/src/a.ts\n`);
     // …and one with everything wrong.
     write('exercises/01-bad/package.json', meta({ title: '', lesson: '07', points: 0 }));
     write('exercises/01-bad/hints.md', '## Hint 1\nonly one\n');
@@ -66,6 +68,7 @@ describe('cachelab check: the structure lint', () => {
     const problems = lintStructure(root).join('\n');
     expect(problems).toContain('solutions/02-mirror/src: lacks b.ts');
     expect(problems).toContain('solutions/02-mirror/src: has c.ts that the starter does not');
+    expect(problems).toContain('solutions/02-mirror/wrong: 0 wrong answers, at least 6 wanted');
   });
 });
 

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { mapLimit } from '../concurrency.ts';
 import { readHints } from '../hints.ts';
-import { c, fail, indent, ok, progress, warn } from '../output.ts';
+import { c, fail, indent, ok, progress } from '../output.ts';
 import { type Exercise, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { listFiles } from '../runner/workspace.ts';
@@ -16,7 +16,7 @@ import { requireServices } from './doctor.ts';
  *     and a solution that mirrors its files; ids are unique; no stray folders;
  *  2. honesty: each exercise's tests FAIL on its starter and PASS on its solution, run by
  *     the same mechanism as verify and grade;
- *  3. the wrong answers of its catalog (`solutions/NN-slug/wrong/*.patch`, wrong-answers.ts)
+ *  3. the wrong answers of its catalog (at least MIN_WRONG_ANSWERS per exercise) (`solutions/NN-slug/wrong/*.patch`, wrong-answers.ts)
  *     each FAIL, by assertion, and the check names the test that caught each one.
  */
 const FOLDER = /^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$/;
@@ -91,7 +91,12 @@ export function lintStructure(root: string = REPO_ROOT): string[] {
       problems.push(
         `${solution}/src: has ${extra.join(', ')} that the starter does not (add them to the starter, or remove them).`,
       );
-    for (const wrong of listWrongAnswers(e))
+    const wrongs = listWrongAnswers(e);
+    if (wrongs.length < MIN_WRONG_ANSWERS)
+      problems.push(
+        `${solution}/wrong: ${wrongs.length} wrong answer${wrongs.length === 1 ? '' : 's'}, at least ${MIN_WRONG_ANSWERS} wanted. Add the mistakes a learner really makes (a TTL's unit, a key that misses a parameter, an order of invalidation, a failure path, a bound on one side only) as patches of the solution.`,
+      );
+    for (const wrong of wrongs)
       if (!wrong.why)
         problems.push(
           `${solution}/wrong/${wrong.name}.patch: starts without a "# …" line saying what is wrong and why a learner would write it.`,
@@ -242,10 +247,6 @@ export async function check(options: { only?: string[]; concurrency?: number } =
       fail(`${exercise.id} ${exercise.slug}:`);
       for (const p of [...outcome.problems, ...wrongProblems]) console.log(indent(p, 4));
     }
-    if (wrongs.length < MIN_WRONG_ANSWERS)
-      warn(
-        `${exercise.id} ${exercise.slug}: ${wrongs.length} wrong answer${wrongs.length === 1 ? '' : 's'} in solutions/${exercise.name}/wrong/ (at least ${MIN_WRONG_ANSWERS} wanted).`,
-      );
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(
