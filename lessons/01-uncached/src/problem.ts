@@ -1,4 +1,4 @@
-import { describeDatabase, isConnectionError, POSTGRES_FIX } from '@cachelab/db';
+import { isConnectionError, isQueryTimeout, POSTGRES_FIX } from '@cachelab/db';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 
 /**
@@ -71,7 +71,8 @@ export function isPoolExhausted(err: unknown): boolean {
 /**
  * The one error handler, last. Maps what handlers throw to problem+json:
  * HttpProblem → its status; a body that is not JSON → 400; the pool exhausted → 503 saying
- * the database is overloaded; PostgreSQL unreachable → 503 naming the fix; anything else →
+ * the database is overloaded; a query PostgreSQL did not answer in time → 503; PostgreSQL
+ * unreachable → 503 naming the fix (its address only in the log); anything else →
  * 500 without leaking internals (the cause is logged).
  */
 export function errorHandler(options: { log?: (err: unknown) => void } = {}): ErrorRequestHandler {
@@ -126,13 +127,30 @@ export function errorHandler(options: { log?: (err: unknown) => void } = {}): Er
         instance,
       });
     }
+    if (isQueryTimeout(err)) {
+      // PostgreSQL took the query and did not answer in time: the server cancelled it
+      // (statement_timeout) or never answered at all (the pool's query_timeout: a frozen
+      // server, a network that drops packets). Bounded either way; the client retries later.
+      res.set('Retry-After', '5');
+      return sendProblem(res, {
+        type: 'urn:cachelab:problem:database-timeout',
+        title: 'The database did not answer in time',
+        status: 503,
+        detail: 'The database did not answer in time, so the request was given up. Try again in a moment.',
+        instance,
+      });
+    }
     if (isConnectionError(err)) {
+      // Where the database is (host, port, name) is for the operator's log and for
+      // `cachelab doctor`, not for every client: the client gets the fix without the address.
+      // (The pool's own error says where it tried, e.g. "connect ECONNREFUSED 127.0.0.1:5432".)
+      log(new Error(`Can't reach PostgreSQL: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
       res.set('Retry-After', '5');
       return sendProblem(res, {
         type: 'urn:cachelab:problem:database-unavailable',
         title: 'The database is unavailable',
         status: 503,
-        detail: `Can't reach PostgreSQL at ${describeDatabase()}. ${POSTGRES_FIX}`,
+        detail: `Can't reach PostgreSQL. ${POSTGRES_FIX}`,
         instance,
       });
     }

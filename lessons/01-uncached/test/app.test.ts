@@ -1,5 +1,5 @@
-import { createPool } from '@cachelab/db';
-import { type HttpHarness, serve, useServices } from '@cachelab/testkit';
+import { createPool, databaseUrl } from '@cachelab/db';
+import { type HttpHarness, serve, startChaosProxy, useServices } from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 
@@ -174,15 +174,49 @@ describe('errors', () => {
   it('answers 503 problem+json naming the fix when PostgreSQL is unreachable', async () => {
     // A real pool pointed at a port where nothing listens: the connection is refused.
     const down = createPool({ url: 'postgres://postgres@127.0.0.1:1/cachelab', connectionTimeoutMs: 1000 });
-    const app = await serve(createApp({ db: down, log: () => {} }));
+    const logged: unknown[] = [];
+    const app = await serve(createApp({ db: down, log: (err) => logged.push(err) }));
     try {
       const res = await app.get('/employees/1');
       const body = expectProblem(res, 503);
       expect(body.detail).toMatch(/docker compose up -d|cachelab services up/);
+      expect(body.detail, "the database's address is for the server log, not for every client").not.toMatch(
+        /127\.0\.0\.1|:1\b|\/cachelab/,
+      );
+      expect(String(logged[0]), 'the server log says where it tried').toMatch(
+        /Can't reach PostgreSQL.*127\.0\.0\.1:1\b/,
+      );
       expect(res.headers.get('retry-after')).toBe('5');
     } finally {
       await app.close();
       await down.end();
+    }
+  });
+
+  it('answers 503 within the query timeout when PostgreSQL stops answering on an open connection', async () => {
+    // The pool's connection is open and idle when the server "freezes" (the proxy holds every
+    // byte): connecting is not the problem, so only the pool's query timeout can bound it.
+    const proxy = await startChaosProxy({ upstream: databaseUrl() });
+    const frozen = createPool({ url: proxy.url, max: 1, queryTimeoutMs: 500 });
+    const app = await serve(createApp({ db: frozen, log: () => {} }));
+    try {
+      expect((await app.get('/employees/1')).status).toBe(200);
+      proxy.blackhole();
+      const started = performance.now();
+      const res = await app.get('/employees/2');
+      const waited = performance.now() - started;
+      const body = expectProblem(res, 503);
+      expect(body.type).toBe('urn:cachelab:problem:database-timeout');
+      expect(body.detail).toMatch(/did not answer in time/);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(waited, 'the request must wait no longer than the query timeout (plus a margin)').toBeLessThan(
+        500 + 1_500,
+      );
+    } finally {
+      proxy.restore();
+      await app.close();
+      await frozen.end();
+      await proxy.close();
     }
   });
 });

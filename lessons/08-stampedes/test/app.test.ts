@@ -235,12 +235,13 @@ describe('a PATCH during reads', () => {
 });
 
 describe('when PostgreSQL or Redis fails', () => {
-  async function throughProxy() {
+  async function throughProxy(queryTimeoutMs?: number) {
     const proxy = await startChaosProxy({ upstream: databaseUrl() });
     const db: Pool = createPool({
       url: proxy.url,
       searchPath: [services.schema, 'public'],
       connectionTimeoutMs: 1_000,
+      ...(queryTimeoutMs ? { queryTimeoutMs } : {}),
     });
     cleanups.push(async () => {
       await db.end().catch(() => {});
@@ -271,6 +272,46 @@ describe('when PostgreSQL or Redis fails', () => {
 
     proxy.restore();
     const back = await a.http.get('/employees/80');
+    expect([back.status, back.cache]).toEqual([200, 'MISS']);
+  });
+
+  it('answers every request that joined a load PostgreSQL never answers within the query timeout: STALE within grace, else 503', async () => {
+    // PostgreSQL "freezes" on open connections (the proxy holds every byte): connecting is
+    // fine, the query never returns. Only the pool's query timeout (here 500 ms) bounds it.
+    let now = 1_000_000;
+    const { proxy, db, queries } = await throughProxy(500);
+    const a = await instance('a', { db, now: () => now, freshTtlMs: 60_000, graceMs: 300_000, jitter: 0 });
+    expect((await a.http.get('/employees/83')).cache).toBe('MISS'); // a pooled connection, and a value
+
+    proxy.blackhole();
+    queries.reset();
+    let started = performance.now();
+    // Employee 84 has no value at all: ten requests join one load that never answers.
+    const joined = await Promise.all(Array.from({ length: 10 }, () => a.http.get('/employees/84')));
+    let waited = performance.now() - started;
+    expect(
+      joined.map((r) => r.status),
+      'with nothing to fall back on, every joined request must end in a 503',
+    ).toEqual(Array(10).fill(503));
+    expect(joined[0]?.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(
+      waited,
+      'they must wait no longer than the query timeout (plus a margin), not as long as the outage',
+    ).toBeLessThan(500 + 1_500);
+    expect(queries.matching(/FROM employees/), 'the ten requests must have joined one load').toBe(1);
+
+    // Employee 83 is past its fresh TTL, within grace: answered STALE at once, and the
+    // background refresh that hangs gives up within the same bound.
+    now += 120_000;
+    started = performance.now();
+    const stale = await Promise.all(Array.from({ length: 5 }, () => a.http.get('/employees/83')));
+    expect(stale.map((r) => `${r.status} ${r.cache}`)).toEqual(Array(5).fill('200 STALE'));
+    await a.locals.cache.settled();
+    waited = performance.now() - started;
+    expect(waited, 'the hung refresh must give up within the query timeout (plus a margin)').toBeLessThan(500 + 1_500);
+
+    proxy.restore();
+    const back = await a.http.get('/employees/84');
     expect([back.status, back.cache]).toEqual([200, 'MISS']);
   });
 

@@ -77,6 +77,45 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('when PostgreSQL stops answering on open connections', () => {
+  it('answers the requests that joined the hung load within the query timeout: STALE when a copy exists, else 503', async () => {
+    // The proxy holds every byte: connections stay open, queries never return. Only the
+    // pool's query timeout (here 500 ms) bounds how long a request waits.
+    const pgProxy = await startChaosProxy({ upstream: databaseUrl() });
+    const db = createPool({ url: pgProxy.url, max: 2, connectionTimeoutMs: 1_000, queryTimeoutMs: 500 });
+    instance.later(async () => {
+      pgProxy.restore();
+      await db.end();
+      await pgProxy.close();
+    });
+    const clock = manualClock(Date.now());
+    const app = await instance('a', { deps: { db, now: clock.now, l2TtlSeconds: 60, staleIfErrorMs: 300_000 } });
+    const fresh = await app.http.get('/employees/6');
+    expect(fresh.cache).toBe('MISS');
+    clock.advance(61_000); // past the TTL, within stale-if-error
+    pgProxy.blackhole();
+
+    let started = performance.now();
+    const joined = await Promise.all(Array.from({ length: 8 }, () => app.http.get('/employees/6')));
+    let waited = performance.now() - started;
+    expect(
+      joined.map((r) => `${r.status} ${r.cache}`),
+      'a stale copy exists: every request that joined the hung load must get it',
+    ).toEqual(Array(8).fill('200 STALE'));
+    expect(joined[0]?.json()).toEqual(fresh.json());
+    expect(waited, 'within the query timeout (plus a margin), not as long as the outage').toBeLessThan(500 + 1_500);
+
+    started = performance.now();
+    const none = await Promise.all(Array.from({ length: 4 }, () => app.http.get('/employees/7')));
+    waited = performance.now() - started;
+    expect(
+      none.map((r) => r.status),
+      'no copy of employee 7: a 503, not a made-up answer',
+    ).toEqual(Array(4).fill(503));
+    expect(waited, 'within the query timeout (plus a margin)').toBeLessThan(500 + 1_500);
+  });
+});
+
 describe('memory bounds that hold under load', () => {
   const MAX_BYTES = 1024 * 1024;
   // 16 different weeks of 2024, 2,000 payments each: ~350 KB of JSON per answer, 5.6 MB in all.

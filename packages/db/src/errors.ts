@@ -36,7 +36,21 @@ export function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
   if (err instanceof AggregateError) return err.errors.some(isConnectionError);
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(err.message);
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Query read timeout/i.test(
+    err.message,
+  );
+}
+
+/**
+ * True when PostgreSQL did not answer a query in time: the client's own `query_timeout`
+ * ("Query read timeout": no answer at all) or the server's `statement_timeout` (SQLSTATE
+ * 57014: it ran too long and was cancelled). Either way the client should back off and retry.
+ */
+export function isQueryTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth += 1) {
+    if ((e as { code?: unknown }).code === '57014' || /Query read timeout/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Wrap a connection failure into a DatabaseUnavailableError; other errors pass through. */

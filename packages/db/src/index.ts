@@ -1,6 +1,15 @@
 export { DEFAULT_DATABASE_URL, databaseUrl, describeDatabase, POSTGRES_FIX } from './config.ts';
-export { asDatabaseError, DatabaseUnavailableError, isConnectionError } from './errors.ts';
-export { createPool, ensureDatabase, type Pool, type PoolClient, type PoolOptions, probeDatabase } from './pool.ts';
+export { asDatabaseError, DatabaseUnavailableError, isConnectionError, isQueryTimeout } from './errors.ts';
+export {
+  createPool,
+  DEFAULT_QUERY_TIMEOUT_MARGIN_MS,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  ensureDatabase,
+  type Pool,
+  type PoolClient,
+  type PoolOptions,
+  probeDatabase,
+} from './pool.ts';
 export { MIGRATIONS, migrate, TABLES, withSchemaLock } from './schema.ts';
 export {
   DEFAULT_PAYMENT_ROWS,

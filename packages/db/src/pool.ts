@@ -27,18 +27,44 @@ export interface PoolOptions {
   searchPath?: string[];
   /** How long to wait for a connection before failing. Default 3000 ms: never hang a request. */
   connectionTimeoutMs?: number;
-  /** Cancel a statement that runs longer than this. Default 30000 ms. */
+  /**
+   * The server cancels a statement that runs longer than this (SQLSTATE 57014). Default
+   * 8000 ms; 0 means never (the seed's bulk inserts).
+   */
   statementTimeoutMs?: number;
+  /**
+   * The client gives up on a query whose answer has not arrived after this long: the bound
+   * that holds when PostgreSQL stops answering altogether (a frozen server, a network that
+   * drops packets), which `statement_timeout` cannot give, since the server enforces it and
+   * never sees the query. The pool then discards that connection. Default: the statement
+   * timeout plus 2000 ms (10000 ms), so that a server that is merely slow cancels first, with
+   * its own error; 0 means never.
+   */
+  queryTimeoutMs?: number;
 }
+
+/** The defaults, in one place: the README's bounds quote them and the tests measure them. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 8_000;
+export const DEFAULT_QUERY_TIMEOUT_MARGIN_MS = 2_000;
 
 /** A pg Pool configured the one way every part of cachelab expects. */
 export function createPool(options: PoolOptions = {}): Pool {
   const url = options.url ?? databaseUrl();
+  const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const queryTimeoutMs =
+    options.queryTimeoutMs ?? (statementTimeoutMs === 0 ? 0 : statementTimeoutMs + DEFAULT_QUERY_TIMEOUT_MARGIN_MS);
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
-    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    statement_timeout: statementTimeoutMs,
+    // pg's own timer: the query's callback fails with "Query read timeout" and pool.query
+    // destroys the connection (a late answer can never be read as the next query's).
+    ...(queryTimeoutMs > 0 ? { query_timeout: queryTimeoutMs } : {}),
+    // TCP keepalive on every connection: an idle pooled connection whose peer vanished
+    // (a restarted server, a NAT that forgot it) is found dead by the kernel, not by a request.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     idleTimeoutMillis: 10_000,
     application_name: 'cachelab',
     ...(options.searchPath ? { options: `-c search_path=${options.searchPath.join(',')}` } : {}),

@@ -40,7 +40,10 @@ export async function createIsolatedDatabase(options: { id?: string; max?: numbe
   } finally {
     await admin.end();
   }
-  const pool = createPool({ searchPath: [schema, 'public'], max: options.max ?? 10 });
+  // Tests hold table locks on purpose (holdTable, "a slow load") while a loaded CI machine
+  // sends hundreds of requests: a 30 s statement timeout, not the lessons' 8 s, so that only
+  // a test's own timeout ends such a wait. Fault tests build pools with the defaults.
+  const pool = createPool({ searchPath: [schema, 'public'], max: options.max ?? 10, statementTimeoutMs: 30_000 });
   return {
     pool,
     schema,
