@@ -30,5 +30,6 @@ export interface DirectoryTtls {
 
 export function ttlsFor(_budgets: StalenessBudgets): DirectoryTtls {
   // TODO: give each part a TTL that fits its budget, and is as long as that budget allows.
+  // A budget that no whole-second TTL fits (under 1 s) is a TypeError that names it.
   return { profileSeconds: 3600, statusSeconds: 3600 };
 }

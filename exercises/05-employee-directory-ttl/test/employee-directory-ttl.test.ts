@@ -19,11 +19,10 @@ beforeEach(async () => {
 
 const DEFAULT = { statusSeconds: 60, nameSeconds: 24 * 3600 };
 
-function start(budgets?: StalenessBudgets) {
-  return serveForTest(
-    createApp({ db: services.db, redis, keyPrefix: services.prefix, log: () => {}, ...(budgets ? { budgets } : {}) }),
-  );
-}
+const appWith = (budgets?: StalenessBudgets) =>
+  createApp({ db: services.db, redis, keyPrefix: services.prefix, log: () => {}, ...(budgets ? { budgets } : {}) });
+
+const start = (budgets?: StalenessBudgets) => serveForTest(appWith(budgets));
 
 const flip = (status: string) => (status === 'in' ? 'out' : 'in');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -113,6 +112,10 @@ describe('GET /employees/:id, cached in two parts', () => {
     const http = await start();
     const first = await http.get('/employees/5');
     expect(first.status, first.text.slice(0, 200)).toBe(200);
+    expect(
+      first.headers.get('x-cache'),
+      'the first GET /employees/5 should say X-Cache: MISS (both parts were loaded): pass both parts to sendParts',
+    ).toBe('MISS');
     const truth = JSON.parse(JSON.stringify(await getEmployee(services.db, 5)));
     expect(first.json(), 'GET /employees/5 should answer every field of the employee, as lesson 01 does').toEqual(
       truth,
@@ -169,6 +172,39 @@ describe('GET /employees/:id, cached in two parts', () => {
     expectTtl('profile', profile, budgets.nameSeconds, elapsedMs, 'name budget', hint);
   });
 
+  it('refuses a budget under a second when the app is created: no whole-second TTL fits it', () => {
+    const tooShort: [StalenessBudgets, keyof StalenessBudgets][] = [
+      [{ statusSeconds: 0.5, nameSeconds: 30 }, 'statusSeconds'],
+      [{ statusSeconds: 5, nameSeconds: 0.9 }, 'nameSeconds'],
+    ];
+    for (const [budgets, name] of tooShort) {
+      let error: unknown;
+      try {
+        appWith(budgets);
+      } catch (err) {
+        error = err;
+      }
+      expect(
+        error,
+        `createApp accepted budgets.${name} = ${budgets[name]} s: SET … EX keeps a value at least 1 s, so no TTL fits that budget. ttlsFor should throw a TypeError`,
+      ).toBeInstanceOf(TypeError);
+      expect(
+        (error as Error).message,
+        `createApp with budgets.${name} = ${budgets[name]} s threw "${(error as Error).message}": the message should name the budget (${name}) that no TTL fits`,
+      ).toContain(name);
+    }
+    let error: unknown;
+    try {
+      appWith({ statusSeconds: 1, nameSeconds: 1 });
+    } catch (err) {
+      error = err;
+    }
+    expect(
+      error,
+      `createApp refused budgets of exactly 1 s (${String(error)}): a 1 s TTL fits them, only a budget under a second has no TTL`,
+    ).toBeUndefined();
+  });
+
   it('shows a status written straight into PostgreSQL within the status budget, while the name still comes from the cache', async () => {
     const budgets = { statusSeconds: 2, nameSeconds: 60 };
     const http = await start(budgets);
@@ -205,6 +241,10 @@ describe('GET /employees/:id, cached in two parts', () => {
     services.queries.reset();
     const res = await http.get('/employees/12');
     expect(res.json(), 'GET /employees/12 after its status expired answered something else').toEqual(truth);
+    expect(
+      res.headers.get('x-cache'),
+      'GET /employees/12 reloaded its expired status, so it should say X-Cache: MISS: pass both parts to sendParts',
+    ).toBe('MISS');
     expect(
       services.queries.count,
       `after the status expired, GET /employees/12 sent ${services.queries.count} queries to PostgreSQL: only the status should be reloaded (1 query); the profile is still in Redis`,

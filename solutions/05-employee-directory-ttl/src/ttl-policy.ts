@@ -37,10 +37,12 @@ export function ttlsFor(budgets: StalenessBudgets): DirectoryTtls {
   // rounding up would overshoot the budget.
   const statusSeconds = Math.floor(budgets.statusSeconds);
   const profileSeconds = Math.floor(budgets.nameSeconds);
-  if (!(statusSeconds >= 1 && profileSeconds > statusSeconds)) {
-    throw new TypeError(
-      `ttlsFor: the status budget must be at least 1 s and the name budget longer than it; got status ${budgets.statusSeconds} s, name ${budgets.nameSeconds} s.`,
-    );
-  }
+  // A budget under a second floors to 0, and SET … EX keeps nothing for less than a second:
+  // no TTL fits it (rounding up to 1 s would break it). Say so when the app is created.
+  if (statusSeconds < 1) throw new TypeError(tooShort('statusSeconds', budgets.statusSeconds));
+  if (profileSeconds < 1) throw new TypeError(tooShort('nameSeconds', budgets.nameSeconds));
   return { profileSeconds, statusSeconds };
 }
+
+const tooShort = (budget: keyof StalenessBudgets, seconds: number) =>
+  `ttlsFor: budgets.${budget} is ${seconds} s, but SET … EX keeps a value for whole seconds, at least 1: no TTL fits a budget under a second. Give ${budget} at least 1 s.`;
