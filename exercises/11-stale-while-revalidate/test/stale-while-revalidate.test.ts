@@ -2,6 +2,7 @@ import { createPool, databaseUrl } from '@cachelab/db';
 import { countQueries, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
+import { createSwrCache } from '../src/swr-cache.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -260,6 +261,40 @@ describe('when the database fails', () => {
     const res = await app.http.get('/employees/3');
     expect(res.status).toBe(503);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('your cache on its own (createSwrCache), created without onRefreshError', () => {
+  it('swallows the error of a failed background refresh: no unhandled rejection, and the stale value is still served', async () => {
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    cleanups.push(() => {
+      process.off('unhandledRejection', listener);
+    });
+    let clock = 0;
+    // onRefreshError is optional: this cache has none.
+    const cache = createSwrCache({ freshMs: 1_000, graceMs: 1_000, now: () => clock });
+    expect((await cache.get('k', async () => 'cached')).cache).toBe('MISS');
+    clock = 1_500;
+    const down = () => Promise.reject(new Error('the database is down'));
+    const stale = await cache.get('k', down);
+    expect(
+      `${stale.cache} ${stale.body.toString()}`,
+      'an entry within its grace period should be answered at once as STALE',
+    ).toBe('STALE "cached"');
+    // The refresh fails a few microtasks later; Node reports an unhandled rejection once they
+    // have run. One turn of the event loop is enough to see it.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(
+      unhandled.map((reason) => (reason as Error)?.message ?? String(reason)),
+      'a failed refresh of a cache created without onRefreshError left a rejected promise that nobody handles: onRefreshError is optional, call it only when it was given (options.onRefreshError?.(error))',
+    ).toEqual([]);
+    const again = await cache.get('k', down);
+    expect(
+      `${again.cache} ${again.body.toString()}`,
+      'after a failed refresh, the entry should still be served as STALE',
+    ).toBe('STALE "cached"');
   });
 });
 
