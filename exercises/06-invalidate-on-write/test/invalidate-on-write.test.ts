@@ -422,6 +422,10 @@ describe('a write answers once its invalidation has finished', () => {
     await warm(a, paths);
     const res = await send(a.http, 'PATCH', employeePath(employee.id), { name: 'Barbara Next' });
     expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(
+      ['db', 'l2'].filter((metric) => !(metric in res.timing)),
+      `the PATCH's Server-Timing is ${JSON.stringify(res.headers.get('server-timing'))}: it should time the transaction as \`db\` and the invalidation as \`l2\` (keep the starter's time(res, 'db', …), and invalidate with invalidate(res, …), which records l2)`,
+    ).toEqual([]);
     const own = await a.http.get(employeePath(employee.id));
     expect(
       own.json<Row>().name,

@@ -35,7 +35,9 @@ export function keysAffectedBy(prefix: string, change: Change): string[] {
   // (names, emails, statuses) and summary (head counts). And every department the row was
   // in before the write or is in after it: a move changes BOTH lists and BOTH summaries;
   // forgetting the old one leaves the employee listed in a department they have left.
-  const departments = new Set([change.before?.department, change.after?.department].filter((d) => d !== undefined));
+  const departments = new Set<string>();
+  if (change.before) departments.add(change.before.department);
+  if (change.after) departments.add(change.after.department);
   return [
     employeeKey(prefix, employee.id),
     ...[...departments].flatMap((dept) => [deptEmployeesKey(prefix, dept), deptSummaryKey(prefix, dept)]),
