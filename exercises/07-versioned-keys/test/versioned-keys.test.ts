@@ -177,6 +177,10 @@ describe('one write, every page of the department', () => {
     const [employee] = (await a.http.get(pagePath('Sales', 3, 25))).json<Page>().employees;
     const res = await patch(a.http, employee?.id ?? 0, { name: 'Sam Versioned' });
     expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(
+      ['db', 'l2'].filter((metric) => !(metric in res.timing)),
+      `the PATCH's Server-Timing is ${JSON.stringify(res.headers.get('server-timing'))}: it should time the write as \`db\` and the version bumps as \`l2\` (keep the names the starter gives them)`,
+    ).toEqual([]);
 
     services.queries.reset();
     const stale = await notMissed(a, sales);

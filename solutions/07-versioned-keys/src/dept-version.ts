@@ -26,7 +26,7 @@ export async function currentVersion(redis: Redis, prefix: string, dept: string)
   // No key yet is 0, not 1: INCR creates a missing key at 1, and the first bump must give the
   // department a number no page was cached under.
   const stored = await redis.get(deptVersionKey(prefix, dept));
-  return stored === null ? 0 : Number(stored);
+  return Number(stored ?? 0);
 }
 
 /**
