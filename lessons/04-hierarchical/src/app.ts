@@ -41,6 +41,8 @@ export interface AppDeps {
   };
   /** Default DEFAULT_L2_TTL_SECONDS. */
   l2TtlSeconds?: number;
+  /** The stale-set guard (two-level-cache.ts). Default true; false only to watch the race. */
+  generationGuard?: boolean;
   /** Where unexpected errors are logged. Default console.error. */
   log?: (err: unknown) => void;
 }
@@ -82,6 +84,7 @@ export function createApp(deps: AppDeps): Express {
       ...(deps.l1?.now ? { now: deps.l1.now } : {}),
     },
     l2: { ttlSeconds: deps.l2TtlSeconds ?? DEFAULT_L2_TTL_SECONDS },
+    ...(deps.generationGuard !== undefined ? { generationGuard: deps.generationGuard } : {}),
   });
   const employeeKey = (id: number) => cacheKey({ prefix: keyPrefix, name: 'employee', params: { id } });
 

@@ -1,6 +1,7 @@
 import { createMemoryStore } from '@cachelab/lesson-02-in-memory-lru/memory-store';
 import { createRedisStore } from '@cachelab/lesson-03-redis-cache-aside/redis-store';
 import type { Redis } from 'ioredis';
+import { createGenerations } from './generation.ts';
 import { createInvalidationBus } from './invalidation-bus.ts';
 
 /**
@@ -9,8 +10,9 @@ import { createInvalidationBus } from './invalidation-bus.ts';
  *
  *   read:    L1 → hit? done (no network at all)
  *            L2 → hit? copy into L1 ("backfill"), done
- *            loader → store in L2, then in L1
- *   delete:  L2, then this L1, then publish so every other instance drops its L1
+ *            loader → store in L2 (only if no delete happened meanwhile), then in L1
+ *   delete:  L2 (and bump the key's generation), then this L1, then publish so every
+ *            other instance drops its L1
  *
  * L1 makes hits nearly free; L2 makes a key loaded by one instance a hit on all the
  * others, and survives restarts. The price is that every instance now holds a private
@@ -60,6 +62,13 @@ export interface TwoLevelCacheOptions {
     /** How long an L2 entry lives in Redis, in seconds. */
     ttlSeconds: number;
   };
+  /**
+   * Refuse to store a load that a delete overtook (generation.ts): a read that loaded the old
+   * row before a write committed must not put it into L2 after the write deleted it, or every
+   * instance would serve the old value for up to a whole L2 TTL. Costs one Redis GET per miss.
+   * Default true; false only to watch the race happen (the lesson's test does).
+   */
+  generationGuard?: boolean;
   /** Redis failures (counted by the caller, logged once per outage by the Redis client). */
   onError?: (error: Error, operation: string) => void;
 }
@@ -110,6 +119,10 @@ export function createTwoLevelCache(options: TwoLevelCacheOptions): TwoLevelCach
     ttlSeconds: l2Options.ttlSeconds,
     ...(onError ? { onError } : {}),
   });
+  const guard = options.generationGuard ?? true;
+  const generations = createGenerations(options.redis, onError);
+  /** The key's generation counter: beside the key, so that it shares the key's prefix. */
+  const generationKey = (key: string) => `${key}#generation`;
 
   /**
    * Bumped on every invalidation, local or remote. A read that started before an
@@ -171,7 +184,16 @@ export function createTwoLevelCache(options: TwoLevelCacheOptions): TwoLevelCach
         return { body: remote.body, level: 'l2', status: 'HIT', timings };
       }
 
-      // 3. The loader (PostgreSQL), then serialize once: both levels store the bytes.
+      // 3. The key's generation BEFORE loading (generation.ts): a delete from now on bumps
+      //    it, and our SET after the load is refused. Undefined when Redis failed.
+      let generation: string | undefined = 'unguarded';
+      if (guard && remote.status === 'miss') {
+        t = performance.now();
+        generation = await generations.read(generationKey(key));
+        timings.l2 += performance.now() - t;
+      }
+
+      // 4. The loader (PostgreSQL), then serialize once: both levels store the bytes.
       t = performance.now();
       const value = await load();
       timings.db = performance.now() - t;
@@ -179,7 +201,7 @@ export function createTwoLevelCache(options: TwoLevelCacheOptions): TwoLevelCach
       const body = Buffer.from(JSON.stringify(value));
       timings.json = performance.now() - t;
 
-      if (remote.status === 'error') {
+      if (remote.status === 'error' || generation === undefined) {
         // Redis is failing: don't wait on it again for the SET. L1 still takes the value,
         // so this instance keeps PostgreSQL's load down during the outage; its short TTL
         // bounds the staleness, and the bus clears L1 when Redis is back.
@@ -187,9 +209,15 @@ export function createTwoLevelCache(options: TwoLevelCacheOptions): TwoLevelCach
         return { body, level: 'db', status: 'BYPASS', timings };
       }
       t = performance.now();
-      await l2.set(key, body);
+      const stored = guard
+        ? await generations.setIfCurrent(key, generationKey(key), body, l2Options.ttlSeconds * 1000, generation)
+        : (await l2.set(key, body))
+          ? 'stored'
+          : 'error';
       timings.l2 += performance.now() - t;
-      fillL1(key, body, startedAt);
+      // Refused: a delete overtook this load, so what it loaded may be the old row. It still
+      // answers this request (which began before the write), but is cached nowhere.
+      if (stored !== 'refused') fillL1(key, body, startedAt);
       return { body, level: 'db', status: 'MISS', timings };
     },
 
@@ -197,7 +225,9 @@ export function createTwoLevelCache(options: TwoLevelCacheOptions): TwoLevelCach
       const started = performance.now();
       // 1. L2 first: from now on, a reader that misses L1 goes to the database (the new value).
       //    Deleting L1 first would let a concurrent local read refill it from the old L2 copy.
-      const l2Deleted = await l2.delete(key);
+      //    With the guard, the same MULTI bumps the key's generation: a load in flight that
+      //    read the old row is refused when it tries to store it.
+      const l2Deleted = guard ? await generations.invalidate(key, generationKey(key)) : await l2.delete(key);
       // 2. Our own L1; and reads already in flight (they may hold the old L2 value) won't fill it.
       invalidations++;
       l1.delete(key);

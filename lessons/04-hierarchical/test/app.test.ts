@@ -1,5 +1,6 @@
+import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { type HttpHarness, holdTheStoreOf, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, type AppLocals, createApp } from '../src/app.ts';
@@ -60,7 +61,7 @@ async function instance(name: string, options: Partial<AppDeps> = {}) {
   await locals.ready;
   const http = await serve(app);
   cleanups.push(() => http.close());
-  return { http, redis: watchRedis(redis), subscriber, locals };
+  return { http, client: redis, redis: watchRedis(redis), subscriber, locals };
 }
 
 /** Poll `read` until `done` accepts its result or `timeoutMs` runs out; returns the last result. */
@@ -252,6 +253,48 @@ describe('PATCH /employees/:id and invalidation across instances', () => {
     );
     expect(nameOf(onA)).toBe('Katherine Johnson');
     expect(nameOf(onB)).toBe('Katherine Johnson');
+  });
+
+  /**
+   * The stale-set race: B misses, loads the old row, and before it stores it in Redis the
+   * test holds that store (a gate, no sleep) while A renames the employee and invalidates.
+   * Then B's store goes. The order is forced, so the race happens every time.
+   */
+  async function staleSetRace(id: number, options: Partial<AppDeps> = {}) {
+    const a = await instance('a', options);
+    const b = await instance('b', options);
+    const key = cacheKey({ prefix: services.prefix, name: 'employee', params: { id } });
+    const before = nameOf(await a.http.get(`/employees/${id}`));
+    await services.redis.del(key); // nobody has it in L2; a's L1 is not read by b
+    const held = holdTheStoreOf(b.client, key);
+    const reading = b.http.get(`/employees/${id}`); // misses, loads the old row, waits at the gate
+    await held.reached;
+    const renamed = `Renamed During B's Load ${id}`;
+    expect((await patch(a.http, `/employees/${id}`, { name: renamed })).status).toBe(200);
+    held.release();
+    const answered = await reading;
+    return { a, b, key, before, renamed, answered };
+  }
+
+  it('refuses to cache a load that a PATCH overtook: the old row never reaches Redis, both instances read the new one', async () => {
+    const { a, b, key, before, renamed, answered } = await staleSetRace(14);
+    expect(nameOf(answered), 'the GET began before the PATCH: the old row is a right answer for it').toBe(before);
+    expect(
+      await services.redis.getBuffer(key),
+      "B stored the row it loaded before A's PATCH, after the PATCH deleted the key: every instance would serve the old name for a whole L2 TTL",
+    ).toBeNull();
+    expect(nameOf(await b.http.get('/employees/14')), 'b, right after the race').toBe(renamed);
+    expect(nameOf(await a.http.get('/employees/14')), 'a, right after the race').toBe(renamed);
+  });
+
+  it('without the generation guard, the race leaves the old row in Redis, bounded by the L2 TTL (the README says so)', async () => {
+    const { key, before } = await staleSetRace(15, { generationGuard: false, l2TtlSeconds: 60 });
+    const stored = await services.redis.getBuffer(key);
+    expect(stored, 'the race did not happen: the test forces it, so the guard must be off').not.toBeNull();
+    expect((JSON.parse(String(stored)) as { name: string }).name).toBe(before);
+    const pttl = await services.redis.pttl(key);
+    expect(pttl, 'the old row must still expire with the L2 TTL: that is the bound').toBeGreaterThan(55_000);
+    expect(pttl).toBeLessThanOrEqual(60_000);
   });
 
   it('clears L1 when the bus reconnects after an outage: invalidations sent meanwhile were lost', async () => {

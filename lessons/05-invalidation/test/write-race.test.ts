@@ -1,5 +1,5 @@
 import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
-import { useServices } from '@cachelab/testkit';
+import { holdTheStoreOf, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { patchEmployee } from '../src/employee-writes.ts';
 import { eventually, parts, send, useInstances } from './instances.ts';
@@ -108,5 +108,52 @@ describe('the write race: invalidate after the commit, never before', () => {
     await row.release();
     await write;
     expect((await http.get(`/employees/${id}`)).json<Body>().status).toBe(flip(old));
+  });
+});
+
+describe('the stale-set race: a read that loaded the old row stores it after the write invalidated', () => {
+  /**
+   * b misses the profile, loads the old row, and the test holds its store (a gate, no sleep)
+   * while a writes through the API; then the store goes. Without lesson 04's generation
+   * guard the old profile would be back in Redis for its whole TTL (12 hours).
+   */
+  async function race(id: number, write: (a: Awaited<ReturnType<typeof instance>>) => Promise<number>) {
+    const a = await instance('a');
+    const b = await instance('b');
+    const key = a.locals.keys.profile(id);
+    const before = (await a.http.get(`/employees/${id}`)).json<{ name: string }>();
+    await services.redis.del(key); // b must load the profile itself
+    const held = holdTheStoreOf(b.redis, key);
+    const reading = b.http.get(`/employees/${id}`);
+    await held.reached;
+    expect(await write(a), 'the write itself').toBeLessThan(300);
+    held.release();
+    const answered = await reading;
+    return { a, b, key, before, answered };
+  }
+
+  it('a PATCH that overtakes a load: the old profile is not stored, both instances read the new name at once', async () => {
+    const renamed = 'Renamed During The Load';
+    const { a, b, key, before, answered } = await race(
+      83,
+      async (a) => (await send(a.http, 'PATCH', '/employees/83', { name: renamed })).status,
+    );
+    expect(answered.json<{ name: string }>().name, 'the GET began before the PATCH').toBe(before.name);
+    expect(
+      await services.redis.getBuffer(key),
+      'the old profile was stored after the PATCH invalidated it: it would be served for 12 hours',
+    ).toBeNull();
+    for (const [name, http] of [
+      ['a', a.http],
+      ['b', b.http],
+    ] as const)
+      expect((await http.get('/employees/83')).json<{ name: string }>().name, `instance ${name}`).toBe(renamed);
+  });
+
+  it('a DELETE that overtakes a load: the employee is not stored again, both instances answer 404 at once', async () => {
+    const { a, b, key } = await race(84, async (a) => (await send(a.http, 'DELETE', '/employees/84')).status);
+    expect(await services.redis.getBuffer(key), 'a deleted employee was cached again after the DELETE').toBeNull();
+    expect((await a.http.get('/employees/84')).status, 'instance a').toBe(404);
+    expect((await b.http.get('/employees/84')).status, 'instance b').toBe(404);
   });
 });

@@ -38,6 +38,8 @@ export interface AppDeps {
   l2TtlSeconds?: number;
   /** How an ETag is computed from a body (default SHA-256). Tests count its calls. */
   etagOf?: (body: Buffer) => string;
+  /** Lesson 04's stale-set guard. Default true; false only to watch the race. */
+  generationGuard?: boolean;
   /** Where unexpected errors are logged. Default console.error. */
   log?: (err: unknown) => void;
 }
@@ -96,6 +98,7 @@ export function createApp(deps: AppDeps): Express {
     },
     l2: { ttlSeconds: deps.l2TtlSeconds ?? DEFAULT_L2_TTL_SECONDS },
     ...(deps.etagOf ? { etagOf: deps.etagOf } : {}),
+    ...(deps.generationGuard !== undefined ? { generationGuard: deps.generationGuard } : {}),
   });
   const key = (name: string, params: Record<string, string | number>) =>
     cacheKey({ prefix: keyPrefix, name, version: KEY_VERSION, params });

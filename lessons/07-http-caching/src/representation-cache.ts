@@ -1,5 +1,6 @@
 import { createMemoryStore } from '@cachelab/lesson-02-in-memory-lru/memory-store';
 import { createRedisStore } from '@cachelab/lesson-03-redis-cache-aside/redis-store';
+import { createGenerations } from '@cachelab/lesson-04-hierarchical/generation';
 import { createInvalidationBus } from '@cachelab/lesson-04-hierarchical/invalidation-bus';
 import type { Redis } from 'ioredis';
 import {
@@ -17,8 +18,10 @@ import {
  *
  *   read:    L1 → hit? decode the header (µs), done
  *            L2 → hit? put the same envelope into L1, decode, done
- *            load → JSON.stringify once, hash once (the ETag), encode once → L2, then L1
- *   delete:  L2, then this L1, then publish so every other instance drops its L1
+ *            load → JSON.stringify once, hash once (the ETag), encode once → L2 (unless a
+ *                   delete overtook the load: lesson 04's generation guard), then L1
+ *   delete:  L2 and the key's generation, then this L1, then publish so every other
+ *            instance drops its L1
  *
  * The hash runs only on a fill. Every instance serves the envelope some instance built, so
  * they all send the same ETag and Last-Modified for the same entry: a client revalidating
@@ -62,6 +65,11 @@ export interface RepresentationCacheOptions {
    * fill, never per request; tests pass a counting wrapper to prove it.
    */
   etagOf?: (body: Buffer) => string;
+  /**
+   * Lesson 04's stale-set guard: a load that a delete overtook is not stored, so a 304 can
+   * never confirm the old ETag after a write. Default true; false only to watch the race.
+   */
+  generationGuard?: boolean;
   /** Redis failures, for logging. Must not throw. */
   onError?: (error: Error, operation: string) => void;
 }
@@ -99,6 +107,10 @@ export function createRepresentationCache(options: RepresentationCacheOptions): 
     ttlSeconds: l2Options.ttlSeconds,
     ...(onError ? { onError } : {}),
   });
+
+  const guard = options.generationGuard ?? true;
+  const generations = createGenerations(options.redis, onError);
+  const generationKey = (key: string) => `${key}#generation`;
 
   // Bumped on every invalidation: a read in flight across one must not refill L1 (lesson 04).
   let invalidations = 0;
@@ -151,7 +163,15 @@ export function createRepresentationCache(options: RepresentationCacheOptions): 
       }
       // (A hit that does not decode is an entry from other code under our key: treat it as a miss.)
 
-      // 3. The loader, then serialize, tag and encode, each once: the only place a body is hashed.
+      // 3. The key's generation before loading (lesson 04): a delete from now on refuses our SET.
+      let generation: string | undefined = 'unguarded';
+      if (guard && remote.status === 'miss') {
+        t = performance.now();
+        generation = await generations.read(generationKey(key));
+        timings.l2 += performance.now() - t;
+      }
+
+      // 4. The loader, then serialize, tag and encode, each once: the only place a body is hashed.
       t = performance.now();
       const loaded = await load();
       timings.db = performance.now() - t;
@@ -169,20 +189,25 @@ export function createRepresentationCache(options: RepresentationCacheOptions): 
       // Serve the body inside the envelope: the standalone `body` can then be collected.
       const stored = decodeRepresentation(envelope) ?? representation;
 
-      if (remote.status === 'error') {
+      if (remote.status === 'error' || generation === undefined) {
         fillL1(key, envelope, startedAt);
         return { representation: stored, level: 'db', status: 'BYPASS', timings };
       }
       t = performance.now();
-      await l2.set(key, envelope);
+      const outcome = guard
+        ? await generations.setIfCurrent(key, generationKey(key), envelope, l2Options.ttlSeconds * 1000, generation)
+        : (await l2.set(key, envelope))
+          ? 'stored'
+          : 'error';
       timings.l2 += performance.now() - t;
-      fillL1(key, envelope, startedAt);
+      // Refused: a delete overtook the load. This request still gets what it loaded; no cache keeps it.
+      if (outcome !== 'refused') fillL1(key, envelope, startedAt);
       return { representation: stored, level: 'db', status: 'MISS', timings };
     },
 
     async delete(key) {
       const started = performance.now();
-      const l2Deleted = await l2.delete(key);
+      const l2Deleted = guard ? await generations.invalidate(key, generationKey(key)) : await l2.delete(key);
       invalidations++;
       l1.delete(key);
       const published = await bus.publish([key]);

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { type HttpHarness, holdTheStoreOf, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import CachePolicy from 'http-cache-semantics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AppDeps, type AppLocals, createApp } from '../src/app.ts';
+import { type AppDeps, type AppLocals, createApp, KEY_VERSION } from '../src/app.ts';
 import { strongEtag } from '../src/representation.ts';
 
 const services = useServices();
@@ -45,7 +46,7 @@ async function instance(name: string, options: Partial<AppDeps> = {}) {
   await locals.ready;
   const http = await serve(app);
   cleanups.push(() => http.close());
-  return { http, hashed };
+  return { http, hashed, redis };
 }
 
 const CLASSIC = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000';
@@ -168,6 +169,34 @@ describe('If-None-Match and If-Modified-Since', () => {
     expect((await http.get('/employees/16', { 'if-none-match': after.headers.get('etag') as string })).status).toBe(
       304,
     );
+  });
+
+  it('never confirms the old ETag after a PATCH that overtook a load (the stale-set race, forced): 200 with the new row on both instances', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    const id = 18;
+    const key = cacheKey({ prefix: services.prefix, name: 'employee', version: KEY_VERSION, params: { id } });
+    const oldEtag = (await a.http.get(`/employees/${id}`)).headers.get('etag') as string;
+    await services.redis.del(key); // b must load the row itself
+    // b misses and loads the old row; the test holds its store while a renames the employee.
+    const held = holdTheStoreOf(b.redis, key);
+    const reading = b.http.get(`/employees/${id}`);
+    await held.reached;
+    expect((await patch(a.http, id, { name: 'Renamed During The Load' })).status).toBe(200);
+    held.release();
+    expect((await reading).headers.get('etag'), 'the GET began before the PATCH: it answers the old row').toBe(oldEtag);
+    expect(
+      await services.redis.getBuffer(key),
+      "b stored the old row after a's PATCH deleted it: a 304 would confirm the old ETag for a whole L2 TTL",
+    ).toBeNull();
+    for (const [name, http] of [
+      ['a', a.http],
+      ['b', b.http],
+    ] as const) {
+      const res = await http.get(`/employees/${id}`, { 'if-none-match': oldEtag });
+      expect(res.status, `instance ${name} told a client holding the old row that it is still current`).toBe(200);
+      expect(res.json<{ name: string }>().name).toBe('Renamed During The Load');
+    }
   });
 
   it('honours If-Modified-Since against Last-Modified, the later of updated_at and status_updated_at', async () => {

@@ -1,11 +1,11 @@
 import { type CacheKeyParts, cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createMemoryStore } from '@cachelab/lesson-02-in-memory-lru/memory-store';
 import { createRedisStore } from '@cachelab/lesson-03-redis-cache-aside/redis-store';
+import { createGenerations } from '@cachelab/lesson-04-hierarchical/generation';
 import { createInvalidationBus } from '@cachelab/lesson-04-hierarchical/invalidation-bus';
 import type { Redis } from 'ioredis';
 import { type CacheEntry, decodeEntry, encodeEntry, freshness } from './cache-entry.ts';
 import { shouldRefreshEarly } from './early-refresh.ts';
-import { createGenerations } from './generation.ts';
 import { DEFAULT_JITTER_SPREAD, jitterTtl } from './jitter.ts';
 import { createLeases, type Lease } from './lease.ts';
 import { createSingleFlight } from './single-flight.ts';

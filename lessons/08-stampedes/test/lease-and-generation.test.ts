@@ -1,6 +1,6 @@
+import { createGenerations, GENERATION_TTL_MS } from '@cachelab/lesson-04-hierarchical/generation';
 import { useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createGenerations, GENERATION_TTL_MS } from '../src/generation.ts';
 import { createLeases } from '../src/lease.ts';
 
 const services = useServices();

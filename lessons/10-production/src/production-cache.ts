@@ -1,8 +1,8 @@
 import { HttpProblem } from '@cachelab/lesson-01-uncached/problem';
 import { type CacheKeyParts, cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisStore, type RedisLookup } from '@cachelab/lesson-03-redis-cache-aside/redis-store';
+import { createGenerations } from '@cachelab/lesson-04-hierarchical/generation';
 import { type CacheEntry, decodeEntry, encodeEntry, freshness } from '@cachelab/lesson-08-stampedes/cache-entry';
-import { createGenerations } from '@cachelab/lesson-08-stampedes/generation';
 import { createSingleFlight } from '@cachelab/lesson-08-stampedes/single-flight';
 import type { Cluster, Redis } from 'ioredis';
 import { createBoundedL1 } from './bounded-l1.ts';

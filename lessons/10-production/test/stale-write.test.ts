@@ -1,7 +1,6 @@
 import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
 import { decodeEntry } from '@cachelab/lesson-08-stampedes/cache-entry';
-import { useServices } from '@cachelab/testkit';
-import type { Redis } from 'ioredis';
+import { holdTheStoreOf, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useInstances } from './instances.ts';
 
@@ -17,40 +16,6 @@ beforeEach(async () => {
   await services.clearRedis();
   services.queries.reset();
 });
-
-/** A promise the test settles by hand. */
-function gate() {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
-}
-
-/**
- * Hold the first command that writes `key` (SET, or the generation guard's EVAL) until
- * `release` opens; `reached` opens when that command is issued, i.e. after the load.
- */
-function holdTheStoreOf(redis: Redis, key: string) {
-  const reached = gate();
-  const release = gate();
-  let armed = true;
-  // With auto-pipelining (createRedisClient turns it on) a client sends its next batch only
-  // once the last one is answered: holding the store would hold the PATCH's DEL behind it,
-  // and the test would wait for itself. Off, for this client only.
-  redis.options.enableAutoPipelining = false;
-  const send = redis.sendCommand.bind(redis);
-  redis.sendCommand = ((command: { name: string; args: unknown[] }, ...rest: unknown[]) => {
-    const writes = command.name === 'set' || command.name === 'eval' || command.name === 'evalsha';
-    if (armed && writes && command.args.some((a) => String(a) === key)) {
-      armed = false;
-      reached.open();
-      return release.promise.then(() => (send as (...args: unknown[]) => unknown)(command, ...rest));
-    }
-    return (send as (...args: unknown[]) => unknown)(command, ...rest);
-  }) as typeof redis.sendCommand;
-  return { reached: reached.promise, release: release.open };
-}
 
 const nameIn = (body: Buffer) => (JSON.parse(body.toString()) as { name: string }).name;
 

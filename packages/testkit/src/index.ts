@@ -30,5 +30,6 @@ export {
 } from './isolation.ts';
 export { freePort } from './net.ts';
 export { countQueries, type QueryCounter } from './query-counter.ts';
+export { type Gate, gate, holdTheStoreOf } from './redis-gate.ts';
 export { connectRedis, DEFAULT_REDIS_URL, describeRedis, probeRedis, REDIS_FIX, redisUrl } from './services.ts';
 export { serveForTest, type TestServices, useServices } from './use-services.ts';
