@@ -157,68 +157,121 @@ describe('a good request', () => {
   });
 });
 
+/** What each kind of message must say, in any words: the learner's message is checked against these. */
+const MISSING: Says = [/required|missing/i, 'that it is missing (e.g. "is required")'];
+const TWICE: Says = [
+  /once|twice|more than one|repeated|duplicate|several|multiple|single/i,
+  'that it was given more than once (e.g. "must be given once")',
+];
+const INVESTOR: Says = [/32|letters|digits|characters/i, 'the rule it breaks: 1–32 letters, digits, _ or -'];
+const LIMIT: Says = [
+  /100[,. ]?000|whole|integer|at least|positive/i,
+  'the rule it breaks: a whole number from 1 to 100,000',
+];
+const DATE: Says = [/YYYY-MM-DD|date/i, 'the rule it breaks: a real date written YYYY-MM-DD'];
+const RANGE: Says = [/after|before|later|earlier|empty|range/i, 'the rule it breaks: `to` must be after `from`'];
+/** [a pattern the message must match, what it should say, for the failure message] */
+type Says = [RegExp, string];
+
+/** Every entry of `errors` must be `{ parameter, message }`, each bad parameter once: the failure, or undefined. */
+function malformedErrors(path: string, errors: unknown): string | undefined {
+  if (!Array.isArray(errors)) return `the 400 for GET ${path} has no \`errors\` array`;
+  for (const e of errors as unknown[]) {
+    const { parameter, message } = (e ?? {}) as { parameter?: unknown; message?: unknown };
+    if (typeof parameter !== 'string' || typeof message !== 'string' || message.trim() === '') {
+      return `the 400 for GET ${path} lists ${JSON.stringify(e)} in \`errors\`: each entry is { parameter, message }, with a message that says what is wrong`;
+    }
+  }
+  const names = (errors as { parameter: string }[]).map((e) => e.parameter);
+  const twice = names.find((p, i) => names.indexOf(p) !== i);
+  if (twice !== undefined) {
+    return `the 400 for GET ${path} lists \`${twice}\` more than once in \`errors\` (${JSON.stringify(names)}): each bad parameter once, with one message, even when its value breaks several rules`;
+  }
+  return undefined;
+}
+
 describe('a bad request is a 400 problem naming the parameter, before any query', () => {
-  // [what is wrong, query string, the parameter(s) the 400 may name, the rule in the learner's words]
-  const cases: [string, string, string[], string][] = [
-    ['a missing investor', 'from=2024-01-01&to=2024-02-01', ['investor'], 'a missing investor'],
-    ['an empty investor', 'investor=&from=2024-01-01&to=2024-02-01', ['investor'], 'an empty investor'],
+  // [what is wrong, query string, the parameter(s) the 400 may name, the rule in the learner's words, what its message says]
+  const cases: [string, string, string[], string, Says][] = [
+    ['a missing investor', 'from=2024-01-01&to=2024-02-01', ['investor'], 'a missing investor', MISSING],
+    [
+      'an empty investor',
+      'investor=&from=2024-01-01&to=2024-02-01',
+      ['investor'],
+      'an empty investor',
+      [/32|letters|digits|characters|empty|required|missing/i, 'that it is empty, or the rule it breaks'],
+    ],
     [
       'an investor id with SQL in it',
       "investor=x'%20OR%201=1--&from=2024-01-01&to=2024-02-01",
       ['investor'],
       'an investor that is not 1–32 letters, digits, _ or -',
+      INVESTOR,
     ],
     [
       'an investor id of 33 characters',
       `investor=${'A'.repeat(33)}&from=2024-01-01&to=2024-02-01`,
       ['investor'],
       'an investor id longer than 32 characters',
+      INVESTOR,
     ],
     [
       'a 40-character investor id that starts like a good one',
       `investor=DEMO_INV${'_X'.repeat(16)}&from=2024-01-01&to=2024-02-01`,
       ['investor'],
       'an investor id longer than 32 characters (anchor the pattern: ^…$)',
+      INVESTOR,
     ],
     [
       'an investor given twice',
       'investor=DEMO_INV&investor=INV00001&from=2024-01-01&to=2024-02-01',
       ['investor'],
       'a parameter given twice',
+      TWICE,
     ],
-    ['a negative limit', `${GOOD}&limit=-1`, ['limit'], 'a bad limit'],
-    ['a zero limit', `${GOOD}&limit=0`, ['limit'], 'a bad limit'],
-    ['a limit just over 100000', `${GOOD}&limit=100001`, ['limit'], 'a limit over 100000'],
-    ['a huge limit', `${GOOD}&limit=99999999999999999999`, ['limit'], 'a bad limit'],
-    ['a limit that is not a number', `${GOOD}&limit=ten`, ['limit'], 'a bad limit'],
-    ['a limit with a fraction', `${GOOD}&limit=2.5`, ['limit'], 'a bad limit'],
-    ['a limit given twice', `${GOOD}&limit=10&limit=20`, ['limit'], 'a parameter given twice'],
-    ['a missing from', 'investor=DEMO_INV&to=2024-02-01', ['from'], 'a missing date'],
-    ['a from that is not YYYY-MM-DD', 'investor=DEMO_INV&from=2024-1-1&to=2024-02-01', ['from'], 'a malformed date'],
-    ['a to written with slashes', 'investor=DEMO_INV&from=2024-01-01&to=2024/02/01', ['to'], 'a malformed date'],
-    ['February 30th', 'investor=DEMO_INV&from=2024-02-30&to=2024-04-01', ['from'], 'an impossible date'],
-    ['a 13th month', 'investor=DEMO_INV&from=2024-01-01&to=2024-13-01', ['to'], 'an impossible date'],
+    ['a negative limit', `${GOOD}&limit=-1`, ['limit'], 'a bad limit', LIMIT],
+    ['a zero limit', `${GOOD}&limit=0`, ['limit'], 'a bad limit', LIMIT],
+    ['a limit just over 100000', `${GOOD}&limit=100001`, ['limit'], 'a limit over 100000', LIMIT],
+    ['a huge limit', `${GOOD}&limit=99999999999999999999`, ['limit'], 'a bad limit', LIMIT],
+    ['a limit that is not a number', `${GOOD}&limit=ten`, ['limit'], 'a bad limit', LIMIT],
+    ['a limit with a fraction', `${GOOD}&limit=2.5`, ['limit'], 'a bad limit', LIMIT],
+    ['a limit given twice', `${GOOD}&limit=10&limit=20`, ['limit'], 'a parameter given twice', TWICE],
+    ['a missing from', 'investor=DEMO_INV&to=2024-02-01', ['from'], 'a missing date', MISSING],
+    ['a to given twice', `${GOOD}&to=2024-03-01`, ['to'], 'a parameter given twice', TWICE],
+    [
+      'a from that is not YYYY-MM-DD',
+      'investor=DEMO_INV&from=2024-1-1&to=2024-02-01',
+      ['from'],
+      'a malformed date',
+      DATE,
+    ],
+    ['a to written with slashes', 'investor=DEMO_INV&from=2024-01-01&to=2024/02/01', ['to'], 'a malformed date', DATE],
+    ['February 30th', 'investor=DEMO_INV&from=2024-02-30&to=2024-04-01', ['from'], 'an impossible date', DATE],
+    ['a 13th month', 'investor=DEMO_INV&from=2024-01-01&to=2024-13-01', ['to'], 'an impossible date', DATE],
     [
       'February 29th of a year that is not a leap year',
       'investor=DEMO_INV&from=2023-02-01&to=2023-02-29',
       ['to'],
       'an impossible date',
+      DATE,
     ],
     [
       'a range that ends before it starts',
       'investor=DEMO_INV&from=2024-02-01&to=2024-01-01',
       ['to', 'from'],
       'a range that ends before it starts',
+      RANGE,
     ],
     [
       'an empty range (from equal to to)',
       'investor=DEMO_INV&from=2024-01-01&to=2024-01-01',
       ['to', 'from'],
       'an empty range ([from, to) with to = from asks for nothing: `to` must be after `from`)',
+      RANGE,
     ],
   ];
 
-  it.each(cases)('rejects %s', async (_what, query, parameters, rule) => {
+  it.each(cases)('rejects %s', async (_what, query, parameters, rule, [says, shouldSay]) => {
     const path = `/payments?${query}`;
     const res = await http.get(path);
     const named = parameters.map((p) => `\`${p}\``).join(' or ');
@@ -240,10 +293,22 @@ describe('a bad request is a 400 problem naming the parameter, before any query'
       listed.some((p) => p !== undefined && parameters.includes(p)),
       `the 400 for GET ${path} lists ${JSON.stringify(listed)} in \`errors\`: it should name ${named}, as { parameter, message }`,
     ).toBe(true);
+    const malformed = malformedErrors(path, body?.errors);
+    expect(malformed, malformed).toBeUndefined();
+    const error = body?.errors?.find((e) => e.parameter !== undefined && parameters.includes(e.parameter));
     expect(
-      body?.detail ?? '',
+      error?.message,
+      `the 400 for GET ${path} says ${JSON.stringify(error?.message)} about \`${error?.parameter}\`: the message should say ${shouldSay}`,
+    ).toMatch(says);
+    const detail = body?.detail ?? '';
+    expect(
+      detail,
       `the 400 for GET ${path} has no \`detail\`: say in words what is wrong, for the person reading it`,
     ).not.toBe('');
+    expect(
+      detail,
+      `the 400 for GET ${path} has the detail "${detail}", which does not name \`${error?.parameter}\`: say in words which parameter is wrong and why`,
+    ).toContain(error?.parameter ?? '');
 
     expect(
       services.queries.count,
@@ -251,15 +316,29 @@ describe('a bad request is a 400 problem naming the parameter, before any query'
     ).toBe(0);
   });
 
-  it('names every bad parameter at once, not only the first', async () => {
+  it('names every bad parameter at once, not only the first, and only those', async () => {
     const path = '/payments?investor=&from=2024-1-1&to=2024-02-01&limit=0';
     const res = await http.get(path);
     expect(res.status, `GET ${path} answered ${res.status}${said(res)}: three bad parameters are a 400`).toBe(400);
-    const listed = (safeJson<Problem>(res)?.errors ?? []).map((e) => e.parameter);
+    const errors = safeJson<Problem>(res)?.errors;
+    const listed = (errors ?? []).map((e) => e.parameter);
     for (const parameter of ['investor', 'from', 'limit']) {
       expect(
         listed,
         `the 400 for GET ${path} lists ${JSON.stringify(listed)}: it should name \`${parameter}\` too, so the client fixes everything in one go`,
+      ).toContain(parameter);
+    }
+    expect(
+      listed,
+      `the 400 for GET ${path} lists ${JSON.stringify(listed)}: \`to\` is a good date, only \`from\` is malformed, so do not blame \`to\` (a date that is not a date cannot be compared: stop there, e.g. zod's abort: true)`,
+    ).not.toContain('to');
+    const malformed = malformedErrors(path, errors);
+    expect(malformed, malformed).toBeUndefined();
+    const detail = safeJson<Problem>(res)?.detail ?? '';
+    for (const parameter of ['investor', 'from', 'limit']) {
+      expect(
+        detail,
+        `the 400 for GET ${path} has the detail "${detail}", which does not name \`${parameter}\`: say in words every parameter that is wrong`,
       ).toContain(parameter);
     }
     expect(services.queries.count, `GET ${path} reached PostgreSQL (${statements()})`).toBe(0);

@@ -36,28 +36,34 @@ const say = (otherwise: string) => (issue: { input?: unknown }) =>
 // and adds a second, misleading "`to` must be after `from`".
 const date = z.iso.date({ error: say('must be a real date written YYYY-MM-DD'), abort: true });
 const wholeNumber = `must be a whole number from 1 to ${MAX_LIMIT}`;
+const investorId = 'must be 1–32 letters, digits, _ or -';
 
 const schema = z
   .object({
     // trim + upper case: ' demo_inv' and 'DEMO_INV' are one investor, so they must be one value.
     investor: z
-      .string({ error: say('must be text') })
+      .string({ error: say(investorId) })
       .trim()
-      .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1–32 letters, digits, _ or -')
+      .regex(/^[A-Za-z0-9_-]{1,32}$/, investorId)
       .transform((s) => s.toUpperCase()),
     // z.iso.date() checks the calendar too: 2024-02-30 and 2023-02-29 fail, 2024-02-29 passes.
     // Kept as the YYYY-MM-DD string: already canonical, and exactly what PostgreSQL expects.
     from: date,
     to: date,
-    // Query values are text: coerce "25" to 25, then bound it (LIMIT -1 is a PostgreSQL error,
-    // LIMIT 10000000 a denial of service). Missing → the default, so "no limit" and
-    // "limit=1000" are the same question.
-    limit: z.coerce
-      .number({ error: say(wholeNumber) })
-      .int(wholeNumber)
-      .min(1, wholeNumber)
-      .max(MAX_LIMIT, wholeNumber)
-      .default(DEFAULT_LIMIT),
+    // Query values are text: checked as text first (z.coerce alone would turn a repeated
+    // `limit`, an array, into NaN and call it "not a number"), then "25" coerced to 25 and
+    // bounded (LIMIT -1 is a PostgreSQL error, LIMIT 10000000 a denial of service).
+    // Missing → the default, so "no limit" and "limit=1000" are the same question.
+    limit: z
+      .string({ error: say(wholeNumber) })
+      .default(String(DEFAULT_LIMIT))
+      .pipe(
+        z.coerce
+          .number<string>({ error: wholeNumber })
+          .int(wholeNumber)
+          .min(1, wholeNumber)
+          .max(MAX_LIMIT, wholeNumber),
+      ),
   })
   // Both dates are YYYY-MM-DD, so comparing the strings compares the days.
   .refine((q) => q.from < q.to, { path: ['to'], message: 'must be after `from` (the range is [from, to))' });
@@ -73,9 +79,12 @@ export function parsePaymentsQuery(query: unknown): PaymentsQuery {
   // One entry per parameter (a value can break several rules: report the first).
   const errors: { parameter: string; message: string }[] = [];
   for (const issue of result.error.issues) {
-    const parameter = String(issue.path[0] ?? 'query');
+    // Every issue has a parameter: each field's own, and ['to'] for the range check.
+    const parameter = String(issue.path[0]);
     if (!errors.some((e) => e.parameter === parameter)) errors.push({ parameter, message: issue.message });
   }
   // A 400 problem (not a 500, not text): the client's mistake, described so it can fix it.
-  throw badRequest(errors.map((e) => `\`${e.parameter}\` ${e.message}`).join('; ') + '.', errors);
+  const sentences = errors.map((e) => `\`${e.parameter}\` ${e.message}`);
+  // Stryker disable next-line StringLiteral: the separator and the full stop are typography for people, any is right (the tests check that the detail names each bad parameter)
+  throw badRequest(sentences.join('; ') + '.', errors);
 }
