@@ -16,13 +16,32 @@ async function remainingTtlMs(fullKey: string): Promise<number | undefined> {
   return rows[0]?.ms;
 }
 
+/**
+ * Make every row whose key starts with `prefix` `ms` older: its expires_at moves back by `ms`.
+ * To your store, that is PostgreSQL's clock moved forward for those rows, which a test cannot do
+ * to now() itself: expiry is checked without waiting for it.
+ */
+async function ageRows(prefix: string, ms: number): Promise<void> {
+  await services.db.query(
+    `UPDATE cache_entries SET expires_at = expires_at - $2 * interval '1 millisecond' WHERE starts_with(key, $1)`,
+    [prefix, ms],
+  );
+}
+
 // The conformance suite every store of lesson 06 passes: it is the grader of this exercise.
 describeCacheStore(
   'your PostgreSQL store',
   ({ namespace }) => {
     const full = services.prefix + namespace;
     const store = createPostgresStore({ db: services.db, namespace: full });
-    return { store, remainingTtlMs: (key) => remainingTtlMs(full + key) };
+    return {
+      store,
+      // The TTL your set() wrote, bounded from both sides; expiry checked by ageing the rows; and
+      // concurrent sets of one key held at their write (the table is held) until they all meet.
+      remainingTtlMs: (key) => remainingTtlMs(full + key),
+      ageEntries: (ms) => ageRows(full, ms),
+      holdWrites: () => holdTable(services.db, 'cache_entries'),
+    };
   },
   {
     sharedAcrossProcesses: true,
@@ -88,10 +107,12 @@ describe('the sweep', () => {
     const store = createPostgresStore({ db: services.db, namespace: ns });
     const other = createPostgresStore({ db: services.db, namespace: `${services.prefix}other-sweep:` });
     await store.sweep(100_000); // start with no expired rows
-    for (let i = 0; i < 5; i++) await store.set(`old${i}`, Buffer.from('x'), { ttlMs: 1 });
-    await other.set('old', Buffer.from('x'), { ttlMs: 1 });
+    for (let i = 0; i < 5; i++) await store.set(`old${i}`, Buffer.from('x'), { ttlMs: 1_000 });
+    await other.set('old', Buffer.from('x'), { ttlMs: 1_000 });
     await store.set('fresh', Buffer.from('y'), { ttlMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 20));
+    // Two seconds later, as far as the rows can tell: the six `old` rows have expired, `fresh` has not.
+    await ageRows(ns, 2_000);
+    await ageRows(`${services.prefix}other-sweep:`, 2_000);
 
     expect(await store.sweep(4), 'sweep(4) should delete exactly 4 of the 6 expired rows and say so').toBe(4);
     expect(await store.sweep(4), 'the second sweep(4) should delete the 2 expired rows left').toBe(2);

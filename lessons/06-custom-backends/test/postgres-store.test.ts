@@ -1,5 +1,5 @@
 import { createPool } from '@cachelab/db';
-import { describeCacheStore, useServices } from '@cachelab/testkit';
+import { describeCacheStore, holdTable, useServices } from '@cachelab/testkit';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CacheStoreError } from '../src/cache-store.ts';
 import { createCacheTable, createPostgresStore, POSTGRES_CAPABILITIES } from '../src/postgres-store.ts';
@@ -12,10 +12,22 @@ beforeAll(() => createCacheTable(services.db));
 describeCacheStore(
   'postgres (an UNLOGGED table)',
   ({ namespace }) => {
-    const store = createPostgresStore({ db: services.db, namespace: services.prefix + namespace });
-    // PostgreSQL keeps milliseconds: the suite checks expiry in real time with short TTLs, and
-    // reads expires_at − now() for the TTL the table holds.
-    return { store, remainingTtlMs: (key) => store.remainingTtlMs(key) };
+    const full = services.prefix + namespace;
+    const store = createPostgresStore({ db: services.db, namespace: full });
+    // PostgreSQL's clock (now()) cannot be moved: the suite ages the rows instead (expires_at
+    // moved back), reads expires_at − now() for the TTL the table holds, and holds the table to
+    // make concurrent sets meet at their write.
+    return {
+      store,
+      remainingTtlMs: (key) => store.remainingTtlMs(key),
+      ageEntries: async (ms) => {
+        await services.db.query(
+          `UPDATE cache_entries SET expires_at = expires_at - $2 * interval '1 millisecond' WHERE starts_with(key, $1)`,
+          [full, ms],
+        );
+      },
+      holdWrites: () => holdTable(services.db, 'cache_entries'),
+    };
   },
   POSTGRES_CAPABILITIES,
 );

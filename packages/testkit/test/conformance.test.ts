@@ -109,7 +109,7 @@ describe('the suite’s helpers', () => {
 
 /**
  * The suite must also *fail* stores that break the contract, each for the right reason.
- * test/fixtures/conformance/broken-stores.fixture.ts runs it over five stores that each break
+ * test/fixtures/conformance/broken-stores.fixture.ts runs it over seven stores that each break
  * one rule; this runs that file in a vitest of its own and reads its JSON report.
  */
 describe('the suite fails a store that breaks the contract, and says why', () => {
@@ -167,9 +167,23 @@ describe('the suite fails a store that breaks the contract, and says why', () =>
   it('fails a store whose clear() empties every namespace', () => {
     const titles = failed('clears-everything').map((r) => r.title);
     expect(titles).toContain(
-      'keeps namespaces apart: the same key in two namespaces is two entries, and clear() empties only its own',
+      'keeps namespaces apart: the same key in two namespaces is two entries, and delete() and clear() touch only their own',
     );
     expect(failed('clears-everything')[0]?.message).toMatch(/deleted another namespace's entry/);
+  });
+
+  it('fails a store whose delete() reaches into other namespaces, and only in that test', () => {
+    expect(failed('deletes-everywhere').map((r) => r.title)).toEqual([
+      'keeps namespaces apart: the same key in two namespaces is two entries, and delete() and clear() touch only their own',
+    ]);
+    expect(failed('deletes-everywhere')[0]?.message).toMatch(/deleted "gone" of another namespace too/);
+  });
+
+  it('fails a store that cuts TTLs to whole seconds, from the lower bound of the TTL its backend reports', () => {
+    expect(failed('ttl-cut-to-seconds').map((r) => r.title)).toEqual([
+      'hands the TTL to the backend: what it reports is within the TTL asked for',
+    ]);
+    expect(failed('ttl-cut-to-seconds')[0]?.message).toMatch(/set with ttlMs 1500 .* shorter than asked/);
   });
 
   it('fails a store that uses its namespace as a pattern, and only in that test', () => {

@@ -38,8 +38,27 @@ export interface StoreInstance {
    */
   advanceClock?(ms: number): void;
   /**
+   * Make every entry of this instance's namespace `ms` older, for a store whose clock is its
+   * backend's and cannot be moved (PostgreSQL's `now()`): e.g. move each row's `expires_at` back
+   * by `ms`. When given (and there is no `advanceClock`), the TTL checks use it instead of
+   * sleeping. Real time passes too while the test runs: the suite allows 10 s for that.
+   */
+  ageEntries?(ms: number): Promise<void>;
+  /**
+   * Hold the backend's writes (PostgreSQL: testkit's `holdTable`) until `release()`. When given,
+   * the concurrency check starts two sets of one new key, waits until both wait at their write
+   * (`blocked(2)`: each has looked, if it looks, before the other wrote), starts the other 48,
+   * then lets them all go: the race of two instances filling the same missing entry, made exact
+   * instead of left to timing. `blocked` may need a connection of its own. Without
+   * it the sets interleave as the event loop runs them, which is fixed for an in-process store or
+   * one connection that runs commands in order, but not for a pool of connections.
+   */
+  holdWrites?(): Promise<{ blocked(waiting?: number): Promise<void>; release(): Promise<void> }>;
+  /**
    * How many ms the backend will keep `key` (Redis PTTL, `expires_at − now()`), undefined when
-   * it has no such entry. When given, the suite checks that the TTL reached the backend.
+   * it has no such entry. When given, the suite checks that the TTL reached the backend, bounded
+   * from both sides: at most the TTL asked for (rounded up to `ttlResolutionMs`), at least that
+   * TTL minus the time the test measured from before the set to after this answer.
    */
   remainingTtlMs?(key: string): Promise<number | undefined>;
   /** Release what this instance holds (connections, subscriptions), like a process exiting. Default `store.close()`. */
