@@ -159,6 +159,12 @@ describe('If-None-Match', () => {
     expect(listed.status, `If-None-Match: "an-older-one", ${etag} contains the current ETag`).toBe(304);
     const weak = await http.get('/employees/7', { 'if-none-match': `W/${etag}` });
     expect(weak.status, 'If-None-Match compares weakly: W/"x" matches "x"').toBe(304);
+    const inside = `"W/${etag.slice(1)}`;
+    const notWeak = await http.get('/employees/7', { 'if-none-match': inside });
+    expect(
+      notWeak.status,
+      `If-None-Match: ${inside} is another tag, not a weak ${etag}: W/ marks a weak tag only in front of the quotes (strip a leading W/, not one anywhere in the tag)`,
+    ).toBe(200);
     const none = await http.get('/employees/7', { 'if-none-match': '"an-older-one", "another-one"' });
     expect(none.status, 'no tag of the list is the current ETag: the answer is a 200').toBe(200);
   });

@@ -9,8 +9,8 @@ import type { Request, Response } from 'express';
 export interface Representation {
   /** The serialized JSON, exactly as a 200 sends it. */
   body: Buffer;
-  /** The strong entity tag of `body`, quoted, e.g. `"3q2-7w"`. */
-  etag?: string;
+  /** The strong entity tag of `body`, quoted, e.g. `"3q2-7w"` (represent() always computes it). */
+  etag: string;
 }
 
 /** How an ETag is computed from a body (the app passes `strongEtag` unless a test passes a counting one). */
@@ -36,8 +36,9 @@ export function represent(value: unknown, etagOf: EtagOf): Representation {
  */
 export function ifNoneMatchMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
-  // `*`: the client will take any version it already has, and this one exists.
-  if (header.trim() === '*') return true;
+  // `*`: the client will take any version it already has, and this one exists. (Node has
+  // already trimmed the spaces around a header's value.)
+  if (header === '*') return true;
   // A client cache may hold several versions and list them all. If-None-Match uses the weak
   // comparison (RFC 9110 §13.1.2): `W/"x"` and `"x"` name the same version.
   const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
@@ -62,8 +63,8 @@ export function sendRepresentation(
   // unmatched (RFC 9110 §15.4.5).
   res.set('Cache-Control', policy.cacheControl);
   for (const header of policy.vary ?? []) res.vary(header);
-  if (representation.etag) res.set('ETag', representation.etag);
-  if (representation.etag && ifNoneMatchMatches(req.get('if-none-match'), representation.etag)) {
+  res.set('ETag', representation.etag);
+  if (ifNoneMatchMatches(req.get('if-none-match'), representation.etag)) {
     // The client's copy is current: no body. The cost was a lookup and a string comparison.
     res.status(304).end();
     return;
