@@ -219,18 +219,28 @@ describe('memory is bounded by bytes', () => {
     expect(scans()).toBe(0);
   });
 
-  it('still answers a result larger than maxBytes, without storing it', async () => {
-    const maxBytes = 100_000;
+  it('still answers a result larger than maxBytes, without storing it, even one byte larger', async () => {
+    // The size of this answer, from an app with room for it (whose cache must keep it)…
+    const path = payments('2024-01-01', 10);
+    const size = Buffer.byteLength((await getTwice(await start(), path)).text);
+    // …then an app whose whole cache is one byte too small for it.
+    const maxBytes = size - 1;
     const http = await start({ cache: { maxBytes } });
-    const path = payments('2024-01-01', 1000); // about 178 kB
+    const answers: TestResponse[] = [];
     for (let i = 0; i < 2; i++) {
-      const body = (await get(http, path)).json<Payments>();
-      expect(body.count, `GET ${path} returned ${body.count} rows`).toBe(1000);
+      const res = await get(http, path);
+      const body = res.json<Payments>();
+      expect(body.count, `GET ${path} returned ${body.count} rows with maxBytes ${maxBytes}`).toBe(10);
+      answers.push(res);
     }
+    expect(
+      answers[1]?.cache,
+      `GET ${path} is ${size} bytes, one more than maxBytes (${maxBytes}), yet the second request said X-Cache: ${answers[1]?.cache}: an answer larger than maxBytes must not be stored (count every byte of its body: sizeCalculation, never less than body.length)`,
+    ).toBe('MISS');
     const held = await stats(http);
     expect(
       held.bytes,
-      `a 178 kB answer went into a ${maxBytes}-byte cache and it now holds ${held.bytes} bytes: a value larger than the bound must not be stored`,
+      `a ${size}-byte answer went into a ${maxBytes}-byte cache and it now holds ${held.bytes} bytes: a value larger than the bound must not be stored`,
     ).toBeLessThanOrEqual(maxBytes);
   });
 });
