@@ -37,7 +37,7 @@ describeCacheStore(
     return {
       store,
       // The TTL your set() wrote, bounded from both sides; expiry checked by ageing the rows; and
-      // concurrent sets of one key held at their write (the table is held) until they all meet.
+      // two concurrent sets of one new key held at their write (the table is held) until both wait.
       remainingTtlMs: (key) => remainingTtlMs(full + key),
       ageEntries: (ms) => ageRows(full, ms),
       holdWrites: () => holdTable(services.db, 'cache_entries'),
