@@ -1,6 +1,15 @@
+import { createPool, databaseUrl } from '@cachelab/db';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, holdTheStoreOf, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  type HttpHarness,
+  hammer,
+  holdTheStoreOf,
+  serve,
+  startChaosProxy,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, type AppLocals, createApp } from '../src/app.ts';
@@ -295,6 +304,48 @@ describe('PATCH /employees/:id and invalidation across instances', () => {
     const pttl = await services.redis.pttl(key);
     expect(pttl, 'the old row must still expire with the L2 TTL: that is the bound').toBeGreaterThan(55_000);
     expect(pttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('stays consistent under a hammer: two instances, readers and writers at once, then every key agrees everywhere', async () => {
+    // b's PostgreSQL answers 30 ms late (a chaos proxy): its loads are slow, so a's writes
+    // often land inside them, which is when the stale-set race strikes.
+    const slow = await startChaosProxy({ upstream: databaseUrl() });
+    const slowDb = createPool({ url: slow.url, searchPath: [services.schema, 'public'], max: 4 });
+    cleanups.push(async () => {
+      await slowDb.end();
+      await slow.close();
+    });
+    slow.delay(30);
+    const a = await instance('a');
+    const b = await instance('b', { db: slowDb });
+    const ids = [20, 21, 22, 23];
+    const report = await hammer({
+      instances: [a, b],
+      ids,
+      durationMs: 2_000,
+      readers: 8,
+      writers: 2,
+      read: async (i, id) => {
+        const res = await i.http.get(`/employees/${id}`);
+        return res.status === 200 ? nameOf(res) : undefined;
+      },
+      write: async (i, id, name) => {
+        const res = await patch(i.http, `/employees/${id}`, { name });
+        if (res.status !== 200) throw new Error(`PATCH ${id} answered ${res.status}`);
+      },
+      truth: async (id) =>
+        (await services.db.query<{ name: string }>('SELECT name FROM employees WHERE id = $1', [id])).rows[0]
+          ?.name as string,
+      cached: async (id) => {
+        const stored = await services.redis.get(
+          cacheKey({ prefix: services.prefix, name: 'employee', params: { id } }),
+        );
+        return stored === null ? undefined : (JSON.parse(stored) as { name: string }).name;
+      },
+    });
+    expect(report.writes, 'the hammer wrote nothing').toBeGreaterThan(0);
+    expect(report.reads, 'the hammer read nothing').toBeGreaterThan(report.writes);
+    expect(report.mismatches, 'after the writes, every instance and Redis must agree with PostgreSQL').toEqual([]);
   });
 
   it('clears L1 when the bus reconnects after an outage: invalidations sent meanwhile were lost', async () => {

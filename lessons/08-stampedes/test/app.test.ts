@@ -3,6 +3,7 @@ import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-as
 import {
   countQueries,
   type HttpHarness,
+  hammer,
   serve,
   startChaosProxy,
   type TestResponse,
@@ -10,6 +11,7 @@ import {
 } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, type AppLocals, createApp } from '../src/app.ts';
+import { decodeEntry } from '../src/cache-entry.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -332,5 +334,42 @@ describe('when PostgreSQL or Redis fails', () => {
     expect(all[0]?.cache).toBe('BYPASS');
     expect(all.every((r) => r.cache === 'BYPASS' || r.cache === 'HIT')).toBe(true);
     expect(employeeQueries(), 'single-flight should still make one query while Redis is down').toBe(1);
+  });
+});
+
+describe('under a hammer', () => {
+  it('stays consistent: two instances, readers and PATCHes at once, then every key agrees everywhere', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    const report = await hammer({
+      instances: [a, b],
+      ids: [94, 95, 96, 97],
+      durationMs: 2_000,
+      readers: 8,
+      writers: 2,
+      read: async (i, id) => {
+        const res = await i.http.get(`/employees/${id}`);
+        return res.status === 200 ? nameOf(res) : undefined;
+      },
+      write: async (i, id, name) => {
+        const res = await i.http.request(`/employees/${id}`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name }),
+        });
+        if (res.status !== 200) throw new Error(`PATCH ${id} answered ${res.status}`);
+      },
+      truth: async (id) =>
+        (await services.db.query<{ name: string }>('SELECT name FROM employees WHERE id = $1', [id])).rows[0]
+          ?.name as string,
+      cached: async (id) => {
+        const stored = await services.redis.getBuffer(a.locals.cache.keys({ name: 'employee', params: { id } }).value);
+        const entry = stored && decodeEntry(stored);
+        return entry ? (JSON.parse(String(entry.body)) as { name: string }).name : undefined;
+      },
+    });
+    expect(report.writes, 'the hammer wrote nothing').toBeGreaterThan(0);
+    expect(report.reads, 'the hammer read nothing').toBeGreaterThan(report.writes);
+    expect(report.mismatches, 'after the writes, every instance and Redis must agree with PostgreSQL').toEqual([]);
   });
 });
