@@ -75,6 +75,12 @@ const expectApi = expect as unknown as Record<string, unknown>;
 expectApi.extend = (matchers: object) =>
   attempted(`adding or replacing matchers with expect.extend (${Object.keys(matchers ?? {}).join(', ')})`);
 expectApi.addEqualityTesters = () => attempted('adding equality testers (expect.addEqualityTesters)');
+// The asymmetric matchers (expect.any, objectContaining, arrayContaining, …) are chai methods
+// on \`expect\` itself, and chai's method wrapper records a flag on its receiver: it creates
+// \`expect.__flags\` on first use, which a frozen \`expect\` refuses. Give it the object first.
+// (Only calls on \`expect\` itself write there; every assertion has flags of its own.)
+if (!Object.hasOwn(expect, '__flags'))
+  Object.defineProperty(expect, '__flags', { value: Object.create(null), writable: true, configurable: true });
 guard(expect, 'expect');
 const jestMatchers = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[
   Symbol.for('$$jest-matchers-object')
