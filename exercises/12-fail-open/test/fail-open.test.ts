@@ -11,7 +11,8 @@ import {
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp } from '../src/app.ts';
-import { createCircuitBreaker } from '../src/circuit-breaker.ts';
+import { type CircuitBreaker, createCircuitBreaker } from '../src/circuit-breaker.ts';
+import { createRedisCache } from '../src/redis-cache.ts';
 import { createRedisClient } from '../src/redis-client.ts';
 
 /**
@@ -187,6 +188,134 @@ describe('the command timeout is bounded on both sides', () => {
       seen,
       'a Redis that answers within 40 ms was treated as failed (BYPASS): is commandTimeout in milliseconds? 0.2 is 0.2 ms, not 200 ms',
     ).toEqual(['MISS', 'HIT']);
+  });
+});
+
+describe('your client on its own (createRedisClient)', () => {
+  it('refuses a command sent while disconnected at once, before any timer fires (no offline queue)', async () => {
+    const { proxy, redis } = await start();
+    proxy.cut();
+    await eventually(
+      () => redis.status,
+      (status) => status !== 'ready',
+    );
+    // A queued command is only rejected by the command timeout's timer, which is due later than
+    // a 0 ms timer set after it: which comes first is decided by due times, not by the machine.
+    const outcome = await Promise.race([
+      redis.get(`${services.prefix}offline`).then(
+        () => 'answered',
+        () => 'refused at once',
+      ),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 0)),
+    ]);
+    expect(
+      outcome,
+      'a command sent while the client was disconnected waited in the offline queue instead of failing at once: set enableOfflineQueue to false (each request otherwise waits a whole commandTimeout, or the whole outage)',
+    ).toBe('refused at once');
+  });
+
+  it('keeps reconnecting however long Redis is down: attempts at least 50 ms and at most 2 s apart', async () => {
+    const { redis } = await start();
+    const retry = redis.options.retryStrategy ?? (() => 0);
+    const wrong: string[] = [];
+    for (let attempt = 1; attempt <= 1_000; attempt++) {
+      const delayMs = retry(attempt);
+      if (typeof delayMs !== 'number' || !(delayMs >= 50 && delayMs <= 2_000)) {
+        wrong.push(`attempt ${attempt}: ${String(delayMs)}`);
+      }
+    }
+    expect(
+      wrong.slice(0, 3),
+      'your retryStrategy answered these delays (ms): a reconnection must come at most 2 s after the previous one, however long Redis was down (or caching resumes long after Redis is back; a number that grows without a cap, or null, which stops reconnecting for good), and at least 50 ms after it (a reconnection storm against a Redis that is starting)',
+    ).toEqual([]);
+  });
+});
+
+/** A breaker of the test's own that says yes or no, and records what your cache reports to it. */
+function recordingBreaker(allowed: boolean) {
+  const reported: string[] = [];
+  const breaker: CircuitBreaker = {
+    state: allowed ? 'closed' : 'open',
+    allow: () => allowed,
+    success: () => {
+      reported.push('success');
+    },
+    failure: () => {
+      reported.push('failure');
+    },
+  };
+  return { breaker, reported };
+}
+
+describe('your cache on its own (createRedisCache): never throws, reports every call it made', () => {
+  const key = () => `${services.prefix}direct`;
+
+  it('with Redis healthy: set resolves true, then get is a hit with the bytes, and each call reports a success', async () => {
+    const { redis } = await start();
+    let seen: { lookups: unknown[]; stored: boolean; reported: string[] } | undefined;
+    // A healthy Redis on a busy machine may still miss a short timeout now and then: three tries.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { breaker, reported } = recordingBreaker(true);
+      const cache = createRedisCache({ redis, breaker, ttlSeconds: 60 });
+      const k = `${key()}:${attempt}`;
+      const missing = await cache.get(k);
+      const stored = await cache.set(k, Buffer.from('"cached"'));
+      seen = { lookups: [missing, await cache.get(k)], stored, reported };
+      if (!reported.includes('failure')) break;
+    }
+    expect(seen?.lookups, 'a key Redis does not have is a miss; once set, it is a hit with the bytes').toEqual([
+      { status: 'miss' },
+      { status: 'hit', body: Buffer.from('"cached"') },
+    ]);
+    expect(seen?.stored, 'a SET Redis accepted should resolve true').toBe(true);
+    expect(seen?.reported, 'each call Redis answered should be reported to the breaker: success()').toEqual([
+      'success',
+      'success',
+      'success',
+    ]);
+  });
+
+  it("with Redis down: get resolves { status: 'error' }, set resolves false, and each failure is reported", async () => {
+    const { proxy, redis } = await start();
+    proxy.cut();
+    await eventually(
+      () => redis.status,
+      (status) => status !== 'ready',
+    );
+    const { breaker, reported } = recordingBreaker(true);
+    const cache = createRedisCache({ redis, breaker, ttlSeconds: 60 });
+    expect(
+      await cache.get(key()),
+      "a GET that Redis failed should resolve { status: 'error' } (never throw, never another shape)",
+    ).toEqual({
+      status: 'error',
+    });
+    expect(await cache.set(key(), Buffer.from('"cached"')), 'a SET that Redis failed should resolve false').toBe(false);
+    expect(reported, 'each call Redis failed should be reported to the breaker: failure(), for the SET too').toEqual([
+      'failure',
+      'failure',
+    ]);
+  });
+
+  it("while the breaker says no: get resolves { status: 'error' } and set false, without sending Redis anything", async () => {
+    const { redis, commands } = await start();
+    const { breaker, reported } = recordingBreaker(false);
+    const cache = createRedisCache({ redis, breaker, ttlSeconds: 60 });
+    const before = commands.sent;
+    expect(await cache.get(key()), "a GET the breaker refused should resolve { status: 'error' }").toEqual({
+      status: 'error',
+    });
+    expect(await cache.set(key(), Buffer.from('"cached"')), 'a SET the breaker refused should resolve false').toBe(
+      false,
+    );
+    expect(
+      commands.sent - before,
+      'your cache sent Redis a command the breaker had refused: ask breaker.allow() before the GET and before the SET (Redis can fail between the two)',
+    ).toBe(0);
+    expect(
+      reported,
+      'a call the breaker refused was not made, so there is nothing to report (a failure() reported now would restart the cool-down at every request)',
+    ).toEqual([]);
   });
 });
 
@@ -366,6 +495,16 @@ describe('your breaker on its own, on a clock of the test (createCircuitBreaker)
     breaker.success();
     expect(breaker.state, 'a successful probe should close the circuit').toBe('closed');
     expect(breaker.allow()).toBe(true);
+  });
+
+  it('stays open for its cool-down on its default clock too (created without `now`)', () => {
+    const breaker = createCircuitBreaker({ failureThreshold: 1, coolDownMs: 60_000 });
+    expect(breaker.allow()).toBe(true);
+    breaker.failure();
+    expect(
+      breaker.allow(),
+      'a breaker created without `now` let a call through right after it opened, for a one-minute cool-down: without options.now, read the time from a real clock (performance.now or Date.now, in ms)',
+    ).toBe(false);
   });
 
   it('opens only on failures in a row: a success resets the count', () => {

@@ -50,7 +50,9 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
     failure() {
       failures++;
       // A failed probe re-opens at once: Redis is still down, wait a whole cool-down again.
-      if (state === 'half-open' || failures >= options.failureThreshold) {
+      // No need to ask for 'half-open' here: only success() resets the count (and it closes
+      // the circuit), so a half-open breaker's count is still at the threshold.
+      if (failures >= options.failureThreshold) {
         state = 'open';
         openedAt = now();
       }
