@@ -1,5 +1,5 @@
 import { isConnectionError, isQueryTimeout, POSTGRES_FIX } from '@cachelab/db';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 
 /**
  * RFC 9457 problem details: every error this API returns has this shape and the media
@@ -36,7 +36,7 @@ export const badRequest = (detail: string, errors?: Problem['errors']) =>
 export const notFound = (detail: string) => new HttpProblem(404, 'not-found', 'Not found', detail);
 
 /** Write a problem. Problems are never cacheable: `Cache-Control: no-store`. */
-export function sendProblem(res: import('express').Response, problem: Problem): void {
+export function sendProblem(res: Response, problem: Problem): void {
   res
     .status(problem.status)
     .set('Cache-Control', 'no-store')
@@ -44,8 +44,88 @@ export function sendProblem(res: import('express').Response, problem: Problem): 
     .send(JSON.stringify(problem));
 }
 
-/** The one 404 handler, after every route. */
+/**
+ * Set on a route's body parser (lesson 01's `jsonBody()`): the media type it accepts, so that
+ * an OPTIONS answer can say it (`Accept-Patch`, `Accept-Post`) without each route repeating it.
+ */
+export const ACCEPTED_MEDIA_TYPE = Symbol.for('cachelab.acceptedMediaType');
+
+/** The order the methods are listed in `Allow`: reads first, then writes, then OPTIONS. */
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/** What the 404 handler reads of Express 5's router (the `router` package): routes, their methods, their middleware. */
+interface RouterLayer {
+  match(path: string): unknown;
+  route?: { methods: Record<string, boolean>; stack: { method?: string; handle: unknown }[] };
+}
+
+/**
+ * The routes of `req.app` whose path matches this request's path, whatever their method:
+ * the methods they answer (GET brings HEAD, Express answers HEAD with the GET route) and,
+ * per method, the body media type its parser accepts. Empty when no route has this path.
+ *
+ * Read from the app's own router, so that every app gets the right `Allow` without listing
+ * its routes twice. (Middleware mounted with `app.use` is not a route and is not counted;
+ * a mounted app answers its own paths with its own 404 handler.)
+ */
+export function routesFor(req: Request): { methods: string[]; accepts: Map<string, string> } {
+  const stack = (req.app as unknown as { router?: { stack?: RouterLayer[] } }).router?.stack ?? [];
+  const methods = new Set<string>();
+  const accepts = new Map<string, string>();
+  for (const layer of stack) {
+    if (!layer.route) continue;
+    let matches: unknown;
+    try {
+      matches = layer.match(req.path);
+    } catch {
+      matches = false; // a malformed escape never gets here (the router reports it first)
+    }
+    if (!matches) continue;
+    for (const [method, on] of Object.entries(layer.route.methods)) {
+      if (!on) continue;
+      if (method === '_all') return { methods: [], accepts }; // `app.all`: every method is routed
+      methods.add(method.toUpperCase());
+      if (method === 'get') methods.add('HEAD');
+    }
+    for (const handler of layer.route.stack) {
+      const type = (handler.handle as { [ACCEPTED_MEDIA_TYPE]?: string })[ACCEPTED_MEDIA_TYPE];
+      if (type && handler.method) accepts.set(handler.method.toUpperCase(), type);
+    }
+  }
+  if (methods.size > 0) methods.add('OPTIONS');
+  const order = (m: string) => (METHOD_ORDER.includes(m) ? METHOD_ORDER.indexOf(m) : METHOD_ORDER.length);
+  return { methods: [...methods].sort((a, b) => order(a) - order(b) || a.localeCompare(b)), accepts };
+}
+
+/**
+ * The one handler after every route, for a request no route answered:
+ *
+ * - a path some route has, asked with `OPTIONS` → `204 No Content` with `Allow` (and, when a
+ *   route takes a body, `Accept-Patch` / `Accept-Post` naming its media type, RFC 5789 §3.1);
+ * - a path some route has, with a method none of them answers → `405 Method Not Allowed`
+ *   problem+json with `Allow` (RFC 9110 §15.5.6: a 405 MUST list the methods that work);
+ * - anything else → `404 Not Found` problem+json.
+ */
 export const notFoundHandler: RequestHandler = (req, res) => {
+  const { methods, accepts } = routesFor(req);
+  if (methods.length > 0 && (req.method === 'OPTIONS' || !methods.includes(req.method))) {
+    res.set('Allow', methods.join(', '));
+    if (req.method === 'OPTIONS') {
+      const patch = accepts.get('PATCH');
+      const post = accepts.get('POST');
+      if (patch) res.set('Accept-Patch', patch);
+      if (post) res.set('Accept-Post', post);
+      res.status(204).end();
+      return;
+    }
+    return sendProblem(res, {
+      type: 'urn:cachelab:problem:method-not-allowed',
+      title: 'Method not allowed',
+      status: 405,
+      detail: `${req.path} answers ${methods.join(', ')}, not ${req.method}.`,
+      instance: req.originalUrl,
+    });
+  }
   sendProblem(res, {
     type: 'urn:cachelab:problem:not-found',
     title: 'Not found',
@@ -54,6 +134,24 @@ export const notFoundHandler: RequestHandler = (req, res) => {
     instance: req.originalUrl,
   });
 };
+
+/**
+ * 415 for a write whose body is not in the one media type the route reads, with the header
+ * that names the accepted type: `Accept-Patch` for PATCH (RFC 5789 §2.2), `Accept-Post` for
+ * POST (W3C LDP); the detail says it for every method (PUT has no such header).
+ */
+export function unsupportedMediaType(req: Request, res: Response, accepted: string): HttpProblem {
+  if (req.method === 'PATCH') res.set('Accept-Patch', accepted);
+  if (req.method === 'POST') res.set('Accept-Post', accepted);
+  const given = req.get('content-type');
+  const said = given ? `it was sent as \`${given.slice(0, 100)}\`` : 'it was sent without a Content-Type';
+  return new HttpProblem(
+    415,
+    'unsupported-media-type',
+    'Unsupported Media Type',
+    `The body of ${req.method} ${req.path} must be JSON, sent with \`Content-Type: ${accepted}\`; ${said}.`,
+  );
+}
 
 /**
  * pg-pool's "timeout exceeded when trying to connect" comes from a request that waited in
@@ -70,7 +168,8 @@ export function isPoolExhausted(err: unknown): boolean {
 
 /**
  * The one error handler, last. Maps what handlers throw to problem+json:
- * HttpProblem → its status; a body that is not JSON → 400; the pool exhausted → 503 saying
+ * HttpProblem → its status; a path with a malformed %-escape → 400 saying the URL is
+ * malformed; a body that is not JSON → 400; the pool exhausted → 503 saying
  * the database is overloaded; a query PostgreSQL did not answer in time → 503; PostgreSQL
  * unreachable → 503 naming the fix (its address only in the log); anything else →
  * 500 without leaking internals (the cause is logged).
@@ -90,6 +189,18 @@ export function errorHandler(options: { log?: (err: unknown) => void } = {}): Er
       });
     }
     const status = (err as { status?: number; type?: string }).status;
+    if (err instanceof URIError && status === 400) {
+      // The router could not decode a path parameter: a `%` not followed by two hex digits
+      // (`/employees/%zz`), or escapes that are not UTF-8 (`%ff`). The URL is wrong, not a body.
+      const escaped = /'(.*)'$/.exec(err.message)?.[1];
+      return sendProblem(res, {
+        type: 'urn:cachelab:problem:malformed-url',
+        title: 'The URL is malformed',
+        status: 400,
+        detail: `The path of the URL is malformed: ${escaped ? `\`${escaped.slice(0, 100)}\`` : 'it'} is not a valid percent-encoding (each % must be followed by two hexadecimal digits, and the bytes must be UTF-8, e.g. %C3%A9 for é).`,
+        instance,
+      });
+    }
     if (typeof status === 'number' && status >= 400 && status < 500) {
       // body-parser's errors: malformed JSON, too large, wrong charset.
       return sendProblem(res, {

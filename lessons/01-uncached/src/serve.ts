@@ -1,12 +1,14 @@
-import type { Server, ServerResponse } from 'node:http';
+import { maxHeaderSize, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createPool, describeDatabase, POSTGRES_FIX, type Pool, probeDatabase, seedStatus } from '@cachelab/db';
 import type { Express } from 'express';
 
 /**
  * How every lesson's `main.ts` runs its app: connect before listening (a missing service
  * is one clear line and exit code 1, not a stack trace on the first request), log each
- * request on one line, and close the server and the clients on Ctrl-C / SIGTERM.
+ * request on one line, answer what node's HTTP parser refuses with problem+json too
+ * (`answerClientErrors`), and close the server and the clients on Ctrl-C / SIGTERM.
  */
 export interface ServeOptions {
   /** Lesson id for the banner, e.g. '01-uncached'. */
@@ -78,6 +80,78 @@ export function requestLog(app: Express): void {
   });
 }
 
+/** What `clientError` carries: node's parser error codes (`HPE_*`) or its own (`ERR_HTTP_*`). */
+type ClientError = Error & { code?: string };
+
+/** The status, reason phrase and detail for a request node's HTTP parser refused. Node's own choice of status, with words. */
+function describeClientError(err: ClientError): { status: number; reason: string; detail: string } {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return {
+        status: 431,
+        reason: 'Request Header Fields Too Large',
+        detail: `The request's headers are larger than this server accepts (${Math.round(maxHeaderSize / 1024)} KiB for the request line and all headers together). Send fewer or shorter headers (a large cookie is the usual suspect).`,
+      };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return { status: 413, reason: 'Content Too Large', detail: 'The chunk extensions of the body are too large.' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return {
+        status: 408,
+        reason: 'Request Timeout',
+        detail: 'The request did not arrive completely in time.',
+      };
+    case 'HPE_INVALID_URL':
+      return {
+        status: 400,
+        reason: 'Bad Request',
+        detail:
+          'The URL is malformed: a URL is ASCII, so any other byte (a space, an é) must be percent-encoded as UTF-8 (é is %C3%A9, a space %20).',
+      };
+    default:
+      return {
+        status: 400,
+        reason: 'Bad Request',
+        detail: `The request is not valid HTTP/1.1 (${err.message.replace(/^Parse Error: /, '')}).`,
+      };
+  }
+}
+
+/**
+ * Answer the requests node's HTTP parser refuses before Express ever sees them (raw non-ASCII
+ * bytes in the URL, 16 KiB of headers, a broken request line) with problem+json like every
+ * other error, instead of node's bare `400 Bad Request` / `431` with no body; then close the
+ * connection, since the rest of its bytes cannot be trusted to be the next request.
+ * `log` gets one line per refused request (serveLesson prints it with the request log).
+ */
+export function answerClientErrors(server: Server, log?: (line: string) => void): void {
+  server.on('clientError', (err: ClientError, socket: Duplex) => {
+    // The client is gone, or a response is already half-written on this connection: no
+    // second status line can be sent, only the connection closed (as node itself does).
+    const inProgress = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const { status, reason, detail } = describeClientError(err);
+    const body = JSON.stringify({
+      type: `urn:cachelab:problem:${status === 431 ? 'headers-too-large' : 'malformed-request'}`,
+      title: status === 431 ? 'The request headers are too large' : 'The request could not be read',
+      status,
+      detail,
+    });
+    log?.(`?      ${status} -      (refused by the HTTP parser: ${err.code ?? err.message})`);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\n` +
+        'Content-Type: application/problem+json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Cache-Control: no-store\r\n' +
+        'Connection: close\r\n' +
+        `\r\n${body}`,
+      () => socket.destroy(),
+    );
+  });
+}
+
 export async function serveLesson(options: ServeOptions): Promise<Server> {
   const db = createPool();
   const problem = await probeDatabase();
@@ -101,6 +175,7 @@ export async function serveLesson(options: ServeOptions): Promise<Server> {
   const server = await new Promise<Server>((resolve, reject) => {
     const s = logged.listen(port, '127.0.0.1', () => resolve(s));
     s.once('error', reject);
+    answerClientErrors(s, (line) => console.log(line));
   }).catch((err: NodeJS.ErrnoException) => {
     console.error(
       err.code === 'EADDRINUSE'

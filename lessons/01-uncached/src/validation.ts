@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badRequest } from './problem.ts';
+import { badRequest, type Problem } from './problem.ts';
 
 /**
  * Input validation, before anything touches the database or (in later lessons) a cache.
@@ -53,23 +53,72 @@ export type PaymentsQuery = z.infer<typeof paymentsQuery>;
 /**
  * Parse `input` or throw a 400 problem listing every bad parameter by name.
  * `what` says where the input came from ("query string", "path") for the detail line.
+ *
+ * Two checks come before the schema's own rules, for every schema:
+ * - a parameter given twice (`?limit=1&limit=2`, which Express reads as an array) is
+ *   reported as given more than once, not as the wrong type;
+ * - text that is not valid Unicode (a lone UTF-16 surrogate such as `"\ud800"`, which JSON
+ *   allows) is rejected, naming the field: PostgreSQL would store U+FFFD in its place, and
+ *   the cache would hold a value the database does not.
  */
 export function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const notText = invalidUnicode(input, [], what);
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const errors = result.error.issues.map((issue) => {
+  if (result.success && notText.length === 0) return result.data;
+  const errors = [...notText];
+  for (const issue of result.success ? [] : result.error.issues) {
     const parameter = issue.path.length > 0 ? issue.path.join('.') : (unknownKeys(issue) ?? what);
-    const message =
-      issue.code === 'invalid_type' && issue.input === undefined
-        ? 'is required'
-        : issue.code === 'invalid_type'
-          ? 'must be given once, as text'
-          : issue.code === 'unrecognized_keys'
-            ? 'is not a parameter of this endpoint'
-            : issue.message;
-    return { parameter, message };
-  });
+    if (notText.some((e) => e.parameter === parameter)) continue; // already named, for its text
+    errors.push({ parameter, message: messageOf(issue, valueAt(input, issue.path)) });
+  }
   throw badRequest(errors.map((e) => `\`${e.parameter}\` ${e.message}`).join('; ') + '.', errors);
+}
+
+/**
+ * The message of one issue. zod 4 does not keep the value in its issues, so `given` is
+ * looked up in the input by the issue's path: undefined is a missing parameter, an array a
+ * repeated one (Express's query parser turns `?a=1&a=2` into ['1', '2']).
+ */
+function messageOf(issue: z.core.$ZodIssue, given: unknown): string {
+  if (issue.code === 'unrecognized_keys') return 'is not a parameter of this endpoint';
+  if (issue.code !== 'invalid_type') return issue.message;
+  if (given === undefined) return 'is required';
+  if (Array.isArray(given) && issue.expected !== 'array') return 'was given more than once: give it once';
+  return issue.expected === 'string'
+    ? 'must be text'
+    : issue.expected === 'object'
+      ? 'must be a JSON object'
+      : `must be of type ${issue.expected}`;
+}
+
+/** The value at `path` inside `input`, or undefined. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** A UTF-16 code unit of a surrogate pair, alone: with the `u` flag, a paired one is part of one code point. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Every string in `input` (nested objects and arrays too) that is not valid Unicode, by parameter. */
+function invalidUnicode(input: unknown, path: PropertyKey[], what: string, depth = 0): Problem['errors'] & {} {
+  if (typeof input === 'string') {
+    const lone = LONE_SURROGATE.exec(input)?.[0];
+    if (lone === undefined) return [];
+    const unit = `U+${lone.charCodeAt(0).toString(16).toUpperCase()}`;
+    return [
+      {
+        parameter: path.length > 0 ? path.join('.') : what,
+        message: `is not valid Unicode text: it contains a lone surrogate (${unit}) without its pair`,
+      },
+    ];
+  }
+  if (input === null || typeof input !== 'object' || depth > 32) return [];
+  return Object.entries(input).flatMap(([key, value]) => invalidUnicode(value, [...path, key], what, depth + 1));
 }
 
 function unknownKeys(issue: z.core.$ZodIssue): string | undefined {

@@ -1,4 +1,5 @@
 import { DEPARTMENTS, type Pool } from '@cachelab/db';
+import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
@@ -128,7 +129,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false); // HTTP caching is lesson 07.
   app.use(serverTiming());
   Object.assign(app.locals, locals);
-  const json = express.json({ limit: '10kb' });
+  const json = jsonBody();
 
   app.get('/', (_req, res) => {
     res.json({

@@ -1,4 +1,5 @@
 import type { Pool } from '@cachelab/db';
+import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, HttpProblem, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
@@ -173,7 +174,7 @@ export function createApp(deps: AppDeps): Express {
     );
   });
 
-  app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+  app.patch('/employees/:id', jsonBody(), async (req, res) => {
     const timing = new ServerTiming();
     const id = parse(employeeId, req.params.id, 'id');
     const patch = parse(employeePatch, req.body, 'body');

@@ -9,8 +9,11 @@ import type { Representation } from './representation.ts';
  *   the tags equals the current ETag by **weak comparison**: `W/` is ignored and the quoted
  *   parts are compared (§8.8.3.2; If-None-Match always uses the weak comparison).
  * - `If-Modified-Since: <HTTP-date>` — the Last-Modified of the client's copy. Not modified
- *   when the representation's Last-Modified is at or before that date. HTTP dates have whole
- *   seconds, so two changes within one second are indistinguishable: the weaker validator.
+ *   when the representation's Last-Modified is *before* that date. HTTP dates have whole
+ *   seconds, so two changes within one second look alike: a copy with `Last-Modified: 10:00:00`
+ *   may be from before a second change at 10:00:00.700. So a change in the same second as the
+ *   date given counts as a change (a 200): Last-Modified is a weak validator (§8.8.2.2) and
+ *   "not modified" must never be said of a row that changed. ETag has no such blind spot.
  *
  * The order is the RFC's (§13.2.2), for GET and HEAD:
  *   1. If-None-Match present → it alone decides (If-Modified-Since is then ignored).
@@ -81,7 +84,10 @@ export function isNotModified(
     const modified = Date.parse(representation.lastModified);
     // An invalid date is ignored (a normal 200), never read as "the beginning of time".
     if (Number.isNaN(since) || Number.isNaN(modified)) return false;
-    return modified <= since;
+    // `modified` is truncated to its second: the change happened somewhere in
+    // [modified, modified + 1 s). Only a date after all of that second proves it is older.
+    // (RFC 9110 §13.1.3 says "earlier or equal"; equal is exactly the case it cannot vouch for.)
+    return modified < since;
   }
   return false;
 }

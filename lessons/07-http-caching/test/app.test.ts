@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { hammer, type HttpHarness, holdTheStoreOf, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { type HttpHarness, hammer, holdTheStoreOf, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import CachePolicy from 'http-cache-semantics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, type AppLocals, createApp, KEY_VERSION } from '../src/app.ts';

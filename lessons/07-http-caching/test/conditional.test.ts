@@ -47,13 +47,22 @@ describe('isNotModified (RFC 9110 §13.2.2)', () => {
   });
 
   it('uses If-Modified-Since only without If-None-Match, and ignores an invalid date', () => {
-    expect(isNotModified('GET', { 'if-modified-since': rep.lastModified }, rep)).toBe(true);
+    expect(isNotModified('GET', { 'if-modified-since': 'Mon, 23 Nov 2026 10:00:01 GMT' }, rep)).toBe(true);
     expect(isNotModified('GET', { 'if-modified-since': 'Mon, 23 Nov 2026 11:00:00 GMT' }, rep)).toBe(true);
     expect(isNotModified('GET', { 'if-modified-since': 'Mon, 23 Nov 2026 09:59:59 GMT' }, rep)).toBe(false);
     expect(isNotModified('GET', { 'if-modified-since': 'yesterday' }, rep)).toBe(false);
     expect(
       isNotModified('GET', { 'if-none-match': '"old"', 'if-modified-since': rep.lastModified }, rep),
       'If-None-Match is present, so If-Modified-Since must be ignored',
+    ).toBe(false);
+  });
+
+  it('counts a change in the same second as the If-Modified-Since date as a change: HTTP dates have whole seconds', () => {
+    // The client's copy says 10:00:00; Last-Modified 10:00:00 may be a second write at
+    // 10:00:00.700 that the copy does not have. Only a later date proves the copy current.
+    expect(
+      isNotModified('GET', { 'if-modified-since': rep.lastModified }, rep),
+      'a write in the same second as the copy was confirmed as unchanged',
     ).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import type { Pool } from '@cachelab/db';
+import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import {
   type Employee,
@@ -258,7 +259,7 @@ export function createApp(deps: AppDeps): Express {
     await sendCached(req, res, { name: 'me', params: { user } }, PER_USER, loadEmployee(user));
   });
 
-  app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+  app.patch('/employees/:id', jsonBody(), async (req, res) => {
     const id = parse(employeeId, req.params.id, 'id');
     const patch = parse(employeePatch, req.body, 'body');
     const employee = await time(res, 'db', () => updateEmployee(db, id, patch));

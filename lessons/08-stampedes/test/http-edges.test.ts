@@ -1,0 +1,70 @@
+import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type AppLocals, createApp } from '../src/app.ts';
+
+/** The HTTP edges this lesson's app inherits from lesson 01: OPTIONS, 405, 415, text that is not valid Unicode. */
+const services = useServices();
+let http: HttpHarness;
+const closers: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  const redis = createRedisClient({ commandTimeoutMs: 5_000, log: () => {} });
+  const subscriber = createRedisClient({ commandTimeoutMs: 5_000, log: () => {} });
+  closers.push(() => {
+    redis.disconnect();
+    subscriber.disconnect();
+  });
+  await whenReady(redis, 5_000);
+  const app = createApp({ db: services.db, redis, subscriber, keyPrefix: services.prefix, log: () => {} });
+  const locals = app.locals as AppLocals;
+  closers.push(() => locals.close());
+  await locals.ready;
+  http = await serve(app);
+  closers.push(() => http.close());
+});
+afterAll(async () => {
+  for (const close of closers.reverse()) await close();
+});
+beforeEach(async () => {
+  await services.clearRedis();
+  services.queries.reset();
+});
+
+function problem(res: TestResponse, status: number) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  return res.json<{ type: string; detail: string; errors?: { parameter: string; message: string }[] }>();
+}
+
+describe('the HTTP edges inherited from lesson 01', () => {
+  it.each([
+    ['/employees/42', 'GET, HEAD, PATCH, OPTIONS'],
+    ['/investors/DEMO_INV/summary', 'GET, HEAD, OPTIONS'],
+  ])('answers OPTIONS %s with 204 and a PUT with 405, both with Allow: %s', async (path, allow) => {
+    const options = await http.request(path, { method: 'OPTIONS' });
+    expect(options.status).toBe(204);
+    expect(options.headers.get('allow')).toBe(allow);
+    const put = await http.request(path, { method: 'PUT' });
+    expect(problem(put, 405).type).toBe('urn:cachelab:problem:method-not-allowed');
+    expect(put.headers.get('allow')).toBe(allow);
+  });
+
+  it('answers a PATCH that is not labelled JSON with 415 and Accept-Patch', async () => {
+    const res = await http.request('/employees/42', { method: 'PATCH', body: new Blob(['{"status":"out"}']) });
+    expect(problem(res, 415).detail).toContain('application/json');
+    expect(res.headers.get('accept-patch')).toBe('application/json');
+    expect(services.queries.count).toBe(0);
+  });
+
+  it('rejects a name with a lone surrogate with a 400 naming it, before PostgreSQL and the cache', async () => {
+    const res = await http.request('/employees/45', {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"Ada \\ud800"}',
+    });
+    expect(problem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
+    expect(services.queries.count).toBe(0);
+    expect(await services.redisKeys()).toEqual([]);
+  });
+});
