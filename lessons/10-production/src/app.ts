@@ -16,15 +16,26 @@ import type { Cluster, Redis } from 'ioredis';
 import { authenticatedUser, createTokens, hasCredentials } from './auth.ts';
 import type { CircuitBreakerOptions } from './circuit-breaker.ts';
 import { type CacheMetrics, createCacheMetrics } from './metrics.ts';
-import { createProductionCache, type KeyParts, type ProductionCache } from './production-cache.ts';
+import {
+  createProductionCache,
+  type KeyParts,
+  type ProductionCache,
+  type ProductionCacheOptions,
+} from './production-cache.ts';
 import type { BusRecovery } from './reliable-bus.ts';
 
-/** L1: 64 MiB per instance, copies live 10 s; L2: fresh 60 s, then served for 5 min more only while PostgreSQL fails. */
+/**
+ * L1: 64 MiB per instance, copies live 10 s; L2: fresh 60 s, then served for 5 min more only while
+ * PostgreSQL fails. `commandTimeoutMs` is for the Redis client main.ts creates (the app receives
+ * clients, it does not create them); it and the breaker's threshold were chosen by measuring
+ * (the README's "Choosing the timeout and the threshold").
+ */
 export const DEFAULTS = {
+  commandTimeoutMs: 1_000,
   l1: { maxBytes: 64 * 1024 * 1024, ttlMs: 10_000 },
   l2TtlSeconds: 60,
   staleIfErrorMs: 5 * 60_000,
-  breaker: { failureThreshold: 5, coolDownMs: 2_000 },
+  breaker: { failureThreshold: 20, coolDownMs: 2_000 },
   publicBaseUrl: 'http://127.0.0.1:3200',
 } as const;
 
@@ -59,6 +70,10 @@ export interface AppDeps {
   l2TtlSeconds?: number;
   staleIfErrorMs?: number;
   breaker?: CircuitBreakerOptions;
+  /** How often an invalidation that failed is retried in the background, ms. Default 1,000 (production-cache.ts). */
+  invalidationRetryMs?: number;
+  /** The timer of those retries. Tests only: they fire a retry when they say. */
+  setTimer?: ProductionCacheOptions['setTimer'];
   busRecovery?: BusRecovery;
   /** SPUBLISH/SSUBSCRIBE for the bus (Redis Cluster). Default false. */
   shardedPubSub?: boolean;
@@ -147,6 +162,8 @@ export function createApp(deps: AppDeps): Express {
         deps.breaker?.onStateChange?.(to, from);
       },
     },
+    ...(deps.invalidationRetryMs ? { invalidationRetryMs: deps.invalidationRetryMs } : {}),
+    ...(deps.setTimer ? { setTimer: deps.setTimer } : {}),
     ...(deps.busRecovery ? { busRecovery: deps.busRecovery } : {}),
     ...(deps.shardedPubSub ? { shardedPubSub: true } : {}),
     ...(deps.generationGuard === false ? { generationGuard: false } : {}),

@@ -5,7 +5,7 @@ import {
   redisUrlFromEnv,
   whenReady,
 } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type AppLocals, createApp } from './app.ts';
+import { type AppLocals, createApp, DEFAULTS } from './app.ts';
 import { authSecretFromEnv, DEV_AUTH_SECRET } from './config.ts';
 
 /**
@@ -14,12 +14,21 @@ import { authSecretFromEnv, DEV_AUTH_SECRET } from './config.ts';
  *
  * Unlike lessons 04–08, a missing Redis is NOT fatal: the app starts, answers from
  * PostgreSQL (X-Cache: BYPASS) and starts caching by itself when Redis appears. PostgreSQL
- * is the source of truth, so it is still required. `COMMAND_TIMEOUT_MS` (default 100) bounds
- * what a slow Redis may cost one request before the circuit opens.
+ * is the source of truth, so it is still required.
+ *
+ * `COMMAND_TIMEOUT_MS` (default DEFAULTS.commandTimeoutMs) bounds what a slow Redis may cost one
+ * request before the circuit opens; `BREAKER_FAILURES` (default DEFAULTS.breaker.failureThreshold)
+ * is how many failures in a row open it. Both are there to be measured
+ * (src/measure-breaker-under-load.ts), not to be tuned by feel.
  */
-const commandTimeoutMs = Number(process.env.COMMAND_TIMEOUT_MS || 100);
+const commandTimeoutMs = Number(process.env.COMMAND_TIMEOUT_MS || DEFAULTS.commandTimeoutMs);
 if (!(Number.isFinite(commandTimeoutMs) && commandTimeoutMs > 0)) {
   console.error(`✗ COMMAND_TIMEOUT_MS must be a positive number of ms, got "${process.env.COMMAND_TIMEOUT_MS}".`);
+  process.exit(2);
+}
+const failureThreshold = Number(process.env.BREAKER_FAILURES || DEFAULTS.breaker.failureThreshold);
+if (!(Number.isSafeInteger(failureThreshold) && failureThreshold >= 1)) {
+  console.error(`✗ BREAKER_FAILURES must be a whole number ≥ 1, got "${process.env.BREAKER_FAILURES}".`);
   process.exit(2);
 }
 const port = portFromEnv();
@@ -48,6 +57,7 @@ await serveLesson({
       publicBaseUrl: process.env.PUBLIC_BASE_URL?.trim() || `http://127.0.0.1:${port}`,
       instanceId: process.env.INSTANCE?.trim() || `port-${port}-${Math.random().toString(36).slice(2, 8)}`,
       defaultMetrics: true,
+      breaker: { failureThreshold },
       log,
     });
     locals = app.locals as AppLocals;

@@ -15,6 +15,9 @@ import type { CacheObserver, ProductionCache } from './production-cache.ts';
  *   cache_loader_duration_seconds{name}     histogram: how long the database takes on a miss
  *   cache_loader_errors_total{name}
  *   cache_l2_errors_total{operation}        Redis failures (timeouts, refused, closed)
+ *   cache_l2_duration_seconds{operation}    histogram: how long Redis calls take, as the app sees them
+ *                                           (its event loop included): what `commandTimeout` must exceed
+ *   cache_invalidations_pending             keys whose invalidation failed and is being retried
  *   cache_l2_skipped_total{operation}       Redis calls not made: the circuit was open
  *   cache_circuit_state                     0 closed, 1 half-open, 2 open
  *   cache_circuit_transitions_total{to}
@@ -109,6 +112,22 @@ export function createCacheMetrics(options: { defaultMetrics?: boolean } = {}): 
     labelNames: ['operation'] as const,
     registers: [registry],
   });
+  const l2Duration = new Histogram({
+    name: 'cache_l2_duration_seconds',
+    help: 'Time a Redis call took as the app saw it (queueing in its event loop included), failed ones too, per operation.',
+    labelNames: ['operation'] as const,
+    // From a loopback round trip to past any sane command timeout.
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'cache_invalidations_pending',
+    help: 'Keys whose invalidation (DEL + generation bump, or the bus message) failed and is retried; this instance reads no L2 while > 0.',
+    registers: [registry],
+    collect() {
+      this.set(cache?.invalidationsPending ?? 0);
+    },
+  });
   const l2Skipped = new Counter({
     name: 'cache_l2_skipped_total',
     help: 'Redis calls not made because the circuit breaker was open, per operation.',
@@ -173,6 +192,7 @@ export function createCacheMetrics(options: { defaultMetrics?: boolean } = {}): 
       },
       l2Error: (operation) => l2Errors.inc({ operation }),
       l2Skipped: (operation) => l2Skipped.inc({ operation }),
+      l2Duration: (operation, seconds) => l2Duration.observe({ operation }, seconds),
       circuit: (to) => transitions.inc({ to }),
       evicted: () => evictions.inc(),
       busFlush: (reason) => flushes.inc({ reason }),

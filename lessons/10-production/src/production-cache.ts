@@ -21,7 +21,8 @@ import { type BusRecovery, createReliableBus, type FlushReason } from './reliabl
  *        allows, and only if no delete came since the load began) and L1   → MISS | BYPASS
  *     4. the load failed (PostgreSQL down, not a 404) and L2 had an entry past its TTL but
  *        within `staleIfErrorMs`                                             → STALE
- *   delete(parts): L2 and its generation (if allowed), this L1, flights in progress, then the bus.
+ *   delete(parts): L2 and its generation, this L1, flights in progress, then the bus. Always
+ *     attempted, whatever the breaker says; what failed is remembered and retried (below).
  *
  * Lesson 08's generation guard (generation.ts) closes the stale-write race: a load reads the
  * key's generation before it starts, and its SET runs only if the generation is unchanged
@@ -29,11 +30,27 @@ import { type BusRecovery, createReliableBus, type FlushReason } from './reliabl
  * slow GET that read the row before a PATCH writes the old row into Redis after the PATCH's
  * DEL, for a whole TTL. The `invalidations` counter below only guards this process's L1.
  *
- * Every Redis call goes through one circuit breaker: after `failureThreshold` failures in a
- * row, Redis is not called at all for `coolDownMs`; then one request probes it. So with
- * Redis dead, slow or black-holed, a request costs at most one `commandTimeout` until the
- * circuit opens, and nothing after. The bus is the epoch bus (reliable-bus.ts): an
- * instance that missed invalidations while disconnected drops its L1 when it reconnects.
+ * Every Redis *read* (and the SET of a load) goes through one circuit breaker: after
+ * `failureThreshold` failures in a row, Redis is not called at all for `coolDownMs`; then
+ * one request probes it. So with Redis dead, slow or black-holed, a request costs at most
+ * one `commandTimeout` until the circuit opens, and nothing after. The bus is the epoch bus
+ * (reliable-bus.ts): an instance that missed invalidations while disconnected drops its L1
+ * when it reconnects.
+ *
+ * Invalidations do NOT go through the breaker: a skipped delete is an old value served by
+ * every instance for a whole L2 TTL once Redis is back. A delete is always attempted (a PATCH
+ * with Redis black-holed waits for the `commandTimeout`; writes are rare, stale reads are not), and
+ * one that fails (the DEL and generation bump, or the bus message) is remembered, per key,
+ * and retried until it succeeds:
+ *   - before any Redis read or store of this instance: while one is pending, L2 is not read
+ *     (the request is a BYPASS) until the retry has succeeded, so the writer never reads
+ *     the old value back, and the breaker's probe cannot close the circuit before it;
+ *   - every `invalidationRetryMs` (default 1 s) in the background, so the OTHER instances,
+ *     which cannot know, read the old value from L2 at most that long after Redis answers
+ *     again. The retry bumps the generation (loads that began before are refused) and
+ *     publishes on the bus (their L1 copies are dropped).
+ * What is pending lives in this process: one that exits with invalidations pending leaves
+ * those keys to expire with the L2 TTL.
  *
  * Keys: `cacheKey({ prefix, ...parts })` (lesson 02): every parameter, encoded, hashed when
  * long. A value's generation key holds, between `{…}`, exactly the part of the value key that
@@ -61,6 +78,8 @@ export interface CacheObserver {
   /** A Redis call not made because the circuit is open. */
   l2Skipped(operation: string): void;
   circuit(state: CircuitState): void;
+  /** How long a Redis call that was made took, failed or not (what `commandTimeout` must exceed). */
+  l2Duration(operation: string, seconds: number): void;
   evicted(): void;
   busFlush(reason: FlushReason): void;
 }
@@ -79,8 +98,20 @@ export interface ProductionCacheOptions {
   l2: { ttlSeconds: number };
   /** How long past its TTL an L2 entry may still answer while the loader fails, ms. 0: never. */
   staleIfErrorMs: number;
-  /** The breaker in front of every Redis call. Defaults: 5 failures, 2 s cool-down. */
+  /** The breaker in front of every Redis read and store (not of invalidations). Defaults: 5 failures, 2 s cool-down. */
   breaker?: CircuitBreakerOptions;
+  /**
+   * How often an invalidation that failed is tried again in the background, in ms. Default
+   * 1,000. It bounds how long, after Redis answers again, the other instances may still read
+   * the old value from L2 (this instance never does). Shorter costs one more failed command
+   * per interval while Redis is still down.
+   */
+  invalidationRetryMs?: number;
+  /**
+   * Runs `fn` after `ms` (the background retries). Default: setTimeout, unref'd so that it never
+   * keeps a process alive. Tests inject one to fire a retry when they say.
+   */
+  setTimer?: (fn: () => Promise<void>, ms: number) => { cancel(): void };
   /** Bus recovery after a reconnection. Default 'epoch'. */
   busRecovery?: BusRecovery;
   /** SPUBLISH/SSUBSCRIBE for the bus (Redis Cluster ≥ 7). Default false. */
@@ -108,6 +139,8 @@ export interface ProductionCache {
   readonly instanceId: string;
   readonly ready: Promise<void>;
   readonly circuit: CircuitState;
+  /** Keys whose invalidation failed and is being retried. While > 0, this instance reads nothing from L2. */
+  readonly invalidationsPending: number;
   readonly bus: { readonly connected: boolean; readonly reconnects: number };
   readonly l1: {
     readonly entries: number;
@@ -129,6 +162,15 @@ export function hashedPart(key: string): string {
   return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
+/** Default `invalidationRetryMs`. */
+export const DEFAULT_INVALIDATION_RETRY_MS = 1_000;
+
+function unrefTimer(fn: () => Promise<void>, ms: number): { cancel(): void } {
+  const timer = setTimeout(() => void fn(), ms);
+  timer.unref();
+  return { cancel: () => clearTimeout(timer) };
+}
+
 const circuitOpen = () =>
   Object.assign(new Error('Redis is not called: the circuit breaker is open'), { code: 'E_CIRCUIT_OPEN' });
 
@@ -144,6 +186,13 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
       `createProductionCache: staleIfErrorMs must be a whole number of ms, 0 to never serve stale, got ${String(staleIfErrorMs)}.`,
     );
   }
+  const invalidationRetryMs = options.invalidationRetryMs ?? DEFAULT_INVALIDATION_RETRY_MS;
+  if (!(Number.isFinite(invalidationRetryMs) && invalidationRetryMs > 0)) {
+    throw new TypeError(
+      `createProductionCache: invalidationRetryMs must be a positive number of ms (e.g. 1000), got ${String(invalidationRetryMs)}.`,
+    );
+  }
+  const setTimer = options.setTimer ?? unrefTimer;
   const clock = options.now ?? Date.now;
   const observe: Partial<CacheObserver> = options.observer ?? {};
   const onError = options.onError ?? (() => {});
@@ -166,7 +215,20 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
   const guard = options.generationGuard ?? true;
   const generations = createGenerations(options.redis as Redis, onError);
 
-  /** One Redis call through the breaker: skipped while open, its outcome reported after. */
+  /** One Redis call, timed; its failure counted. */
+  async function timed<T>(operation: string, call: () => Promise<T>, failed: (value: T) => boolean): Promise<T> {
+    const t = performance.now();
+    const value = await call();
+    observe.l2Duration?.(operation, (performance.now() - t) / 1000);
+    if (failed(value)) observe.l2Error?.(operation);
+    return value;
+  }
+
+  /**
+   * One Redis read or store through the breaker: skipped while open; not made either while an
+   * invalidation is pending and its retry fails (Redis would hand back the old value); its
+   * outcome reported after.
+   */
   async function guarded<T>(
     operation: string,
     call: () => Promise<T>,
@@ -176,14 +238,69 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
       observe.l2Skipped?.(operation);
       return undefined;
     }
-    const value = await call();
-    if (failed(value)) {
+    if (pending.size > 0 && !(await retryPending())) {
       breaker.failure();
-      observe.l2Error?.(operation);
-    } else {
-      breaker.success();
+      return undefined;
     }
+    const value = await timed(operation, call, failed);
+    if (failed(value)) breaker.failure();
+    else breaker.success();
     return value;
+  }
+
+  // Invalidations that failed, by key, each with the number of its latest failure: a retry
+  // that began before a newer failure of the same key must not forget that one.
+  const pending = new Map<string, number>();
+  let failuresSeen = 0;
+  let retrying: Promise<boolean> | undefined;
+  let retryTimer: { cancel(): void } | undefined;
+  let closed = false;
+
+  /** DEL and generation bump in one MULTI (lesson 04's generation.ts), or a plain DEL without the guard. */
+  const invalidateL2 = (key: string) =>
+    timed(
+      'delete',
+      () => (guard ? generations.invalidate(key, generationKeyOf(key)) : l2.delete(key)),
+      (ok) => !ok,
+    );
+  const publish = (keys: string[]) =>
+    timed(
+      'publish',
+      () => bus.publish(keys),
+      (ok) => !ok,
+    );
+
+  function remember(key: string): void {
+    pending.set(key, ++failuresSeen);
+    scheduleRetry();
+  }
+  function scheduleRetry(): void {
+    if (retryTimer || closed || pending.size === 0) return;
+    retryTimer = setTimer(async () => {
+      retryTimer = undefined;
+      await retryPending();
+      scheduleRetry();
+    }, invalidationRetryMs);
+  }
+
+  /**
+   * Try every pending invalidation again: DEL + generation bump per key, then one bus message
+   * for those that succeeded. Resolves true when nothing is pending any more. One retry at a
+   * time; callers that arrive meanwhile share it. Never throws.
+   */
+  function retryPending(): Promise<boolean> {
+    retrying ??= (async () => {
+      const batch = [...pending];
+      const deleted = await Promise.all(batch.map(([key]) => invalidateL2(key)));
+      const done = batch.filter((_, i) => deleted[i]);
+      if (done.length > 0 && (await publish(done.map(([key]) => key)))) {
+        for (const [key, failure] of done) if (pending.get(key) === failure) pending.delete(key);
+      }
+      return pending.size === 0;
+    })().finally(() => {
+      retrying = undefined;
+    });
+    return retrying;
   }
 
   let invalidations = 0;
@@ -309,6 +426,9 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
     get circuit() {
       return breaker.state;
     },
+    get invalidationsPending() {
+      return pending.size;
+    },
     bus: {
       get connected() {
         return bus.connected;
@@ -385,22 +505,22 @@ export function createProductionCache(options: ProductionCacheOptions): Producti
     async delete(parts) {
       const key = keyOf(parts);
       const started = performance.now();
-      // DEL and INCR of the generation in one MULTI: loads that began before are refused.
-      const deleted = await guarded(
-        'delete',
-        () => (guard ? generations.invalidate(key, generationKeyOf(key)) : l2.delete(key)),
-        (ok) => !ok,
-      );
+      // Not through the breaker: attempted even while reads bypass Redis. DEL and INCR of the
+      // generation in one MULTI: loads that began before are refused.
+      const deleted = await invalidateL2(key);
       forgetLocally(key);
-      const published =
-        (await guarded(
-          'publish',
-          () => bus.publish([key]),
-          (ok) => !ok,
-        )) ?? false;
-      return { l2: deleted ?? false, published, durMs: performance.now() - started };
+      // Without the DEL, the message would most likely fail too, after another timeout: the retry sends both.
+      const published = deleted && (await publish([key]));
+      // Either failed: retried (both again) until it succeeds; meanwhile this instance reads no L2.
+      if (!(deleted && published)) remember(key);
+      return { l2: deleted, published, durMs: performance.now() - started };
     },
 
-    close: () => bus.close(),
+    async close() {
+      closed = true;
+      retryTimer?.cancel();
+      retryTimer = undefined;
+      await bus.close();
+    },
   };
 }

@@ -37,6 +37,39 @@ export function manualClock(startMs = 1_000_000) {
   };
 }
 
+/**
+ * A timer the test fires by hand (the background retries of failed invalidations): `fire()`
+ * runs what was scheduled so far and waits for it; `delays` is every delay ever asked for.
+ */
+export function manualTimer() {
+  const scheduled: { fn: () => Promise<void>; cancelled: boolean }[] = [];
+  const delays: number[] = [];
+  return {
+    setTimer(fn: () => Promise<void>, ms: number) {
+      const entry = { fn, cancelled: false };
+      scheduled.push(entry);
+      delays.push(ms);
+      return {
+        cancel() {
+          entry.cancelled = true;
+        },
+      };
+    },
+    /** Run every retry scheduled until now (not the ones they schedule) and wait for them; how many ran. */
+    async fire(): Promise<number> {
+      const due = scheduled.splice(0).filter((e) => !e.cancelled);
+      for (const e of due) await e.fn();
+      return due.length;
+    },
+    get delays() {
+      return [...delays];
+    },
+    get waiting() {
+      return scheduled.filter((e) => !e.cancelled).length;
+    },
+  };
+}
+
 export interface InstanceOptions {
   /** Where the app's Redis connection goes (default: the shared Redis). */
   redisUrl?: string;
