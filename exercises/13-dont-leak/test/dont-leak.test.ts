@@ -2,6 +2,7 @@ import { createTokens } from '@cachelab/lesson-10-production/auth';
 import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
+import { keyFor, type RequestFacts } from '../src/cache-rules.ts';
 
 /**
  * Two employees sign in (7 and 8) and an anonymous visitor browses. Whatever order they come
@@ -141,5 +142,56 @@ describe('GET /employees/:id: shared for anonymous visitors, never for signed-in
     expect(body(eight).name, "user 8 was answered from the entry user 7's request filled: that is a shared entry").toBe(
       'Renamed After User 7 Read',
     );
+  });
+});
+
+describe('keyFor on its own: safe for any facts, not only the ones app.ts gives it today', () => {
+  const prefix = 'ex13-unit:';
+  const employee = (user: number | undefined, headers: RequestFacts['headers'] = {}): RequestFacts => ({
+    route: 'employee',
+    params: { id: 5 },
+    user,
+    headers,
+  });
+  const shared = () => keyFor(employee(undefined), prefix);
+
+  it('gives an anonymous request for /employees/:id the shared key, with the prefix first', () => {
+    expect(
+      shared(),
+      'an anonymous request should get one shared key per employee, built with cacheKey({ prefix, … })',
+    ).toMatch(/^ex13-unit:/);
+  });
+
+  it.each([
+    ['a user the token proved (whatever the headers)', employee(7), employee(8)],
+    [
+      'an Authorization header no user was proved from',
+      employee(undefined, { authorization: 'Basic dXNlci03OnNlY3JldA==' }),
+      employee(undefined, { authorization: 'Basic dXNlci04OnNlY3JldA==' }),
+    ],
+  ])('never gives a request with %s the shared key, nor one another caller gets', (_what, one, other) => {
+    const mine = keyFor(one, prefix);
+    expect(
+      mine === shared() ? 'the shared anonymous key' : 'not the shared key',
+      `keyFor(${JSON.stringify(one)}) returned the key anonymous visitors share: a request with credentials (a proved user, Authorization or a cookie) must not be cached (null), or be keyed per user`,
+    ).toBe('not the shared key');
+    if (mine === null) return;
+    expect(
+      keyFor(other, prefix),
+      `keyFor(${JSON.stringify(one)}) and keyFor(${JSON.stringify(other)}) returned the same key: two different callers would share one entry`,
+    ).not.toBe(mine);
+    const credential = one.headers.authorization;
+    if (credential === undefined) return;
+    expect(
+      mine.includes(credential) || mine.includes(encodeURIComponent(credential)),
+      `keyFor(${JSON.stringify(one)}) put the credential in the key: anyone who can list Redis keys could copy it`,
+    ).toBe(false);
+  });
+
+  it('does not cache /me for nobody: with no proved user there is no one to key it on (null)', () => {
+    expect(
+      keyFor({ route: 'me', params: {}, user: undefined, headers: {} }, prefix),
+      'keyFor for /me without a proved user returned a key: that is one entry shared by everybody who is not signed in; return null',
+    ).toBeNull();
   });
 });
