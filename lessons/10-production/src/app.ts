@@ -185,6 +185,10 @@ export function createApp(deps: AppDeps): Express {
     route: RouteSharing,
     load: () => Promise<unknown>,
   ) {
+    // An answer that may depend on who asks says so to every cache on the way (a browser, a
+    // CDN): `Vary: Authorization`, on the anonymous answer as much as on the signed-in one, or
+    // a shared cache could hand the anonymous copy to a signed-in caller and back.
+    if (route.variesByUser) res.vary('Authorization');
     if (route.variesByUser && !route.keyedOnVerifiedUser && hasCredentials(req)) {
       // A shared entry must not answer a request that says who it is (its answer may depend
       // on who asks), nor be filled by it (the next anonymous caller would get it). A route
@@ -198,6 +202,9 @@ export function createApp(deps: AppDeps): Express {
     }
     const result = await cache.get(parts, load);
     for (const [name, ms] of Object.entries(result.timings)) record(res, name, ms);
+    // The shared anonymous answer: a cache may keep it (per Authorization, by the Vary above)
+    // but must ask again before reusing it, since a write here is not a purge there.
+    if (route.variesByUser && !route.keyedOnVerifiedUser) res.set('Cache-Control', 'no-cache');
     res.set('X-Cache', result.status);
     if (result.level !== 'db') res.set('X-Cache-Level', result.level.toUpperCase());
     res.type('application/json').send(result.body);

@@ -51,13 +51,19 @@ describe('per-user data', () => {
   it('never answers a request with Authorization from a shared entry, and never stores its answer in one', async () => {
     const app = await instance('a');
     // A shared entry exists for employee 9…
-    expect((await app.http.get('/employees/9')).cache).toBe('MISS');
+    const anonymous = await app.http.get('/employees/9');
+    expect(anonymous.cache).toBe('MISS');
+    expect(anonymous.headers.get('vary'), 'the anonymous answer varies by user too: say so to caches').toMatch(
+      /Authorization/i,
+    );
+    expect(anonymous.headers.get('cache-control'), 'a cache may keep it, but must revalidate').toBe('no-cache');
     services.queries.reset();
     // …but an authenticated request is answered by PostgreSQL, not from it.
     const authed = await app.http.get('/employees/9', bearer(9));
     expect(authed.status).toBe(200);
     expect(authed.cache).toBe('BYPASS');
     expect(authed.headers.get('cache-control')).toBe('private, no-store');
+    expect(authed.headers.get('vary')).toMatch(/Authorization/i);
     expect(services.queries.matching(/FROM employees/)).toBe(1);
     // An authenticated request for a cold key does not create the shared entry either.
     await app.http.get('/employees/10', { cookie: 'session=abc' });
