@@ -122,7 +122,7 @@ export const notFoundHandler: RequestHandler = (req, res) => {
       type: 'urn:cachelab:problem:method-not-allowed',
       title: 'Method not allowed',
       status: 405,
-      detail: `${req.path} answers ${methods.join(', ')}, not ${req.method}.`,
+      detail: `${req.baseUrl}${req.path} answers ${methods.join(', ')}, not ${req.method}.`,
       instance: req.originalUrl,
     });
   }
@@ -149,7 +149,7 @@ export function unsupportedMediaType(req: Request, res: Response, accepted: stri
     415,
     'unsupported-media-type',
     'Unsupported Media Type',
-    `The body of ${req.method} ${req.path} must be JSON, sent with \`Content-Type: ${accepted}\`; ${said}.`,
+    `The body of ${req.method} ${req.baseUrl}${req.path} must be JSON, sent with \`Content-Type: ${accepted}\`; ${said}.`,
   );
 }
 

@@ -54,7 +54,9 @@ describe.each(PATHS)('the app under %s', (mount) => {
     expect(options.status).toBe(204);
     expect(options.headers.get('allow')).toBe(allow);
     const post = await http.request(`${mount}/employees/42`, { method: 'POST' });
-    expect(problem(post, 405).type).toBe('urn:cachelab:problem:method-not-allowed');
+    const body = problem(post, 405);
+    expect(body.type).toBe('urn:cachelab:problem:method-not-allowed');
+    expect(body.detail, 'the detail names the path as the client sent it').toContain(`${mount}/employees/42`);
     expect(post.headers.get('allow')).toBe(allow);
     const summary = await http.request(`${mount}/investors/DEMO_INV/summary`, { method: 'DELETE' });
     problem(summary, 405);
