@@ -45,18 +45,27 @@ export function createApp(deps: AppDeps): Express {
   }
 
   async function sendCached(res: Response, facts: RequestFacts, load: () => Promise<unknown>): Promise<void> {
-    const key = keyFor(facts, keyPrefix);
+    let key = keyFor(facts, keyPrefix);
     if (key !== null) {
-      const hit = await redis.getBuffer(key);
+      // Fail open (lesson 03): Redis down or slow is a BYPASS answered from PostgreSQL, never a 500.
+      const hit = await redis.getBuffer(key).catch(() => {
+        key = null;
+        return null;
+      });
       if (hit) {
         res.set('X-Cache', 'HIT').type('application/json').send(hit);
         return;
       }
     }
     const body = Buffer.from(JSON.stringify(await time(res, 'db', load)));
-    if (key !== null) await redis.set(key, body, 'EX', 60);
+    const stored =
+      key !== null &&
+      (await redis.set(key, body, 'EX', 60).then(
+        () => true,
+        () => false,
+      ));
     res
-      .set('X-Cache', key === null ? 'BYPASS' : 'MISS')
+      .set('X-Cache', stored ? 'MISS' : 'BYPASS')
       .type('application/json')
       .send(body);
   }
@@ -76,11 +85,17 @@ export function createApp(deps: AppDeps): Express {
 
   const app = express();
   app.disable('x-powered-by');
+  // No automatic ETag: a signed-in answer (with the email) must not carry a validator a
+  // shared cache could confirm for somebody else.
+  app.set('etag', false);
   app.use(serverTiming());
 
   app.get('/employees/:id', async (req, res) => {
     const id = parse(employeeId, req.params.id, 'id');
+    // The answer depends on who asks (the email): every HTTP cache on the way must know it.
+    res.vary('Authorization');
     const user = verifiedUser(req, res);
+    res.set('Cache-Control', user === undefined ? 'no-cache' : 'private, no-store');
     const facts: RequestFacts = { route: 'employee', params: { id }, user, headers: req.headers };
     // Signed-in callers see the email address; anonymous callers must never see it.
     await sendCached(res, facts, async () => profile(await load(id)(), user !== undefined));

@@ -1,3 +1,4 @@
+import { createRedisClient } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { createTokens } from '@cachelab/lesson-10-production/auth';
 import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -142,6 +143,41 @@ describe('GET /employees/:id: shared for anonymous visitors, never for signed-in
     expect(body(eight).name, "user 8 was answered from the entry user 7's request filled: that is a shared entry").toBe(
       'Renamed After User 7 Read',
     );
+  });
+});
+
+describe('what HTTP caches and a Redis outage see', () => {
+  it('says Vary: Authorization on every /employees/:id answer, no-cache when anonymous, private when signed in, no ETag', async () => {
+    const anonymous = await http.get('/employees/7');
+    expect(anonymous.headers.get('vary'), 'the answer depends on who asks: caches must key on it').toMatch(
+      /Authorization/i,
+    );
+    expect(anonymous.headers.get('cache-control')).toBe('no-cache');
+    const signedIn = await http.get('/employees/7', as(8));
+    expect(signedIn.headers.get('vary')).toMatch(/Authorization/i);
+    expect(signedIn.headers.get('cache-control'), 'the answer with the email is for this caller only').toBe(
+      'private, no-store',
+    );
+    expect(signedIn.headers.get('etag'), 'a validator on a per-user answer').toBeNull();
+  });
+
+  it('answers from PostgreSQL with X-Cache: BYPASS when Redis is unreachable, never a 500', async () => {
+    const down = createRedisClient({ url: 'redis://127.0.0.1:1', log: () => {} });
+    const app = await serve(
+      createApp({ db: services.db, redis: down, keyPrefix: services.prefix, authSecret: SECRET, log: () => {} }),
+    );
+    try {
+      const anonymous = await app.get('/employees/7');
+      expect(anonymous.status, 'a cache that is down must not take the API down').toBe(200);
+      expect(anonymous.cache).toBe('BYPASS');
+      expect(body(anonymous).email).toBeUndefined();
+      const me = await app.get('/me', as(8));
+      expect([me.status, me.cache]).toEqual([200, 'BYPASS']);
+      expect(body(me).id).toBe(8);
+    } finally {
+      await app.close();
+      down.disconnect();
+    }
   });
 });
 
