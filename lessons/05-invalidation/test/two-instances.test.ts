@@ -1,5 +1,5 @@
 import type { HttpHarness, TestResponse } from '@cachelab/testkit';
-import { hammer, useServices } from '@cachelab/testkit';
+import { expectConsistent, hammerEmployeeNames, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { departmentSummary, departmentsOverview, listDepartmentPage } from '../src/directory-queries.ts';
 import { eventually, send, useInstances } from './instances.ts';
@@ -151,29 +151,15 @@ describe('under a hammer', () => {
   it('stays consistent: two instances, readers and PATCHes at once, then every profile agrees everywhere', async () => {
     const a = await instance('a');
     const b = await instance('b');
-    const report = await hammer({
+    const report = await hammerEmployeeNames({
       instances: [a, b],
       ids: [90, 91, 92, 93],
-      durationMs: 2_000,
-      readers: 8,
-      writers: 2,
-      read: async (i, id) => {
-        const res = await i.http.get(`/employees/${id}`);
-        return res.status === 200 ? res.json<Row>().name : undefined;
-      },
-      write: async (i, id, name) => {
-        const res = await send(i.http, 'PATCH', `/employees/${id}`, { name });
-        if (res.status !== 200) throw new Error(`PATCH ${id} answered ${res.status}`);
-      },
-      truth: async (id) =>
-        (await services.db.query<Row>('SELECT name FROM employees WHERE id = $1', [id])).rows[0]?.name as string,
+      db: services.db,
       cached: async (id) => {
         const stored = await services.redis.get(a.locals.keys.profile(id));
         return stored === null ? undefined : (JSON.parse(stored) as Row).name;
       },
     });
-    expect(report.writes, 'the hammer wrote nothing').toBeGreaterThan(0);
-    expect(report.reads, 'the hammer read nothing').toBeGreaterThan(report.writes);
-    expect(report.mismatches, 'after the writes, every instance and Redis must agree with PostgreSQL').toEqual([]);
+    expectConsistent(report);
   });
 });

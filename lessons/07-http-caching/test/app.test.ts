@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, hammer, holdTheStoreOf, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  expectConsistent,
+  type HttpHarness,
+  hammerEmployeeNames,
+  holdTheStoreOf,
+  serve,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
 import CachePolicy from 'http-cache-semantics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, type AppLocals, createApp, KEY_VERSION } from '../src/app.ts';
@@ -204,32 +212,17 @@ describe('If-None-Match and If-Modified-Since', () => {
     const b = await instance('b');
     const key = (id: number) =>
       cacheKey({ prefix: services.prefix, name: 'employee', version: KEY_VERSION, params: { id } });
-    const report = await hammer({
+    const report = await hammerEmployeeNames({
       instances: [a, b],
       ids: [24, 25, 26, 27],
-      durationMs: 2_000,
-      readers: 8,
-      writers: 2,
-      read: async (i, id) => {
-        const res = await i.http.get(`/employees/${id}`);
-        return res.status === 200 ? res.json<{ name: string }>().name : undefined;
-      },
-      write: async (i, id, name) => {
-        const res = await patch(i.http, id, { name });
-        if (res.status !== 200) throw new Error(`PATCH ${id} answered ${res.status}`);
-      },
-      truth: async (id) =>
-        (await services.db.query<{ name: string }>('SELECT name FROM employees WHERE id = $1', [id])).rows[0]
-          ?.name as string,
+      db: services.db,
       cached: async (id) => {
         const stored = await services.redis.getBuffer(key(id));
         const representation = stored && decodeRepresentation(stored);
         return representation ? (JSON.parse(String(representation.body)) as { name: string }).name : undefined;
       },
     });
-    expect(report.writes, 'the hammer wrote nothing').toBeGreaterThan(0);
-    expect(report.reads, 'the hammer read nothing').toBeGreaterThan(report.writes);
-    expect(report.mismatches, 'after the writes, every instance and Redis must agree with PostgreSQL').toEqual([]);
+    expectConsistent(report);
   });
 
   it('honours If-Modified-Since against Last-Modified, the later of updated_at and status_updated_at', async () => {

@@ -1,6 +1,6 @@
 import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
 import { decodeEntry } from '@cachelab/lesson-08-stampedes/cache-entry';
-import { hammer, holdTheStoreOf, useServices } from '@cachelab/testkit';
+import { expectConsistent, hammerEmployeeNames, holdTheStoreOf, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useInstances } from './instances.ts';
 
@@ -67,33 +67,16 @@ describe('under a hammer', () => {
   it('stays consistent: two instances, readers and PATCHes at once, then every key agrees everywhere', async () => {
     const a = await instance('a');
     const b = await instance('b');
-    const report = await hammer({
+    const report = await hammerEmployeeNames({
       instances: [a, b],
       ids: [94, 95, 96, 97],
-      durationMs: 2_000,
-      readers: 8,
-      writers: 2,
-      read: async (i, id) => {
-        const res = await i.http.get(`/employees/${id}`);
-        return res.status === 200 ? res.json<{ name: string }>().name : undefined;
-      },
-      write: async (i, id, name) => {
-        const res = await i.http.request(`/employees/${id}`, {
-          method: 'PATCH',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ name }),
-        });
-        if (res.status !== 200) throw new Error(`PATCH ${id} answered ${res.status}`);
-      },
-      truth: async (id) => (await getEmployee(services.db, id))?.name as string,
+      db: services.db,
       cached: async (id) => {
         const stored = await services.redis.getBuffer(a.locals.cache.key({ name: 'employee', params: { id } }));
         const entry = stored && decodeEntry(stored);
         return entry ? nameIn(entry.body) : undefined;
       },
     });
-    expect(report.writes, 'the hammer wrote nothing').toBeGreaterThan(0);
-    expect(report.reads, 'the hammer read nothing').toBeGreaterThan(report.writes);
-    expect(report.mismatches, 'after the writes, every instance and Redis must agree with PostgreSQL').toEqual([]);
+    expectConsistent(report);
   });
 });

@@ -1,3 +1,7 @@
+import type { Pool } from '@cachelab/db';
+import { expect } from 'vitest';
+import type { HttpHarness } from './http.ts';
+
 /**
  * The consistency hammer: readers and writers on every instance of an app at once, on a
  * small set of keys, for a bounded time; then quiescence; then every touched key compared
@@ -90,4 +94,49 @@ export async function hammer<I>(options: HammerOptions<I>): Promise<HammerReport
     }
   }
   return report;
+}
+
+/**
+ * The hammer every lesson with `GET` and `PATCH /employees/:id` uses: readers read the name,
+ * writers rename, PostgreSQL (`db`, the test file's schema) is the truth. `cached` says how
+ * this lesson's Redis entry spells the name (each lesson stores its own format).
+ */
+export function hammerEmployeeNames<I extends { http: HttpHarness }>(options: {
+  instances: I[];
+  ids: number[];
+  db: Pool;
+  cached?: (id: number) => Promise<string | undefined>;
+  durationMs?: number;
+}): Promise<HammerReport> {
+  return hammer({
+    instances: options.instances,
+    ids: options.ids,
+    durationMs: options.durationMs ?? 2_000,
+    readers: 8,
+    writers: 2,
+    read: async (instance, id) => {
+      const res = await instance.http.get(`/employees/${id}`);
+      return res.status === 200 ? res.json<{ name: string }>().name : undefined;
+    },
+    write: async (instance, id, name) => {
+      const res = await instance.http.request(`/employees/${id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+      if (res.status !== 200) throw new Error(`PATCH /employees/${id} answered ${res.status}: ${res.text}`);
+    },
+    truth: async (id) => {
+      const { rows } = await options.db.query<{ name: string }>('SELECT name FROM employees WHERE id = $1', [id]);
+      return rows[0]?.name as string;
+    },
+    ...(options.cached ? { cached: options.cached } : {}),
+  });
+}
+
+/** The hammer did work (writes, and more reads than writes), and nothing disagreed after it. */
+export function expectConsistent(report: HammerReport): void {
+  expect(report.writes, 'the hammer wrote nothing').toBeGreaterThan(0);
+  expect(report.reads, 'the hammer read nothing').toBeGreaterThan(report.writes);
+  expect(report.mismatches, 'after the writes, every instance and Redis must agree with PostgreSQL').toEqual([]);
 }

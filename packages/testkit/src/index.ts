@@ -18,7 +18,13 @@ export {
   type StoreInstance,
   utf8,
 } from './conformance/index.ts';
-export { type HammerOptions, type HammerReport, hammer } from './consistency.ts';
+export {
+  expectConsistent,
+  type HammerOptions,
+  type HammerReport,
+  hammer,
+  hammerEmployeeNames,
+} from './consistency.ts';
 export { type HeldLock, holdTable } from './held-locks.ts';
 export { type HttpHarness, parseServerTiming, type RequestListener, serve, type TestResponse } from './http.ts';
 export {
