@@ -7,8 +7,8 @@ export interface CacheAsideResult {
   /** The JSON body to send, or undefined when `load` found nothing (the route then answers 404). */
   body: Buffer | undefined;
   /**
-   * Sent as `X-Cache` (the tests read it): HIT = from Redis; MISS = from PostgreSQL, and now
-   * stored in Redis; BYPASS = Redis failed, so PostgreSQL answered and nothing was stored.
+   * Sent as `X-Cache` (the tests read it): HIT = from Redis; MISS = not in Redis, from PostgreSQL, stored unless
+   * it was not found or the SET failed; BYPASS = the Redis lookup failed, so PostgreSQL answered, nothing stored.
    */
   cache: 'HIT' | 'MISS' | 'BYPASS';
 }
