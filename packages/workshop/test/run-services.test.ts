@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPool, ensureDatabase, type Pool, type PoolClient, probeDatabase, seedIfEmpty } from '@cachelab/db';
+import { createGenerations, SET_IF_GENERATION_SHA } from '@cachelab/lesson-04-hierarchical/generation';
 import { connectRedis, createIsolatedDatabase, createIsolatedRedis, freePort, isolationId } from '@cachelab/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunServices, type RunServices, sweepStaleRunServices } from '../src/grade/sandbox/run-services.ts';
@@ -405,6 +407,24 @@ describe('Redis through the proxy, as the run’s ACL user', () => {
   ])('is refused %s', async (...command) => {
     // DEBUG is refused by the server's enable-debug-command (default no) before the ACL is asked.
     await expect(redis.call(...(command as [string, ...string[]]))).rejects.toThrow(/NOPERM|DEBUG command not allowed/);
+  });
+
+  it("runs the course's own script (lesson 04's generation guard) by EVALSHA, and no other, nor outside its prefix", async () => {
+    // Exercises 06 and 07 use lesson 04's cache, whose guard runs this script.
+    const cache = createGenerations(redis);
+    expect(await cache.setIfCurrent(`${prefix}v`, `${prefix}v#generation`, Buffer.from('x'), 60_000, '0')).toBe(
+      'stored',
+    );
+    expect(await redis.get(`${prefix}v`)).toBe('x');
+    await expect(
+      redis.evalsha(SET_IF_GENERATION_SHA, 2, 'outside', 'outside#generation', 'x', 1000, '0'),
+      'a script reaches only the keys the ACL gives the run',
+    ).rejects.toThrow(/NOPERM/);
+    const own = createHash('sha1').update('while true do end').digest('hex');
+    await expect(redis.evalsha(own, 0), 'a script Redis does not hold').rejects.toThrow(/NOSCRIPT/);
+    await expect(redis.call('SCRIPT', 'LOAD', 'while true do end'), 'nor can the run load one').rejects.toThrow(
+      /NOPERM/,
+    );
   });
 
   it.each([['FLUSHALL'], ['FLUSHDB'], ['SHUTDOWN'], ['DEBUG', 'SEGFAULT'], ['CONFIG', 'SET', 'maxmemory', '1']])(

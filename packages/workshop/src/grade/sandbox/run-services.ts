@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPool, databaseUrl, type Pool } from '@cachelab/db';
+import { SET_IF_GENERATION } from '@cachelab/lesson-04-hierarchical/generation';
 import { connectRedis, deleteByPrefix, redisUrl } from '@cachelab/testkit';
 import { startPostgresProxy } from './postgres-proxy.ts';
 import { startRedisProxy } from './redis-proxy.ts';
@@ -56,16 +57,22 @@ const RUN_ID = /^[a-z0-9][a-z0-9_]{0,39}$/;
 /**
  * Commands the run's ACL user may not run, on top of `-@admin -@dangerous` (CONFIG,
  * SHUTDOWN, DEBUG, FLUSHALL, FLUSHDB, KEYS, MONITOR, CLIENT LIST/KILL, SLOWLOG, ACL SETUSER…).
- * - `-@scripting -script -function`: no graded exercise uses EVAL (lessons 08 and 10 do, and
- *   are not graded). A script runs on Redis's single thread: `while true do end` would stop
- *   Redis for every run grading in parallel, and only SCRIPT KILL (ours, not theirs) ends it.
- *   SCRIPT FLUSH and FUNCTION FLUSH would also empty every other client's scripts.
+ * - `-@scripting -script -function +evalsha`: no script of the run's own. A script runs on
+ *   Redis's single thread: `while true do end` would stop Redis for every run grading in
+ *   parallel, and only SCRIPT KILL (ours, not theirs) ends it. SCRIPT FLUSH and FUNCTION
+ *   FLUSH would also empty every other client's scripts. EVALSHA stays: it runs only a
+ *   script Redis already holds, and the grader loads the course's own before each run
+ *   (COURSE_SCRIPTS: lesson 04's generation guard, which exercises 06 and 07 use through
+ *   lesson 04's cache). A script's commands and keys are checked against the ACL too.
  * - `-acl`: the whole family, WHOAMI and DRYRUN included: nothing to learn about the users.
  * - `-select +select|0`: database 0 only, the one every cleanup scans.
  * - `-move -copy`: MOVE and COPY … DB n put a key in another database, where no cleanup looks.
  * - `-randomkey -client|tracking -pubsub`: they name other runs' keys and channels.
  * - `+info`: ioredis's ready check sends INFO on every connect (it is in @dangerous).
  */
+/** The scripts the course's own code runs (by EVALSHA, EVAL only when Redis lacks them). */
+export const COURSE_SCRIPTS = [SET_IF_GENERATION] as const;
+
 const ACL_RULES = [
   '+@all',
   '-@admin',
@@ -73,6 +80,7 @@ const ACL_RULES = [
   '-@scripting',
   '-script',
   '-function',
+  '+evalsha',
   '-acl',
   '-select',
   '+select|0',
@@ -174,6 +182,7 @@ export async function createRunServices(options: RunServicesOptions): Promise<Ru
         `&${names.redisPrefix}*`,
         ...ACL_RULES,
       );
+      for (const script of COURSE_SCRIPTS) await redis.call('SCRIPT', 'LOAD', script);
     });
     await mkdir(options.socketDir, { recursive: true });
     await chmod(options.socketDir, 0o755);
