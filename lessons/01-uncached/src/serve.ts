@@ -6,7 +6,8 @@ import type { Express } from 'express';
 
 /**
  * How every lesson's `main.ts` runs its app: connect before listening (a missing service
- * is one clear line and exit code 1, not a stack trace on the first request), log each
+ * is one clear line and exit code 1, not a stack trace on the first request; so is a port
+ * that is already taken, which names the next one to try), log each
  * request on one line, answer what node's HTTP parser refuses with problem+json too
  * (`answerClientErrors`), and close the server and the clients on Ctrl-C / SIGTERM.
  */
@@ -152,6 +153,23 @@ export function answerClientErrors(server: Server, log?: (line: string) => void)
   });
 }
 
+/** What to say when `port` is taken (`cachelab run` says the same when it finds the port taken first). */
+export function portInUse(port: number): string {
+  return `Port ${port} is already in use. Pick another: --port ${port + 1} (or PORT=${port + 1}).`;
+}
+
+/**
+ * Listen on 127.0.0.1:`port`; resolves to the listening server, or to the error that stopped
+ * it (EADDRINUSE, EACCES). Express 5's `app.listen` calls its callback on 'error' as well as
+ * on 'listening', with the error as argument: a callback that ignores its argument would
+ * carry on with a server that never listened, whose `address()` is null.
+ */
+export function listen(app: Express, port: number): Promise<Server | NodeJS.ErrnoException> {
+  return new Promise((resolve) => {
+    const server: Server = app.listen(port, '127.0.0.1', (err?: NodeJS.ErrnoException) => resolve(err ?? server));
+  });
+}
+
 export async function serveLesson(options: ServeOptions): Promise<Server> {
   const db = createPool();
   const problem = await probeDatabase();
@@ -172,29 +190,24 @@ export async function serveLesson(options: ServeOptions): Promise<Server> {
   logged.use(await options.createApp({ db }));
 
   const port = options.port ?? portFromEnv();
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = logged.listen(port, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-    answerClientErrors(s, (line) => console.log(line));
-  }).catch((err: NodeJS.ErrnoException) => {
+  const listening = await listen(logged, port);
+  if (listening instanceof Error) {
     console.error(
-      err.code === 'EADDRINUSE'
-        ? `✗ Port ${port} is already in use. Pick another: --port ${port + 1} (or PORT=${port + 1}).`
-        : `✗ Could not listen on port ${port}: ${err.message}`,
+      listening.code === 'EADDRINUSE'
+        ? `✗ ${portInUse(port)}`
+        : `✗ Could not listen on port ${port}: ${listening.message}`,
     );
+    await options.close?.();
+    await db.end();
     process.exit(1);
-  });
-  const { port: actual } = server.address() as AddressInfo;
-  console.log(`Lesson ${options.lesson} listening on http://127.0.0.1:${actual}  (Ctrl-C to stop)`);
-  console.log(
-    `Try: curl -si 'http://127.0.0.1:${actual}${options.example ?? '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000'}' | grep -iE '^(HTTP|server-timing|x-cache)'`,
-  );
-
+  }
+  const server = listening;
+  answerClientErrors(server, (line) => console.log(line));
   let closing = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (why: string) => {
     if (closing) return;
     closing = true;
-    console.log(`\n${signal}: closing the server and connections…`);
+    console.log(`\n${why}: closing the server and connections…`);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await options.close?.();
@@ -203,5 +216,19 @@ export async function serveLesson(options: ServeOptions): Promise<Server> {
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // `cachelab run 01 | head -3`: once the reader has gone, each log line fails with EPIPE,
+  // an 'error' event that would end the server with a stack trace. Close as on Ctrl-C.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      void shutdown('Output closed');
+    });
+  }
+
+  const { port: actual } = server.address() as AddressInfo;
+  console.log(`Lesson ${options.lesson} listening on http://127.0.0.1:${actual}  (Ctrl-C to stop)`);
+  console.log(
+    `Try: curl -si 'http://127.0.0.1:${actual}${options.example ?? '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000'}' | grep -iE '^(HTTP|server-timing|x-cache)'`,
+  );
   return server;
 }

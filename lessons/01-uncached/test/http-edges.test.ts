@@ -205,6 +205,7 @@ describe('requests the HTTP parser refuses (serveLesson)', () => {
   let server: Server;
   let port: number;
   const signals = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
+  const outputs = { stdout: process.stdout.listeners('error'), stderr: process.stderr.listeners('error') };
 
   beforeAll(async () => {
     vi.spyOn(console, 'log').mockImplementation(() => {});
@@ -213,10 +214,16 @@ describe('requests the HTTP parser refuses (serveLesson)', () => {
   });
   afterAll(async () => {
     vi.restoreAllMocks();
-    // serveLesson's Ctrl-C handlers would exit this test process: remove only the ones it added.
+    // serveLesson's Ctrl-C and closed-output handlers would exit this test process: remove
+    // only the ones it added.
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       for (const listener of process.listeners(signal)) {
         if (!signals[signal].includes(listener)) process.removeListener(signal, listener);
+      }
+    }
+    for (const name of ['stdout', 'stderr'] as const) {
+      for (const listener of process[name].listeners('error')) {
+        if (!outputs[name].includes(listener)) process[name].removeListener('error', listener as () => void);
       }
     }
     server.closeAllConnections();

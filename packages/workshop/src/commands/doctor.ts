@@ -1,4 +1,4 @@
-import { createPool, seedStatus } from '@cachelab/db';
+import { createPool, databaseUrl, seedStatus } from '@cachelab/db';
 import { fail, ok, UserError, warn } from '../output.ts';
 import { serviceStates } from '../services.ts';
 
@@ -8,6 +8,15 @@ export async function requireServices(): Promise<void> {
   const down = states.filter((s) => s.error);
   if (down.length === 0) return;
   throw new UserError(down.map((s) => `Can't reach ${s.name} at ${s.where}. ${s.fix}`).join('\n'));
+}
+
+/** The database DATABASE_URL names (its path) and the server it is on, as `name` and `host:port`. */
+function databaseAndServer(url: string = databaseUrl()): { name: string; server: string } {
+  const u = new URL(url);
+  return {
+    name: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres',
+    server: `${u.hostname || '127.0.0.1'}:${u.port || '5432'}`,
+  };
 }
 
 /** Is this machine ready? Each check says what is wrong and the exact command that fixes it. */
@@ -45,9 +54,12 @@ export async function doctor(): Promise<number> {
     } catch (err) {
       problems++;
       const message = err instanceof Error ? err.message : String(err);
+      // 3D000: the server answers, but not for the database DATABASE_URL names (probeDatabase
+      // connects to `postgres`). Name the one we looked for: it is not always `cachelab`.
+      const { name, server } = databaseAndServer();
       fail(
-        /does not exist/.test(message)
-          ? 'The `cachelab` database does not exist yet. Create and seed it with `npx cachelab db seed`.'
+        (err as { code?: string }).code === '3D000'
+          ? `The database \`${name}\` does not exist yet on ${server}. Create and seed it with \`npx cachelab db seed\`.`
           : `Could not read the seed status: ${message}`,
       );
     } finally {

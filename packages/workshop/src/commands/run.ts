@@ -36,7 +36,11 @@ export async function runLesson(query: string, options: { port?: string }): Prom
   let port = asked === undefined ? 3000 : Number(asked);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new UserError(`--port must be 0–65535, got "${asked}".`, 2);
-  if (asked === undefined && !(await portFree(port))) {
+  if (!(await portFree(port))) {
+    // A port asked for is the learner's choice: say it is taken (the words the lesson's own
+    // serveLesson uses, which still catches a port taken between this check and its listen).
+    if (asked !== undefined)
+      throw new UserError(`Port ${port} is already in use. Pick another: --port ${port + 1} (or PORT=${port + 1}).`);
     const other = await freePort();
     warn(`Port ${port} is busy; using ${other} instead (ask for one with --port).`);
     port = other;
