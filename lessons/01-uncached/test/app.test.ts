@@ -1,5 +1,5 @@
 import { createPool, databaseUrl } from '@cachelab/db';
-import { type HttpHarness, serve, startChaosProxy, useServices } from '@cachelab/testkit';
+import { expectProblem, type HttpHarness, serve, startChaosProxy, useServices } from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 
@@ -13,16 +13,6 @@ afterAll(() => http.close());
 beforeEach(() => services.queries.reset());
 
 const CLASSIC = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000';
-
-function expectProblem(res: { status: number; headers: Headers; json: <T>() => T }, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = res.json<{ type: string; title: string; status: number; detail: string }>();
-  expect(body.status).toBe(status);
-  expect(body.title.length).toBeGreaterThan(0);
-  expect(body.detail.length).toBeGreaterThan(0);
-  return body;
-}
 
 describe('GET /employees/:id', () => {
   it('returns the employee with a measured db time in Server-Timing', async () => {

@@ -1,5 +1,5 @@
 import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
-import { useServices } from '@cachelab/testkit';
+import { expectProblem, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { eventually, parts, send, useInstances } from './instances.ts';
@@ -15,12 +15,6 @@ beforeEach(async () => {
 const PROFILE_QUERY = /SELECT id, name, email, department, updated_at FROM employees/;
 const STATUS_QUERY = /SELECT id, status, status_updated_at FROM employees/;
 const key = (name: string, id: number) => `${services.prefix}${name}:v1:id=${id}`;
-
-function expectProblem(res: { status: number; headers: Headers; json: <T>() => T }, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return res.json<{ detail: string }>();
-}
 
 describe('GET /employees/:id: a profile and a status, cached apart', () => {
   it('answers lesson 01’s employee, field for field, composed from two keys', async () => {

@@ -1,4 +1,4 @@
-import { type TestResponse, useServices } from '@cachelab/testkit';
+import { expectAllowed, expectJsonOnly, expectProblem, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useInstances } from './instances.ts';
 
@@ -11,12 +11,6 @@ beforeEach(async () => {
   services.queries.reset();
 });
 
-function problem(res: TestResponse, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return res.json<{ type: string; detail: string; errors?: { parameter: string; message: string }[] }>();
-}
-
 const NEW = { name: 'Ada Edge', email: 'ada.edge@test.example', department: 'Engineering' };
 
 describe('the HTTP edges inherited from lesson 01', () => {
@@ -27,12 +21,7 @@ describe('the HTTP edges inherited from lesson 01', () => {
     ['/departments/sales/employees', 'GET, HEAD, OPTIONS', 'PUT'],
   ])('answers OPTIONS %s with 204 and Allow: %s, and %s with 405', async (path, allow, wrong) => {
     const { http } = await instance('a');
-    const options = await http.request(path, { method: 'OPTIONS' });
-    expect(options.status).toBe(204);
-    expect(options.headers.get('allow')).toBe(allow);
-    const res = await http.request(path, { method: wrong });
-    expect(problem(res, 405).type).toBe('urn:cachelab:problem:method-not-allowed');
-    expect(res.headers.get('allow')).toBe(allow);
+    await expectAllowed(http, path, allow, wrong);
     expect(services.queries.count).toBe(0);
   });
 
@@ -44,19 +33,9 @@ describe('the HTTP edges inherited from lesson 01', () => {
     expect((await http.request('/employees/42', { method: 'OPTIONS' })).headers.get('accept-patch')).toBe(
       'application/json',
     );
-    for (const [method, path, header] of [
-      ['POST', '/employees', 'accept-post'],
-      ['PUT', '/employees/42', undefined],
-      ['PATCH', '/employees/42', 'accept-patch'],
-    ] as const) {
-      const res = await http.request(path, {
-        method,
-        headers: { 'content-type': 'text/plain' },
-        body: JSON.stringify(NEW),
-      });
-      expect(problem(res, 415).detail, method).toContain('application/json');
-      if (header) expect(res.headers.get(header), method).toBe('application/json');
-    }
+    await expectJsonOnly(http, 'POST', '/employees', JSON.stringify(NEW));
+    await expectJsonOnly(http, 'PUT', '/employees/42', JSON.stringify(NEW));
+    await expectJsonOnly(http, 'PATCH', '/employees/42', JSON.stringify(NEW));
     expect(services.queries.count).toBe(0);
   });
 
@@ -68,13 +47,13 @@ describe('the HTTP edges inherited from lesson 01', () => {
       headers: json,
       body: '{"name":"Ada \\ud800","email":"ada.\\udc00@test.example","department":"Engineering"}',
     });
-    expect(problem(post, 400).errors?.map((e) => e.parameter)).toEqual(['name', 'email']);
+    expect(expectProblem(post, 400).errors?.map((e) => e.parameter)).toEqual(['name', 'email']);
     const put = await http.request('/employees/42', {
       method: 'PUT',
       headers: json,
       body: '{"name":"\\ud83d","email":"a@test.example","department":"Engineering","status":"in"}',
     });
-    expect(problem(put, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
+    expect(expectProblem(put, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
     expect(services.queries.count, 'the bad text reached PostgreSQL').toBe(0);
     expect(await services.redisKeys()).toEqual([]);
   });

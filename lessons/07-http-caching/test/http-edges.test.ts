@@ -1,5 +1,5 @@
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { expectAllowed, expectJsonOnly, expectProblem, type HttpHarness, serve, useServices } from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp } from '../src/app.ts';
 
@@ -36,12 +36,6 @@ beforeEach(async () => {
 
 const patch = (id: number, body: string, type = 'application/json') =>
   http.request(`/employees/${id}`, { method: 'PATCH', headers: { 'content-type': type }, body });
-
-function problem(res: TestResponse, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return res.json<{ type: string; detail: string; errors?: { parameter: string; message: string }[] }>();
-}
 
 describe('If-Modified-Since and a write in the same second', () => {
   it('does not confirm a copy from 10:00:00.100 as current after a write at 10:00:00.700', async () => {
@@ -82,26 +76,19 @@ describe('the HTTP edges inherited from lesson 01', () => {
     ['/payments', 'GET, HEAD, OPTIONS'],
     ['/investors/DEMO_INV/summary', 'GET, HEAD, OPTIONS'],
   ])('answers OPTIONS %s with 204 and a DELETE with 405, both with Allow: %s', async (path, allow) => {
-    const options = await http.request(path, { method: 'OPTIONS' });
-    expect(options.status).toBe(204);
-    expect(options.headers.get('allow')).toBe(allow);
-    const wrong = await http.request(path, { method: 'DELETE' });
-    expect(problem(wrong, 405).type).toBe('urn:cachelab:problem:method-not-allowed');
-    expect(wrong.headers.get('allow')).toBe(allow);
+    await expectAllowed(http, path, allow, 'DELETE');
   });
 
   it('says on OPTIONS which media type a PATCH takes, and answers any other with 415', async () => {
     const options = await http.request('/employees/42', { method: 'OPTIONS' });
     expect(options.headers.get('accept-patch')).toBe('application/json');
-    const res = await patch(42, '{"status":"out"}', 'text/plain');
-    expect(problem(res, 415).detail).toContain('application/json');
-    expect(res.headers.get('accept-patch')).toBe('application/json');
+    await expectJsonOnly(http, 'PATCH', '/employees/42', '{"status":"out"}');
     expect(services.queries.count).toBe(0);
   });
 
   it('rejects a name with a lone surrogate with a 400 naming it, before PostgreSQL', async () => {
     const res = await patch(44, '{"name":"\\udfff"}');
-    expect(problem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
+    expect(expectProblem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
     expect(services.queries.count).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { expectAllowed, expectJsonOnly, expectProblem, type HttpHarness, serve, useServices } from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp } from '../src/app.ts';
 
@@ -31,29 +31,16 @@ beforeEach(async () => {
   services.queries.reset();
 });
 
-function problem(res: TestResponse, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return res.json<{ type: string; detail: string; errors?: { parameter: string; message: string }[] }>();
-}
-
 describe('the HTTP edges inherited from lesson 01', () => {
   it.each([
     ['/employees/42', 'GET, HEAD, PATCH, OPTIONS'],
     ['/investors/DEMO_INV/summary', 'GET, HEAD, OPTIONS'],
   ])('answers OPTIONS %s with 204 and a PUT with 405, both with Allow: %s', async (path, allow) => {
-    const options = await http.request(path, { method: 'OPTIONS' });
-    expect(options.status).toBe(204);
-    expect(options.headers.get('allow')).toBe(allow);
-    const put = await http.request(path, { method: 'PUT' });
-    expect(problem(put, 405).type).toBe('urn:cachelab:problem:method-not-allowed');
-    expect(put.headers.get('allow')).toBe(allow);
+    await expectAllowed(http, path, allow, 'PUT');
   });
 
-  it('answers a PATCH that is not labelled JSON with 415 and Accept-Patch', async () => {
-    const res = await http.request('/employees/42', { method: 'PATCH', body: new Blob(['{"status":"out"}']) });
-    expect(problem(res, 415).detail).toContain('application/json');
-    expect(res.headers.get('accept-patch')).toBe('application/json');
+  it('answers a PATCH that is not labelled JSON (here: no Content-Type at all) with 415 and Accept-Patch', async () => {
+    await expectJsonOnly(http, 'PATCH', '/employees/42', '{"status":"out"}', undefined);
     expect(services.queries.count).toBe(0);
   });
 
@@ -63,7 +50,7 @@ describe('the HTTP edges inherited from lesson 01', () => {
       headers: { 'content-type': 'application/json' },
       body: '{"name":"Ada \\ud800"}',
     });
-    expect(problem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
+    expect(expectProblem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
     expect(services.queries.count).toBe(0);
     expect(await services.redisKeys()).toEqual([]);
   });

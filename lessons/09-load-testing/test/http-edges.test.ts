@@ -1,4 +1,4 @@
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { expectProblem, type HttpHarness, serve, useServices } from '@cachelab/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp, MOUNTS } from '../src/app.ts';
@@ -40,12 +40,6 @@ const PATHS = MOUNTS.map((m) => m.path);
 /** The lessons whose app has `PATCH /employees/:id`. */
 const WRITES = ['/04', '/07'];
 
-function problem(res: TestResponse, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return res.json<{ type: string; detail: string; errors?: { parameter: string; message: string }[] }>();
-}
-
 describe.each(PATHS)('the app under %s', (mount) => {
   const allow = WRITES.includes(mount) ? 'GET, HEAD, PATCH, OPTIONS' : 'GET, HEAD, OPTIONS';
 
@@ -54,23 +48,25 @@ describe.each(PATHS)('the app under %s', (mount) => {
     expect(options.status).toBe(204);
     expect(options.headers.get('allow')).toBe(allow);
     const post = await http.request(`${mount}/employees/42`, { method: 'POST' });
-    const body = problem(post, 405);
+    const body = expectProblem(post, 405);
     expect(body.type).toBe('urn:cachelab:problem:method-not-allowed');
     expect(body.detail, 'the detail names the path as the client sent it').toContain(`${mount}/employees/42`);
     expect(post.headers.get('allow')).toBe(allow);
     const summary = await http.request(`${mount}/investors/DEMO_INV/summary`, { method: 'DELETE' });
-    problem(summary, 405);
+    expectProblem(summary, 405);
     expect(summary.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
     expect(services.queries.count).toBe(0);
   });
 
   it('says a repeated parameter was given more than once, and a malformed %-escape that the URL is malformed', async () => {
-    const twice = problem(
+    const twice = expectProblem(
       await http.get(`${mount}/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=1&limit=2`),
       400,
     );
     expect(twice.errors).toEqual([{ parameter: 'limit', message: expect.stringMatching(/more than once/) }]);
-    expect(problem(await http.get(`${mount}/employees/%zz`), 400).type).toBe('urn:cachelab:problem:malformed-url');
+    expect(expectProblem(await http.get(`${mount}/employees/%zz`), 400).type).toBe(
+      'urn:cachelab:problem:malformed-url',
+    );
     expect(services.queries.count).toBe(0);
     expect(await services.redisKeys()).toEqual([]);
   });
@@ -83,7 +79,7 @@ describe.each(WRITES)('the PATCH of the app under %s', (mount) => {
       headers: { 'content-type': 'text/plain' },
       body: '{"name":"Ada"}',
     });
-    expect(problem(res, 415).detail).toContain('application/json');
+    expect(expectProblem(res, 415).detail).toContain('application/json');
     expect(res.headers.get('accept-patch')).toBe('application/json');
     expect(services.queries.count).toBe(0);
   });
@@ -97,7 +93,7 @@ describe.each(WRITES)('the PATCH of the app under %s', (mount) => {
       headers: { 'content-type': 'application/json' },
       body: '{"name":"Ada \\ud800"}',
     });
-    expect(problem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
+    expect(expectProblem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
     expect(services.queries.count, 'the bad name reached PostgreSQL').toBe(0);
     expect(await services.redisKeys()).toEqual(keys);
     expect((await http.get(`${mount}/employees/43`)).text).toBe(before.text);

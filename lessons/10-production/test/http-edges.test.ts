@@ -1,5 +1,4 @@
-import type { TestResponse } from '@cachelab/testkit';
-import { useServices } from '@cachelab/testkit';
+import { expectAllowed, expectJsonOnly, expectProblem, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useInstances } from './instances.ts';
 
@@ -12,12 +11,6 @@ beforeEach(async () => {
   services.queries.reset();
 });
 
-function problem(res: TestResponse, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return res.json<{ type: string; detail: string; errors?: { parameter: string; message: string }[] }>();
-}
-
 describe('the HTTP edges inherited from lesson 01', () => {
   it.each([
     ['/employees/42', 'GET, HEAD, PATCH, OPTIONS'],
@@ -26,23 +19,12 @@ describe('the HTTP edges inherited from lesson 01', () => {
     ['/metrics', 'GET, HEAD, OPTIONS'],
   ])('answers OPTIONS %s with 204 and a DELETE with 405, both with Allow: %s', async (path, allow) => {
     const { http } = await instance('a');
-    const options = await http.request(path, { method: 'OPTIONS' });
-    expect(options.status).toBe(204);
-    expect(options.headers.get('allow')).toBe(allow);
-    const res = await http.request(path, { method: 'DELETE' });
-    expect(problem(res, 405).type).toBe('urn:cachelab:problem:method-not-allowed');
-    expect(res.headers.get('allow')).toBe(allow);
+    await expectAllowed(http, path, allow, 'DELETE');
   });
 
   it('answers a PATCH that is not labelled JSON with 415 and Accept-Patch', async () => {
     const { http } = await instance('a');
-    const res = await http.request('/employees/42', {
-      method: 'PATCH',
-      headers: { 'content-type': 'text/plain' },
-      body: '{"status":"out"}',
-    });
-    expect(problem(res, 415).detail).toContain('application/json');
-    expect(res.headers.get('accept-patch')).toBe('application/json');
+    await expectJsonOnly(http, 'PATCH', '/employees/42', '{"status":"out"}');
     expect(services.queries.count).toBe(0);
   });
 
@@ -53,7 +35,7 @@ describe('the HTTP edges inherited from lesson 01', () => {
       headers: { 'content-type': 'application/json' },
       body: '{"name":"Ada \\ud800"}',
     });
-    expect(problem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
+    expect(expectProblem(res, 400).errors?.map((e) => e.parameter)).toEqual(['name']);
     expect(services.queries.count).toBe(0);
     expect((await services.redisKeys()).filter((k) => !k.includes('#'))).toEqual([]);
   });

@@ -27,6 +27,7 @@ export {
 } from './consistency.ts';
 export { type HeldLock, holdTable } from './held-locks.ts';
 export { type HttpHarness, parseServerTiming, type RequestListener, serve, type TestResponse } from './http.ts';
+export { expectAllowed, expectJsonOnly, expectProblem, type ProblemBody } from './http-edges.ts';
 export {
   createIsolatedDatabase,
   createIsolatedRedis,
