@@ -1,6 +1,6 @@
 import { serveLesson } from '@cachelab/lesson-01-uncached/serve';
 import { createApp } from './app.ts';
-import { createRedisClient, describeRedisUrl, redisUrlFromEnv, whenReady } from './redis-client.ts';
+import { createRedisClient, describeRedisUrl, keyPrefixFromEnv, redisUrlFromEnv, whenReady } from './redis-client.ts';
 
 // npx tsx lessons/03-redis-cache-aside/src/main.ts --port 3130
 // Start a second one on another port (--port 3131): both share the same cache in Redis.
@@ -16,7 +16,7 @@ if (!(await whenReady(redis, 2_000))) {
 
 await serveLesson({
   lesson: '03-redis-cache-aside',
-  createApp: ({ db }) => createApp({ db, redis, keyPrefix: 'cachelab:03:' }),
+  createApp: ({ db }) => createApp({ db, redis, keyPrefix: keyPrefixFromEnv('cachelab:03:') }),
   close: async () => {
     // QUIT waits for the replies of commands in flight; disconnect() would drop them.
     await redis.quit().catch(() => redis.disconnect());

@@ -62,6 +62,17 @@ export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return env.REDIS_URL?.trim() || DEFAULT_REDIS_URL;
 }
 
+/**
+ * The prefix of every Redis key (and pub/sub channel) a lesson's server writes:
+ * `REDIS_KEY_PREFIX` when set, else the lesson's own (`cachelab:03:`). On a Redis shared by
+ * several people, each sets a prefix of their own, so that nobody reads, fills or deletes
+ * another's entries; `cachelab demo` runs each lesson under a fresh prefix that way, and
+ * afterwards deletes the keys under it and nothing else.
+ */
+export function keyPrefixFromEnv(lessonPrefix: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.REDIS_KEY_PREFIX?.trim() || lessonPrefix;
+}
+
 /** `host:port` of a Redis URL, for messages (never the password). */
 export function describeRedisUrl(url: string): string {
   try {

@@ -1,3 +1,4 @@
+import { keyPrefixFromEnv } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { type AppLocals, createApp } from './app.ts';
 import { serveWithBus } from './serve-with-bus.ts';
 
@@ -10,7 +11,7 @@ import { serveWithBus } from './serve-with-bus.ts';
 await serveWithBus({
   lesson: '04-hierarchical',
   createApp: ({ db, redis, subscriber, instanceId }) =>
-    createApp({ db, redis, subscriber, keyPrefix: 'cachelab:04:', instanceId }),
+    createApp({ db, redis, subscriber, keyPrefix: keyPrefixFromEnv('cachelab:04:'), instanceId }),
   banner: (app) =>
     `Instance ${(app.locals as AppLocals).cache.instanceId}: L1 in this process, L2 in Redis, invalidations on the bus.`,
 });

@@ -1,3 +1,4 @@
+import { keyPrefixFromEnv } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { serveWithBus } from '@cachelab/lesson-04-hierarchical/serve-with-bus';
 import { type AppLocals, createApp } from './app.ts';
 
@@ -11,7 +12,7 @@ await serveWithBus({
   lesson: '05-invalidation',
   example: '/employees/42',
   createApp: ({ db, redis, subscriber, instanceId }) =>
-    createApp({ db, redis, subscriber, keyPrefix: 'cachelab:05:', instanceId }),
+    createApp({ db, redis, subscriber, keyPrefix: keyPrefixFromEnv('cachelab:05:'), instanceId }),
   banner: (app) =>
     `Instance ${(app.locals as AppLocals).caches.profile.instanceId}: one two-level cache per kind of data, invalidated after every write.`,
 });

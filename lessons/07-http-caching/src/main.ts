@@ -1,3 +1,4 @@
+import { keyPrefixFromEnv } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { serveWithBus } from '@cachelab/lesson-04-hierarchical/serve-with-bus';
 import { createApp } from './app.ts';
 
@@ -11,5 +12,5 @@ import { createApp } from './app.ts';
 await serveWithBus({
   lesson: '07-http-caching',
   createApp: ({ db, redis, subscriber, instanceId }) =>
-    createApp({ db, redis, subscriber, keyPrefix: 'cachelab:07:', instanceId }),
+    createApp({ db, redis, subscriber, keyPrefix: keyPrefixFromEnv('cachelab:07:'), instanceId }),
 });

@@ -1,3 +1,4 @@
+import { keyPrefixFromEnv } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { serveWithBus } from '@cachelab/lesson-04-hierarchical/serve-with-bus';
 import { type AppLocals, createApp, type Protection } from './app.ts';
 
@@ -31,6 +32,14 @@ await serveWithBus({
   lesson: '08-stampedes',
   example: '/investors/DEMO_INV/summary',
   createApp: ({ db, redis, subscriber, instanceId }) =>
-    createApp({ db, redis, subscriber, keyPrefix: 'cachelab:08:', instanceId, protection, ...durations }),
+    createApp({
+      db,
+      redis,
+      subscriber,
+      keyPrefix: keyPrefixFromEnv('cachelab:08:'),
+      instanceId,
+      protection,
+      ...durations,
+    }),
   banner: (app) => `Instance ${(app.locals as AppLocals).cache.instanceId}: protection "${protection}".`,
 });

@@ -2,6 +2,7 @@ import { serveLesson } from '@cachelab/lesson-01-uncached/serve';
 import {
   createRedisClient,
   describeRedisUrl,
+  keyPrefixFromEnv,
   redisUrlFromEnv,
   whenReady,
 } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
@@ -20,7 +21,7 @@ await serveLesson({
   lesson: '09-load-testing',
   example: '/04/employees/42',
   async createApp({ db }) {
-    const app = createApp({ db, redis, subscriber, keyPrefix: 'cachelab:09:' });
+    const app = createApp({ db, redis, subscriber, keyPrefix: keyPrefixFromEnv('cachelab:09:') });
     locals = app.locals as AppLocals;
     const ready = await Promise.race([
       whenReady(redis, 3_000).then(async (ok) => ok && (await locals?.ready.then(() => true))),

@@ -2,6 +2,7 @@ import { portFromEnv, serveLesson } from '@cachelab/lesson-01-uncached/serve';
 import {
   createRedisClient,
   describeRedisUrl,
+  keyPrefixFromEnv,
   redisUrlFromEnv,
   whenReady,
 } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
@@ -52,7 +53,7 @@ await serveLesson({
       db,
       redis,
       subscriber,
-      keyPrefix: 'cachelab:10:',
+      keyPrefix: keyPrefixFromEnv('cachelab:10:'),
       authSecret,
       publicBaseUrl: process.env.PUBLIC_BASE_URL?.trim() || `http://127.0.0.1:${port}`,
       instanceId: process.env.INSTANCE?.trim() || `port-${port}-${Math.random().toString(36).slice(2, 8)}`,

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectRedis } from '@cachelab/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DemoReport } from '../src/commands/demo.ts';
+import { type DemoReport, type Measurement, renderReport } from '../src/commands/demo.ts';
 import { findLesson } from '../src/repo.ts';
 import { cachelab, createLearner } from './learner-kit.ts';
 
@@ -86,20 +86,26 @@ describe('cachelab demo', { timeout: 180_000 }, () => {
   });
 
   it.runIf(runnable('03'))(
-    'clears the lesson’s own keys in Redis first, so that the first request is a real MISS',
+    'runs the lesson under a key prefix of its own and deletes only the keys it wrote: other people’s entries stay',
     async () => {
-      // A stale entry under the lesson's prefix, as a learner's earlier `cachelab run 03` would leave.
+      // Someone else's entry under the lesson's own prefix (a `cachelab run 03` on the same Redis).
+      const sentinel = `cachelab:03:demo-test-someone-else-${process.pid}`;
       const redis = connectRedis();
       try {
-        await redis.set('cachelab:03:demo-test-leftover', 'x', 'EX', 60);
+        await redis.set(sentinel, 'x', 'EX', 120);
+        const { code, out } = await cachelab(['demo', '03', '--hits', '1'], learner.env);
+        expect(code, out).toBe(0);
+        const prefix = /REDIS_KEY_PREFIX=(cachelab:demo:03:[0-9a-f]+:) \(instead of cachelab:03:\)/.exec(out)?.[1];
+        expect(prefix, out).toBeDefined();
+        const payments = tableRows(out).filter((r) => r.request?.startsWith('GET /payments'));
+        expect(payments.map((r) => r['X-Cache'])).toEqual(['MISS', 'HIT']);
+        expect(out).toMatch(/Deleted the [1-9]\d* keys? this run wrote under cachelab:demo:03:/);
+        expect(await redis.get(sentinel), 'an entry the demo did not write is still there').toBe('x');
+        expect(await redis.keys(`${prefix}*`), 'nothing of the run is left').toEqual([]);
       } finally {
+        await redis.del(sentinel);
         redis.disconnect();
       }
-      const { code, out } = await cachelab(['demo', '03', '--hits', '1'], learner.env);
-      expect(code, out).toBe(0);
-      expect(out).toMatch(/Cleared [1-9][\d,]* cached entr(y|ies) under cachelab:03: in Redis/);
-      const payments = tableRows(out).filter((r) => r.request?.startsWith('GET /payments'));
-      expect(payments.map((r) => r['X-Cache'])).toEqual(['MISS', 'HIT']);
     },
   );
 
@@ -108,10 +114,53 @@ describe('cachelab demo', { timeout: 180_000 }, () => {
     async () => {
       const { code, out } = await cachelab(['demo', '04', '--hits', '1', '--json'], learner.env);
       expect(code, out).toBe(0);
+      // Again, within the TTL of the first run's entries: its own prefix makes it a MISS again.
+      const again = await cachelab(['demo', '04', '--hits', '1', '--json'], learner.env);
+      expect(again.code, again.out).toBe(0);
+      for (const run of [out, again.out]) {
+        const r = JSON.parse(run) as DemoReport;
+        expect(r.payments.map((m) => m.cache)).toEqual(['MISS', 'HIT']);
+        expect(r.employee[0]?.cache).toBe('MISS');
+      }
       const report = JSON.parse(out) as DemoReport;
       expect(report.write.map((m) => `${m.method} ${m.cache ?? '—'}`)).toEqual(['PATCH —', 'GET MISS', 'GET HIT']);
       expect(report.statusChange?.reread, 'the re-read answers the new status').toBe(report.statusChange?.to);
       expect(report.statusChange?.to).not.toBe(report.statusChange?.from);
+    },
+  );
+
+  it.runIf(runnable('07'))(
+    'lesson 07: asked again with the ETag, the answer is a 304 with no body; after a PATCH the old ETag gets a 200',
+    async () => {
+      const { code, out } = await cachelab(['demo', '07', '--hits', '1'], learner.env);
+      expect(code, out).toBe(0);
+      const rows = tableRows(out);
+      const conditional = rows.filter((r) => r.request?.includes('If-None-Match'));
+      expect(conditional.map((r) => `${r.request?.split(' ')[1]} ${r.status} ${r.size}`)).toEqual([
+        '/payments 304 0 B',
+        '/employees/42 304 0 B',
+        expect.stringMatching(/^\/employees\/42 200 [\d.]+ k?B$/),
+      ]);
+      expect(out).toMatch(
+        /✓ The payments carry ETag "[^"]+": asked again with If-None-Match, the server answered 304 Not Modified with 0 B instead of [\d.]+ MB, [\d.]+ ms for the client instead of [\d.]+ ms/,
+      );
+      expect(out).toMatch(/✓ After the PATCH, the old ETag no longer matched: a 200 with the new value/);
+    },
+  );
+
+  it.runIf(runnable('10'))(
+    'lesson 10: /metrics counts what the headers said, and with Redis frozen the circuit opens, then closes by itself',
+    async () => {
+      const { code, out } = await cachelab(['demo', '10', '--hits', '1'], learner.env);
+      expect(code, out).toBe(0);
+      expect(out).toContain('cache_requests_total{name="payments",result="miss"} 1');
+      expect(out).toContain('cache_requests_total{name="payments",result="hit"} 1');
+      expect(out).toContain('✓ /metrics counted 1 miss and 1 hit for payments: the same as the X-Cache headers above');
+      expect(out).toMatch(/✓ The first \d+ requests? waited for Redis until the command timed out \(l2 [\d.]+ ms/);
+      expect(out).toMatch(/✓ Then the circuit opened \(\/metrics: cache_circuit_state 2 = open, opened 1 time/);
+      expect(out).toMatch(
+        /✓ Redis answering again: after [\d,]+ ms .* the circuit closed by itself \(cache_circuit_state 0 = closed\)/,
+      );
     },
   );
 
@@ -120,5 +169,44 @@ describe('cachelab demo', { timeout: 180_000 }, () => {
     expect(code).toBe(2);
     expect(out).toMatch(/There is no lesson "42"\. Lessons: 01/);
     expect(out).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('cachelab demo, what it says about an answer', () => {
+  const row = (cache: string, dbMs: number): Measurement => ({
+    label: 'GET /payments (classic)',
+    method: 'GET',
+    path: '/payments',
+    status: 200,
+    cache,
+    level: undefined,
+    timing: { db: dbMs, total: dbMs + 5 },
+    wallMs: dbMs + 20,
+    bytes: 17_800_000,
+  });
+  const report = (first: string): DemoReport => ({
+    lesson: '03-redis-cache-aside',
+    cached: true,
+    keys: null,
+    freshParameters: false,
+    payments: [row(first, 300), row('HIT', 0)],
+    employee: [],
+    write: [],
+    statusChange: null,
+    conditional: [],
+    metrics: null,
+    outage: null,
+  });
+
+  it('a first request that was a BYPASS says Redis did not answer in time, not that something had cached it', () => {
+    const out = renderReport(report('BYPASS'));
+    expect(out).toContain('The first request was a BYPASS, not a MISS: Redis did not answer in time');
+    expect(out).not.toContain('something had already cached');
+  });
+
+  it('a first request that was a HIT says something had already cached it', () => {
+    expect(renderReport(report('HIT'))).toContain(
+      'The first request was HIT, not a MISS: something had already cached',
+    );
   });
 });

@@ -1,7 +1,16 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectRedis, deleteByPrefix, freePort, parseServerTiming } from '@cachelab/testkit';
+import {
+  type ChaosProxy,
+  connectRedis,
+  deleteByPrefix,
+  freePort,
+  parseServerTiming,
+  redisUrl,
+  startChaosProxy,
+} from '@cachelab/testkit';
 import { c, mark, progress, UserError } from '../output.ts';
 import { updateProgress } from '../progress.ts';
 import { findLesson, type Lesson, listLessons } from '../repo.ts';
@@ -11,14 +20,26 @@ import { requireServices } from './doctor.ts';
  * `cachelab demo NN` — "try it": start lesson NN's own server (its src/main.ts, exactly
  * what `cachelab run NN` starts), send it a scripted sequence of requests and show what
  * its headers say happened, measured here and now:
- *  1. clear the lesson's keys in Redis (or, failing that, use a parameter value nobody
- *     asked for yet), so that the first request is a real MISS;
+ *  1. where the lesson uses Redis, run it under a key prefix of this run's own
+ *     (REDIS_KEY_PREFIX, which every lesson's main.ts reads): its cache starts empty, so the
+ *     first request is a real MISS, and nobody else's entries on a shared Redis are read or
+ *     deleted. (A lesson that does not read it gets a parameter value nobody asked for yet.)
  *  2. start the server on a free port and wait until it answers;
  *  3. GET the classic payments query once, then `hits` more times; GET /employees/42
  *     three times; where the lesson has `PATCH /employees/:id`, change the employee's
  *     status and read it twice more (the first re-read must be a MISS with the new value);
- *  4. stop the server, then print a table from X-Cache and Server-Timing and a bar chart
- *     of MISS against HIT.
+ *  4. what the lesson adds, where its answers show it:
+ *     - an `ETag` (lesson 07): ask again with `If-None-Match` (a 304 with no body), and
+ *       after the PATCH with the old ETag (a 200 with the new value and a new ETag);
+ *     - `GET /metrics` (lesson 10): read it, and compare its counters with the X-Cache
+ *       headers this demo saw;
+ *     - a circuit breaker in front of Redis (lesson 10, `BREAKER_FAILURES`): the server's
+ *       Redis connections go through a proxy of this demo's (testkit's chaos proxy; the
+ *       Redis itself is never touched), which then holds every byte: the requests that wait
+ *       for Redis, the circuit opening, the requests after it, and the circuit closing by
+ *       itself once the proxy passes again;
+ *  5. stop the server, delete the keys under this run's prefix, then print a table from
+ *     X-Cache and Server-Timing and a bar chart of MISS against HIT.
  *
  * Why a child process and not createApp in-process: every lesson builds its dependencies
  * (Redis clients, key prefix, instance id) in its own main.ts, and the numbers should be
@@ -30,6 +51,18 @@ export const CLASSIC_PAYMENTS = '/payments?investor=DEMO_INV&from=2024-01-01&to=
 export const EMPLOYEE = '/employees/42';
 const STARTUP_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 60_000;
+/** Where a lesson's main.ts reads its key prefix from (lesson 03's `keyPrefixFromEnv`). */
+export const KEY_PREFIX_ENV = 'REDIS_KEY_PREFIX';
+/** Every demo run's own prefix starts with this, then the lesson and a random id. */
+export const DEMO_PREFIX = 'cachelab:demo:';
+/**
+ * Failures in a row that open lesson 10's circuit during the demo (its main.ts reads
+ * BREAKER_FAILURES; its own default, 20, chosen under load, would make the outage last
+ * 20 command timeouts). The command timeout stays the lesson's own.
+ */
+export const DEMO_BREAKER_FAILURES = 2;
+/** How long the demo waits for the circuit to close once Redis answers again. */
+const RECOVERY_TIMEOUT_MS = 15_000;
 
 export interface Measurement {
   /** What the request is, for people: `GET /payments (classic)`. */
@@ -46,15 +79,27 @@ export interface Measurement {
   /** What the client waited, request sent to last byte read, ms. */
   wallMs: number;
   bytes: number;
+  /** The response's `ETag`, when it has one. */
+  etag?: string;
+  /** The response's `Cache-Control`, when it has one. */
+  cacheControl?: string;
+  /** The `If-None-Match` this request sent, when it was conditional. */
+  ifNoneMatch?: string;
 }
+
+/** What `GET /metrics` said, as `name{labels}` → value, for the series the demo shows. */
+export type MetricSamples = Record<string, number>;
 
 export interface DemoReport {
   lesson: string;
   /** Some response carried X-Cache. */
   cached: boolean;
-  /** The Redis keys deleted before the first request, when the lesson uses Redis. */
-  cleared: { prefix: string; keys: number } | null;
-  /** The payments query used a fresh limit because the lesson's keys could not be cleared. */
+  /**
+   * The key prefix the lesson ran under (this run's own, instead of `lessonPrefix`), and how
+   * many keys under it were deleted afterwards: only those, all written by this run.
+   */
+  keys: { prefix: string; lessonPrefix: string | undefined; deleted: number } | null;
+  /** The payments query used a fresh limit because the lesson could not run under a prefix of its own. */
   freshParameters: boolean;
   payments: Measurement[];
   employee: Measurement[];
@@ -62,6 +107,28 @@ export interface DemoReport {
   write: Measurement[];
   /** The employee's status before and after the PATCH. */
   statusChange: { from: string; to: string; reread: string | undefined } | null;
+  /** Requests with `If-None-Match`, when the answers carry an ETag. */
+  conditional: Measurement[];
+  /** `GET /metrics` after the requests above, when the lesson has it. */
+  metrics: MetricSamples | null;
+  /** Redis stops answering, then answers again, when the lesson has a circuit breaker. */
+  outage: Outage | null;
+}
+
+export interface Outage {
+  /** The failures in a row that open the circuit (BREAKER_FAILURES given to the lesson). */
+  failureThreshold: number;
+  /** GET /employees/:id for employees nobody asked for yet, while the proxy holds every byte. */
+  requests: Measurement[];
+  /** /metrics before the outage and once its requests are answered. */
+  metricsBefore: MetricSamples;
+  metrics: MetricSamples;
+  /** Once the proxy passes again: a request every 250 ms until one is not a BYPASS. */
+  recovery: Measurement[];
+  /** From the proxy passing again to the first answer that was not a BYPASS; null if none came. */
+  recoveredAfterMs: number | null;
+  /** /metrics after the recovery. */
+  metricsAfter: MetricSamples;
 }
 
 export async function demo(query: string, options: { hits?: number; json?: boolean } = {}): Promise<number> {
@@ -81,27 +148,45 @@ export async function demo(query: string, options: { hits?: number; json?: boole
 
   const say = options.json ? () => {} : (line: string) => console.log(line);
   const source = readFileSync(main, 'utf8');
-  const cleared = await clearLessonKeys(source);
-  const freshParameters = usesRedis(source) && cleared === null;
-  if (cleared)
+  const lessonPrefix = keyPrefixOf(source);
+  const ownPrefix = usesRedis(source) && takesKeyPrefix(source) ? demoPrefix(lesson.id) : null;
+  const freshParameters = usesRedis(source) && ownPrefix === null;
+  const env: NodeJS.ProcessEnv = {};
+  if (ownPrefix) {
+    env[KEY_PREFIX_ENV] = ownPrefix;
     say(
-      `${mark.info} Cleared ${plural(cleared.keys, 'cached entry', 'cached entries')} under ${cleared.prefix} in Redis, so that the first request is a real MISS.`,
+      `${mark.info} Lesson ${lesson.id} runs with ${KEY_PREFIX_ENV}=${ownPrefix}${lessonPrefix ? ` (instead of ${lessonPrefix})` : ''}: its cache starts empty, so the first request is a real MISS, and nobody else's entries in Redis are read or deleted.`,
     );
+  }
   if (freshParameters)
     say(
-      `${mark.warn} Lesson ${lesson.id} uses Redis but its key prefix is not in src/main.ts: the payments query uses a limit nobody asked for yet, so that the first request is a real MISS.`,
+      `${mark.warn} Lesson ${lesson.id} uses Redis but its main.ts does not read ${KEY_PREFIX_ENV}: the payments query uses a limit nobody asked for yet, so that the first request is a real MISS.`,
     );
-
-  let spinner = options.json ? null : progress(`Starting lesson ${lesson.id}'s server (src/main.ts)…`);
-  const server = await startLesson(lesson, main).finally(() => spinner?.done());
-  let report: DemoReport;
-  try {
-    spinner = options.json ? null : progress(`Sending requests to ${server.url}…`);
-    report = await runSequence(lesson, server.url, { hits, freshParameters, cleared });
-  } finally {
-    spinner?.done();
-    await server.stop();
+  let proxy: ChaosProxy | null = null;
+  if (hasBreaker(source)) {
+    proxy = await startChaosProxy({ upstream: redisUrl() });
+    env.REDIS_URL = proxy.url;
+    env.BREAKER_FAILURES = String(DEMO_BREAKER_FAILURES);
   }
+
+  let report: DemoReport;
+  let keys: DemoReport['keys'] = null;
+  let spinner = options.json ? null : progress(`Starting lesson ${lesson.id}'s server (src/main.ts)…`);
+  try {
+    const server = await startLesson(lesson, main, env).finally(() => spinner?.done());
+    try {
+      spinner = options.json ? null : progress(`Sending requests to ${server.url}…`);
+      report = await runSequence(lesson, server.url, { hits, freshParameters, proxy });
+    } finally {
+      spinner?.done();
+      await server.stop();
+    }
+  } finally {
+    await proxy?.close();
+    // Only this run's keys: everything under its own prefix, and nothing else.
+    if (ownPrefix) keys = { prefix: ownPrefix, lessonPrefix, deleted: await deleteOwnKeys(ownPrefix) };
+  }
+  report.keys = keys;
   updateProgress((p) => {
     p.visited[lesson.id] = new Date().toISOString();
   });
@@ -114,22 +199,37 @@ function plural(n: number, one: string, many: string): string {
   return `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
 }
 
-function usesRedis(mainSource: string): boolean {
-  return /ioredis|createRedisClient|REDIS_URL/.test(mainSource);
+/** Lessons 03 onwards: their own Redis client, or lesson 04's `serveWithBus`, which makes two. */
+export function usesRedis(mainSource: string): boolean {
+  return /ioredis|createRedisClient|REDIS_URL|serveWithBus/.test(mainSource);
 }
 
-/** The lesson's key prefix, as its main.ts passes it (`keyPrefix: 'cachelab:03:'`). */
+/** The main.ts takes its key prefix from REDIS_KEY_PREFIX (lesson 03's `keyPrefixFromEnv`). */
+function takesKeyPrefix(mainSource: string): boolean {
+  return /keyPrefixFromEnv\(|REDIS_KEY_PREFIX/.test(mainSource);
+}
+
+/** The main.ts lets BREAKER_FAILURES set its circuit breaker (lesson 10). */
+function hasBreaker(mainSource: string): boolean {
+  return /BREAKER_FAILURES/.test(mainSource);
+}
+
+/** `cachelab:demo:04:1a2b3c4d:` — a prefix nobody else uses, so that this run deletes only its own keys. */
+function demoPrefix(lessonId: string): string {
+  return `${DEMO_PREFIX}${lessonId}:${randomBytes(4).toString('hex')}:`;
+}
+
+/** The lesson's own key prefix, as its main.ts names it (`keyPrefixFromEnv('cachelab:03:')`). */
 export function keyPrefixOf(mainSource: string): string | undefined {
-  return /keyPrefix:\s*(['"`])([^'"`$]+)\1/.exec(mainSource)?.[2];
+  return /keyPrefix(?:FromEnv\(\s*|:\s*)(['"`])([^'"`$]+)\1/.exec(mainSource)?.[2];
 }
 
-async function clearLessonKeys(mainSource: string): Promise<DemoReport['cleared']> {
-  if (!usesRedis(mainSource)) return null;
-  const prefix = keyPrefixOf(mainSource);
-  if (!prefix) return null;
+async function deleteOwnKeys(prefix: string): Promise<number> {
   const redis = connectRedis();
   try {
-    return { prefix, keys: await deleteByPrefix(redis, prefix) };
+    return await deleteByPrefix(redis, prefix);
+  } catch {
+    return 0; // Redis gone meanwhile: the keys expire with their TTLs
   } finally {
     redis.disconnect();
   }
@@ -141,13 +241,13 @@ interface RunningLesson {
 }
 
 /** Start `main` on a free port and resolve once `GET /` answers; reject with its own error if it exits. */
-async function startLesson(lesson: Lesson, main: string): Promise<RunningLesson> {
+async function startLesson(lesson: Lesson, main: string, env: NodeJS.ProcessEnv): Promise<RunningLesson> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, ['--import', 'tsx', main, '--port', String(port)], {
     cwd: lesson.dir,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: String(port), NO_COLOR: '1' },
+    env: { ...process.env, ...env, PORT: String(port), NO_COLOR: '1' },
   });
   let output = '';
   const collect = (chunk: Buffer) => {
@@ -208,17 +308,23 @@ async function request(
   label: string,
   method: string,
   path: string,
-  body?: unknown,
+  options: { body?: unknown; ifNoneMatch?: string } = {},
 ): Promise<Measurement & { text: string }> {
+  const headers: Record<string, string> = {};
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.ifNoneMatch !== undefined) headers['if-none-match'] = options.ifNoneMatch;
   const started = performance.now();
   const res = await fetch(`${base}${path}`, {
     method,
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    headers,
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
   });
   const buffer = Buffer.from(await res.arrayBuffer());
   const wallMs = performance.now() - started;
-  const measurement = {
+  const etag = res.headers.get('etag') ?? undefined;
+  const cacheControl = res.headers.get('cache-control') ?? undefined;
+  const measurement: Measurement = {
     label,
     method,
     path,
@@ -228,6 +334,9 @@ async function request(
     timing: parseServerTiming(res.headers.get('server-timing')),
     wallMs: Math.round(wallMs * 10) / 10,
     bytes: buffer.length,
+    ...(etag ? { etag } : {}),
+    ...(cacheControl ? { cacheControl } : {}),
+    ...(options.ifNoneMatch !== undefined ? { ifNoneMatch: options.ifNoneMatch } : {}),
   };
   if (res.status >= 400) {
     throw new UserError(
@@ -242,10 +351,46 @@ function strip({ text: _text, ...m }: Measurement & { text: string }): Measureme
   return m;
 }
 
+/** An ETag, shortened for a label: `"3q2+7w…"`. */
+function shortTag(etag: string): string {
+  return etag.length > 14 ? `${etag.slice(0, 10)}…"` : etag;
+}
+
+/** The samples of a Prometheus text page, `name{labels}` → value. */
+export function parseMetrics(text: string): MetricSamples {
+  const out: MetricSamples = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) ([0-9.eE+-]+|NaN|[+-]Inf)$/.exec(line);
+    if (m) out[m[1] as string] = Number(m[2]);
+  }
+  return out;
+}
+
+/** The cache's series from /metrics (not the process's: heap, GC, …). */
+async function scrapeMetrics(base: string): Promise<MetricSamples> {
+  const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const all = parseMetrics(await res.text());
+  return Object.fromEntries(
+    Object.entries(all).filter(
+      ([name]) =>
+        /^cache_(requests_total|hit_ratio|l1_bytes|l1_entries|circuit_state|circuit_transitions_total|l2_errors_total|l2_skipped_total)\b/.test(
+          name,
+        ) && !name.includes('_bucket'),
+    ),
+  );
+}
+
+/** Sum of the samples whose name (with labels) starts with `prefix`. */
+export function metricSum(samples: MetricSamples, prefix: string): number {
+  return Object.entries(samples)
+    .filter(([name]) => name.startsWith(prefix))
+    .reduce((n, [, v]) => n + v, 0);
+}
+
 async function runSequence(
   lesson: Lesson,
   base: string,
-  options: { hits: number; freshParameters: boolean; cleared: DemoReport['cleared'] },
+  options: { hits: number; freshParameters: boolean; proxy: ChaosProxy | null },
 ): Promise<DemoReport> {
   let routes: string[] = [];
   try {
@@ -255,6 +400,7 @@ async function runSequence(
     // an older lesson without an index: lesson 01's routes
   }
   const canPatch = routes.some((r) => /^PATCH\s+\/employees\/:id/.test(r));
+  const hasMetrics = routes.some((r) => /^GET\s+\/metrics\b/.test(r));
   const paymentsPath = options.freshParameters
     ? CLASSIC_PAYMENTS.replace('limit=100000', `limit=${99_000 + Math.floor(Math.random() * 1000)}`)
     : CLASSIC_PAYMENTS;
@@ -269,27 +415,100 @@ async function runSequence(
     last = await request(base, `GET ${EMPLOYEE}`, 'GET', EMPLOYEE);
     employee.push(strip(last));
   }
+  // Lesson 07: the client already has these answers; with their ETags it can ask "changed?".
+  const conditional: Measurement[] = [];
+  const paymentsTag = payments.at(-1)?.etag;
+  if (paymentsTag)
+    conditional.push(
+      strip(
+        await request(base, `GET /payments If-None-Match: ${shortTag(paymentsTag)}`, 'GET', paymentsPath, {
+          ifNoneMatch: paymentsTag,
+        }),
+      ),
+    );
+  const employeeTag = last.etag;
+  if (employeeTag)
+    conditional.push(
+      strip(
+        await request(base, `GET ${EMPLOYEE} If-None-Match: ${shortTag(employeeTag)}`, 'GET', EMPLOYEE, {
+          ifNoneMatch: employeeTag,
+        }),
+      ),
+    );
   const write: Measurement[] = [];
   let statusChange: DemoReport['statusChange'] = null;
   if (canPatch) {
     const before = (JSON.parse(last.text) as { status?: string }).status ?? 'in';
     const after = before === 'in' ? 'out' : 'in';
-    write.push(strip(await request(base, `PATCH ${EMPLOYEE} status=${after}`, 'PATCH', EMPLOYEE, { status: after })));
+    write.push(
+      strip(await request(base, `PATCH ${EMPLOYEE} status=${after}`, 'PATCH', EMPLOYEE, { body: { status: after } })),
+    );
     const reread = await request(base, `GET ${EMPLOYEE} (re-read)`, 'GET', EMPLOYEE);
     write.push(strip(reread));
     write.push(strip(await request(base, `GET ${EMPLOYEE}`, 'GET', EMPLOYEE)));
     statusChange = { from: before, to: after, reread: (JSON.parse(reread.text) as { status?: string }).status };
+    // The copy a client kept from before the write: its old ETag must no longer match.
+    if (employeeTag)
+      conditional.push(
+        strip(
+          await request(base, `GET ${EMPLOYEE} If-None-Match: ${shortTag(employeeTag)} (old)`, 'GET', EMPLOYEE, {
+            ifNoneMatch: employeeTag,
+          }),
+        ),
+      );
   }
-  const all = [...payments, ...employee, ...write];
+  const metrics = hasMetrics ? await scrapeMetrics(base) : null;
+  const outage = options.proxy && metrics ? await runOutage(base, options.proxy, metrics) : null;
+  const all = [...payments, ...employee, ...write, ...conditional];
   return {
     lesson: lesson.name,
     cached: all.some((m) => m.cache !== undefined),
-    cleared: options.cleared,
+    keys: null,
     freshParameters: options.freshParameters,
     payments,
     employee,
     write,
     statusChange,
+    conditional,
+    metrics,
+    outage,
+  };
+}
+
+/**
+ * Redis stops answering (the proxy holds every byte, as a frozen server or a dropped
+ * network would), then answers again. The requests are for employees nobody asked for in
+ * this run, so that L1 cannot answer them and each one needs Redis.
+ */
+async function runOutage(base: string, proxy: ChaosProxy, metricsBefore: MetricSamples): Promise<Outage> {
+  let nextId = 1_000 + Math.floor(Math.random() * 8_000);
+  const get = async (label: string) =>
+    strip(await request(base, `${label} /employees/${nextId}`, 'GET', `/employees/${nextId++}`));
+  proxy.blackhole();
+  const requests: Measurement[] = [];
+  for (let i = 0; i < DEMO_BREAKER_FAILURES + 4; i++) requests.push(await get('GET'));
+  const metrics = await scrapeMetrics(base);
+  proxy.restore();
+  const back = performance.now();
+  const recovery: Measurement[] = [];
+  let recoveredAfterMs: number | null = null;
+  while (performance.now() - back < RECOVERY_TIMEOUT_MS) {
+    await new Promise((r) => setTimeout(r, 250));
+    const m = await get('GET');
+    recovery.push(m);
+    if (m.cache !== 'BYPASS') {
+      recoveredAfterMs = Math.round(performance.now() - back);
+      break;
+    }
+  }
+  return {
+    failureThreshold: DEMO_BREAKER_FAILURES,
+    requests,
+    metricsBefore,
+    metrics,
+    recovery,
+    recoveredAfterMs,
+    metricsAfter: await scrapeMetrics(base),
   };
 }
 
@@ -322,8 +541,7 @@ export function bar(value: number, max: number, width = 40): string {
   return '█'.repeat(Math.floor(eighths / 8)) + partial;
 }
 
-function table(report: DemoReport): string[] {
-  const rows = [...report.payments, ...report.employee, ...report.write];
+function table(rows: Measurement[]): string[] {
   const metrics = [
     ...METRIC_ORDER.filter((name) => rows.some((m) => name in m.timing)),
     ...[...new Set(rows.flatMap((m) => Object.keys(m.timing)))].filter((n) => !METRIC_ORDER.includes(n)),
@@ -389,7 +607,19 @@ export function renderReport(report: DemoReport): string {
   const id = report.lesson.slice(0, 2);
   const out: string[] = [''];
   out.push(c.bold(`Lesson ${report.lesson} — measured on this machine just now`));
-  out.push(...table(report));
+  // In the order they were sent: each conditional request after the answer whose ETag it sends.
+  const again = report.conditional.filter((m) => m.path.startsWith('/payments'));
+  const [employeeAgain, afterWrite] = report.conditional.filter((m) => m.path === EMPLOYEE);
+  out.push(
+    ...table([
+      ...report.payments,
+      ...again,
+      ...report.employee,
+      ...(employeeAgain ? [employeeAgain] : []),
+      ...report.write,
+      ...(afterWrite ? [afterWrite] : []),
+    ]),
+  );
   out.push('');
   out.push(...chart('GET /payments (classic)', report.payments, report.cached));
   out.push(...chart(`GET ${EMPLOYEE}`, report.employee, report.cached));
@@ -408,7 +638,11 @@ export function renderReport(report: DemoReport): string {
       );
   } else if (first) {
     const hits = p.slice(1).filter((m) => m.cache === 'HIT');
-    if (first.cache !== 'MISS')
+    if (first.cache === 'BYPASS')
+      out.push(
+        `${mark.warn} The first request was a BYPASS, not a MISS: Redis did not answer in time (or refused), so the server answered from PostgreSQL without caching. Is Redis overloaded? \`npx cachelab doctor\``,
+      );
+    else if (first.cache !== 'MISS')
       out.push(
         `${mark.warn} The first request was ${first.cache ?? 'not cached'}, not a MISS: something had already cached this answer.`,
       );
@@ -421,13 +655,15 @@ export function renderReport(report: DemoReport): string {
       const client = avg(hits.map((m) => m.wallMs));
       const touchedDb = hits.filter((m) => m.timing.db !== undefined).length;
       const after =
-        hits.length === p.length - 1 ? `${hits.length} after it` : `${hits.length} of the ${p.length - 1} after it`;
+        hits.length === p.length - 1
+          ? `${hits.length === 1 ? 'one' : hits.length} after it`
+          : `${hits.length} of the ${p.length - 1} after it`;
       out.push(
-        `${mark.ok} The ${after} were HITs${touchedDb === 0 ? ', without asking PostgreSQL' : ''}: ${ms(mean)} ms on the server on average (${times(serverMs(first), mean)} less time), ${ms(client)} ms for the client (${times(first.wallMs, client)} faster).`,
+        `${mark.ok} The ${after} ${hits.length === 1 ? 'was a HIT' : 'were HITs'}${touchedDb === 0 ? ', without asking PostgreSQL' : ''}: ${ms(mean)} ms on the server on average (${times(serverMs(first), mean)} less time), ${ms(client)} ms for the client (${times(first.wallMs, client)} faster).`,
       );
       const levels = [...new Set(hits.map((m) => m.level).filter(Boolean))];
       if (levels.length > 0) out.push(`  They were served from ${levels.join(' and ')} (X-Cache-Level).`);
-      if (client > 10 * mean)
+      if (client > 10 * mean && report.conditional.length === 0)
         out.push(
           c.dim(
             `  What the client still waits for is the response itself: ${size(first.bytes)} to send and receive, which no server-side cache removes (lesson 07: HTTP caching).`,
@@ -449,6 +685,13 @@ export function renderReport(report: DemoReport): string {
         `${mark.fail} After PATCH ${EMPLOYEE} set status "${change.to}", the next GET answered "${change.reread}" (${reread?.cache ?? '—'}): the cached copy was not invalidated.`,
       );
   }
+  out.push(...conditionalLines(report));
+  if (report.metrics) out.push('', ...metricsLines(report, report.metrics));
+  if (report.outage) out.push(...outageLines(report.outage));
+  if (report.keys)
+    out.push(
+      `${mark.info} Deleted the ${plural(report.keys.deleted, 'key', 'keys')} this run wrote under ${report.keys.prefix}, and nothing else${report.keys.lessonPrefix ? ` (the lesson's own ${report.keys.lessonPrefix} entries were not touched)` : ''}.`,
+    );
   out.push('');
   out.push(
     c.dim(
@@ -459,4 +702,104 @@ export function renderReport(report: DemoReport): string {
     `Try it yourself: \`npx cachelab run ${id}\`, then curl -si 'http://127.0.0.1:3000${CLASSIC_PAYMENTS}' | grep -iE '^(x-cache|server-timing)'`,
   );
   return out.join('\n');
+}
+
+/** Lesson 07: what an ETag saves, from the conditional requests. */
+function conditionalLines(report: DemoReport): string[] {
+  const out: string[] = [];
+  const [paymentsAgain] = report.conditional.filter((m) => m.path.startsWith('/payments'));
+  const employeeAgain = report.conditional.filter((m) => m.path === EMPLOYEE);
+  const full = report.payments.filter((m) => m.status === 200 && m !== report.payments[0]);
+  if (paymentsAgain) {
+    const client = avg(full.map((m) => m.wallMs));
+    const bytes = avg(full.map((m) => m.bytes));
+    if (paymentsAgain.status === 304)
+      out.push(
+        `${mark.ok} The payments carry ETag ${paymentsAgain.ifNoneMatch}: asked again with If-None-Match, the server answered 304 Not Modified with ${size(paymentsAgain.bytes)} instead of ${size(bytes)}, ${ms(paymentsAgain.wallMs)} ms for the client instead of ${ms(client)} ms (${times(client, paymentsAgain.wallMs)} faster). The server-side cache removed the query; the ETag removes the bytes.${paymentsAgain.cacheControl ? ` (Cache-Control: ${paymentsAgain.cacheControl}.)` : ''}`,
+      );
+    else
+      out.push(
+        `${mark.fail} GET /payments with If-None-Match: ${paymentsAgain.ifNoneMatch} answered ${paymentsAgain.status}, not 304: the ETag did not match its own answer.`,
+      );
+  }
+  const [current, old] = employeeAgain;
+  if (current)
+    out.push(
+      current.status === 304
+        ? `${mark.ok} GET ${EMPLOYEE} with its ETag: 304 Not Modified, ${size(current.bytes)}, ${ms(current.wallMs)} ms for the client${current.cacheControl ? ` (Cache-Control: ${current.cacheControl})` : ''}.`
+        : `${mark.fail} GET ${EMPLOYEE} with If-None-Match: ${current.ifNoneMatch} answered ${current.status}, not 304.`,
+    );
+  if (old)
+    out.push(
+      old.status === 200 && old.etag !== old.ifNoneMatch
+        ? `${mark.ok} After the PATCH, the old ETag no longer matched: a 200 with the new value, ${size(old.bytes)}, and a new ETag ${old.etag}.`
+        : `${mark.fail} After the PATCH, If-None-Match with the old ETag answered ${old.status}${old.etag === old.ifNoneMatch ? ' with the same ETag' : ''}: a client would keep the old copy.`,
+    );
+  return out;
+}
+
+/** Lesson 10: what /metrics says, next to what the headers said. */
+function metricsLines(report: DemoReport, metrics: MetricSamples): string[] {
+  const out = [c.bold('GET /metrics after these requests (the cache series, as the server wrote them):')];
+  for (const [name, value] of Object.entries(metrics)) {
+    if (value === 0 && !name.startsWith('cache_circuit_state')) continue;
+    out.push(`  ${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
+  }
+  const seen = (result: string) => report.payments.filter((m) => m.cache === result).length;
+  const counted = (result: string) =>
+    metrics[`cache_requests_total{name="payments",result="${result.toLowerCase()}"}`] ?? 0;
+  const agree = ['HIT', 'MISS'].every((r) => seen(r) === counted(r));
+  out.push(
+    agree
+      ? `${mark.ok} /metrics counted ${plural(counted('MISS'), 'miss', 'misses')} and ${plural(counted('HIT'), 'hit', 'hits')} for payments: the same as the X-Cache headers above. A dashboard reads these, not the headers.`
+      : `${mark.warn} /metrics counted ${counted('MISS')} misses and ${counted('HIT')} hits for payments; the X-Cache headers above said ${seen('MISS')} and ${seen('HIT')}.`,
+  );
+  return out;
+}
+
+const CIRCUIT = ['closed', 'half-open', 'open'];
+
+/** Lesson 10: the circuit breaker, from the outage's answers and /metrics. */
+function outageLines(outage: Outage): string[] {
+  const out = [
+    '',
+    c.bold(
+      `Redis stops answering: this demo's proxy between the server and Redis holds every byte (your Redis is untouched); BREAKER_FAILURES=${outage.failureThreshold}, the lesson's own command timeout.`,
+    ),
+    ...table(outage.requests),
+  ];
+  // Which requests did not ask Redis: /metrics counts the reads the open circuit skipped, and
+  // once it is open every request skips (its cool-down outlasts these fast requests).
+  const skippedGets =
+    (outage.metrics['cache_l2_skipped_total{operation="get"}'] ?? 0) -
+    (outage.metricsBefore['cache_l2_skipped_total{operation="get"}'] ?? 0);
+  const split = Math.max(0, outage.requests.length - skippedGets);
+  const waited = outage.requests.slice(0, split);
+  const skipped = outage.requests.slice(split);
+  const state = outage.metrics.cache_circuit_state;
+  const opened = outage.metrics['cache_circuit_transitions_total{to="open"}'] ?? 0;
+  const bypass = waited.every((m) => m.cache === 'BYPASS');
+  if (waited.length > 0)
+    out.push(
+      `${mark.ok} The first ${plural(waited.length, 'request', 'requests')} waited for Redis until the command timed out (l2 ${waited.map((m) => `${ms(m.timing.l2)} ms`).join(', ')}), then ${bypass ? 'each was answered from PostgreSQL (X-Cache: BYPASS): slow, but no error' : `X-Cache said ${waited.map((m) => m.cache ?? '—').join(', ')}`}.`,
+    );
+  if (state === 2 && skipped.length > 0)
+    out.push(
+      `${mark.ok} Then the circuit opened (/metrics: cache_circuit_state ${state} = open, opened ${plural(opened, 'time', 'times')}, ${plural(skippedGets, 'Redis read', 'Redis reads')} skipped): the ${plural(skipped.length, 'request', 'requests')} after it did not ask Redis at all, ${ms(avg(skipped.map((m) => m.wallMs)))} ms on average for the client instead of ${ms(avg(waited.map((m) => m.wallMs)))} ms.`,
+    );
+  else
+    out.push(
+      `${mark.fail} The circuit did not open: /metrics says cache_circuit_state ${state ?? '—'} (${CIRCUIT[state ?? -1] ?? 'unknown'}) after ${outage.requests.length} requests.`,
+    );
+  const closed = outage.metricsAfter.cache_circuit_state;
+  const last = outage.recovery.at(-1);
+  if (outage.recoveredAfterMs !== null && last)
+    out.push(
+      `${mark.ok} Redis answering again: after ${outage.recoveredAfterMs.toLocaleString('en')} ms (the cool-down, then one probe) the circuit closed by itself (cache_circuit_state ${closed ?? '—'} = ${CIRCUIT[closed ?? -1] ?? 'unknown'}), and the first request to reach Redis again was a ${last.cache ?? '—'}: caching again, no restart.`,
+    );
+  else
+    out.push(
+      `${mark.fail} Redis answered again, but ${outage.recovery.length} requests over ${RECOVERY_TIMEOUT_MS / 1000} s were all BYPASS: the circuit did not close.`,
+    );
+  return out;
 }
