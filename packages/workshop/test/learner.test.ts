@@ -133,6 +133,9 @@ describe('a learner without a terminal', { timeout: 120_000 }, () => {
     expect(code, out).toBe(0);
     expect(out).toMatch(/removed .*notes\.ts/);
     expect(out).toMatch(/✓ 01 validate-input is back to its starter\. Your version: /);
+    expect(out, 'the exercise was solved: a reset must say it takes that away').toMatch(
+      /un-solved 01 validate-input \(solved on \d{4}-\d{2}-\d{2}[\s\S]*no longer marked solved; `npx cachelab verify 01` marks it again/,
+    );
     for (const f of ['app.ts', 'main.ts', 'payments-query.ts']) {
       expect(readFileSync(join(src, f), 'utf8'), `${f} is the starter again`).toBe(
         await committed(`exercises/${EXERCISE}/src/${f}`),

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { dirname, join, relative } from 'node:path';
 import { learnerSrc } from '../learner.ts';
 import { c, ok, UserError } from '../output.ts';
-import { updateProgress } from '../progress.ts';
+import { loadProgress, updateProgress } from '../progress.ts';
 import { type Exercise, REPO_ROOT, STATE_DIR } from '../repo.ts';
 import { listFiles } from '../runner/workspace.ts';
 import { confirmOrRefuse } from '../terminal.ts';
@@ -113,8 +113,14 @@ export async function reset(query: string, options: { yes?: boolean } = {}): Pro
     return 0;
   }
   const backups = relative(process.cwd(), join(STATE_DIR, 'backups')) || join(STATE_DIR, 'backups');
+  const solvedAt = loadProgress().solved[exercise.id];
   console.log(`Resetting ${name} puts its starter code back:`);
   for (const line of describePlan(plan)) console.log(line);
+  // The starter is not a solution: a reset takes the ✓ away too. Say so before, not after.
+  if (solvedAt)
+    console.log(
+      `  ${c.yellow('un-solved')} ${name} ${c.dim(`(solved on ${solvedAt.slice(0, 10)}; \`npx cachelab verify ${exercise.id}\` marks it again)`)}`,
+    );
   const yes = await confirmOrRefuse(`Reset ${name}? A copy of your src/ is kept in ${backups}/.`, {
     ...(options.yes === undefined ? {} : { yes: options.yes }),
     refusal: `Not reset: nobody is here to confirm. Run \`npx cachelab reset ${exercise.id} --yes\` to do it (your version is kept in ${backups}/).`,
@@ -125,5 +131,6 @@ export async function reset(query: string, options: { yes?: boolean } = {}): Pro
   }
   const backup = applyReset(plan);
   ok(`${name} is back to its starter.${backup ? ` Your version: ${relative(process.cwd(), backup) || backup}` : ''}`);
+  if (solvedAt) console.log(`  It is no longer marked solved; \`npx cachelab verify ${exercise.id}\` marks it again.`);
   return 0;
 }
