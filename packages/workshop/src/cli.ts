@@ -1,21 +1,12 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { check } from './commands/check.ts';
-import { demo } from './commands/demo.ts';
-import { diff } from './commands/diff.ts';
-import { doctor, requireServices } from './commands/doctor.ts';
-import { hint } from './commands/hint.ts';
 import { progressCommand, renderHome } from './commands/home.ts';
-import { menu } from './commands/menu.ts';
-import { read } from './commands/read.ts';
-import { reset } from './commands/reset.ts';
-import { runLesson } from './commands/run.ts';
-import { seedCommand } from './commands/seed.ts';
-import { verify } from './commands/verify.ts';
-import { watch } from './commands/watch.ts';
 import { isInteractive } from './learner.ts';
 import { fail, ok, UserError, warn } from './output.ts';
 import { workshopVersion } from './repo.ts';
-import { serviceStates, servicesDown, servicesUp } from './services.ts';
+
+// Each command's module is imported when the command runs, not before: the home screen and
+// `--version` then start without loading the test runner, the services' clients, the
+// markdown renderer or the prompts (a learner waits for `npx cachelab` many times a day).
 
 // commander: the most used argument parser for Node CLIs — subcommands, help and errors
 // for free, no dependencies of its own. The program itself has no action (`cachelab` alone
@@ -43,7 +34,9 @@ program
   .description("read a lesson (or, with --exercise, an exercise's task) in the terminal")
   .argument('<lesson>', 'lesson number, e.g. 02')
   .option('-e, --exercise', "read exercise NN's task instead")
-  .action(async (lesson: string, options: { exercise?: boolean }) => set(await read(lesson, options)));
+  .action(async (lesson: string, options: { exercise?: boolean }) =>
+    set(await (await import('./commands/read.ts')).read(lesson, options)),
+  );
 
 program
   .command('demo')
@@ -51,14 +44,18 @@ program
   .argument('<lesson>', 'lesson number, e.g. 02')
   .option('--hits <n>', 'repeated requests after the first (default 5)', (v) => Number(v))
   .option('--json', 'the measurements, machine-readable')
-  .action(async (lesson: string, options: { hits?: number; json?: boolean }) => set(await demo(lesson, options)));
+  .action(async (lesson: string, options: { hits?: number; json?: boolean }) =>
+    set(await (await import('./commands/demo.ts')).demo(lesson, options)),
+  );
 
 program
   .command('run')
   .description("start a lesson's server with a live request log")
   .argument('<lesson>', 'lesson number, e.g. 01')
   .option('-p, --port <port>', 'port to listen on (default: PORT, else 3000, else a free one)')
-  .action(async (lesson: string, options: { port?: string }) => set(await runLesson(lesson, options)));
+  .action(async (lesson: string, options: { port?: string }) =>
+    set(await (await import('./commands/run.ts')).runLesson(lesson, options)),
+  );
 
 program
   .command('verify')
@@ -67,7 +64,7 @@ program
   .option('-v, --verbose', 'show the test runner output when the tests cannot run')
   .option('-a, --all', 'every failing check with its message, and every passing one')
   .action(async (exercise: string | undefined, options: { verbose?: boolean; all?: boolean }) =>
-    set(await verify(exercise, options)),
+    set(await (await import('./commands/verify.ts')).verify(exercise, options)),
   );
 
 program
@@ -75,28 +72,36 @@ program
   .description('solve exercises: re-run the tests on every save, move on when they pass (keys: h l c r q)')
   .argument('[exercise]', 'start with this exercise (default: the first one not solved yet)')
   .option('--poll', 'look for saves every 500 ms instead of waiting for file events (network drives, some VMs)')
-  .action(async (exercise: string | undefined, options: { poll?: boolean }) => set(await watch(exercise, options)));
+  .action(async (exercise: string | undefined, options: { poll?: boolean }) =>
+    set(await (await import('./commands/watch.ts')).watch(exercise, options)),
+  );
 
 program
   .command('diff')
   .description("compare your src/ with the reference solution's (after you pass, or with --yes)")
   .argument('<exercise>', 'exercise number, e.g. 01')
   .option('-y, --yes', 'show it even though you have not passed yet')
-  .action(async (exercise: string, options: { yes?: boolean }) => set(await diff(exercise, options)));
+  .action(async (exercise: string, options: { yes?: boolean }) =>
+    set(await (await import('./commands/diff.ts')).diff(exercise, options)),
+  );
 
 program
   .command('reset')
   .description("put an exercise's starter code back (your version is kept in .cachelab/backups/)")
   .argument('<exercise>', 'exercise number, e.g. 01')
   .option('-y, --yes', 'do not ask for confirmation')
-  .action(async (exercise: string, options: { yes?: boolean }) => set(await reset(exercise, options)));
+  .action(async (exercise: string, options: { yes?: boolean }) =>
+    set(await (await import('./commands/reset.ts')).reset(exercise, options)),
+  );
 
 program
   .command('hint')
   .description('show the next hint of an exercise')
   .argument('[exercise]', 'exercise number (default: the first one not solved yet)')
   .option('--reset', 'start again from the first hint')
-  .action((exercise: string | undefined, options: { reset?: boolean }) => set(hint(exercise, options)));
+  .action(async (exercise: string | undefined, options: { reset?: boolean }) =>
+    set((await import('./commands/hint.ts')).hint(exercise, options)),
+  );
 
 program
   .command('progress')
@@ -114,7 +119,12 @@ program
     return n;
   })
   .action(async (only: string[], options: { concurrency?: number }) =>
-    set(await check({ only, ...(options.concurrency ? { concurrency: options.concurrency } : {}) })),
+    set(
+      await (await import('./commands/check.ts')).check({
+        only,
+        ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      }),
+    ),
   );
 
 program
@@ -127,7 +137,7 @@ program
   .helpOption(false)
   .argument('[args...]', 'passed to the suite: --rounds N, --requests N, --connections N, --only NAME, --profile NAME')
   .action(async (args: string[]) => {
-    await requireServices();
+    await (await import('./commands/doctor.ts')).requireServices();
     const { spawnSync } = await import('node:child_process');
     const { join } = await import('node:path');
     const { REPO_ROOT } = await import('./repo.ts');
@@ -146,7 +156,7 @@ program
 program
   .command('doctor')
   .description('check Node, PostgreSQL, Redis and the data, with the fix for each problem')
-  .action(async () => set(await doctor()));
+  .action(async () => set(await (await import('./commands/doctor.ts')).doctor()));
 
 // Instructors: grade students' submissions (src/grade/). Loaded on demand: learners never need it.
 const grade = program
@@ -186,7 +196,7 @@ services
   .command('status')
   .description('does each service answer, and who started it')
   .action(async () => {
-    const states = await serviceStates();
+    const states = await (await import('./services.ts')).serviceStates();
     for (const s of states) {
       if (s.error) fail(`${s.name} at ${s.where}: ${s.error}. ${s.fix}`);
       else ok(`${s.name} at ${s.where}${s.origin === 'embedded' ? ' (embedded, started by cachelab)' : ''}`);
@@ -197,7 +207,7 @@ services
   .command('up')
   .description('start what is missing: docker compose, else embedded PostgreSQL and redis-server')
   .action(async () => {
-    const report = await servicesUp();
+    const report = await (await import('./services.ts')).servicesUp();
     for (const line of report.lines) ({ ok, fail, warn })[line.outcome](line.text);
     set(report.ok ? 0 : 1);
   });
@@ -205,7 +215,7 @@ services
   .command('down')
   .description('stop what `services up` started (never servers started elsewhere)')
   .action(async () => {
-    for (const line of await servicesDown()) ok(line);
+    for (const line of await (await import('./services.ts')).servicesDown()) ok(line);
   });
 
 const db = program.command('db').description('the workshop database');
@@ -213,7 +223,9 @@ db.command('seed')
   .description('create, migrate and fill the database (idempotent)')
   .option('--rows <n>', 'rows of borrower_payments (default 1,000,000)')
   .option('--force', 're-create the data even if it is already there')
-  .action(async (options: { rows?: string; force?: boolean }) => set(await seedCommand(options)));
+  .action(async (options: { rows?: string; force?: boolean }) =>
+    set(await (await import('./commands/seed.ts')).seedCommand(options)),
+  );
 
 /**
  * `cachelab hint 01 | head -3`: once the reader has gone, every write fails with EPIPE, which
@@ -236,7 +248,7 @@ async function main(): Promise<void> {
     if (process.argv.length <= 2) {
       // `cachelab` alone: on a terminal, the home screen is a menu; in CI, a pipe or a script,
       // the same list as text.
-      if (isInteractive()) set(await menu());
+      if (isInteractive()) set(await (await import('./commands/menu.ts')).menu());
       else console.log(renderHome());
     } else {
       await program.parseAsync(process.argv);

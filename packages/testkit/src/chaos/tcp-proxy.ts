@@ -68,6 +68,9 @@ export interface ChaosProxyOptions {
   port?: number;
 }
 
+/** What a held lane takes in before it stops reading: a common TCP receive window, 64 KiB. */
+const HELD_WINDOW_BYTES = 64 * 1024;
+
 interface Pending {
   chunk: Buffer;
   dueAtMs: number;
@@ -85,6 +88,8 @@ class Lane {
   readonly #from: Socket;
   readonly #to: Socket;
   readonly #queue: Pending[] = [];
+  /** Bytes in #queue. */
+  #queued = 0;
   readonly #proxy: LaneControl;
   #timer: NodeJS.Timeout | undefined;
 
@@ -94,6 +99,7 @@ class Lane {
     this.#proxy = proxy;
     from.on('data', (chunk: Buffer) => {
       this.#queue.push({ chunk, dueAtMs: Date.now() + this.#proxy.delayMs() });
+      this.#queued += chunk.length;
       this.pump();
     });
   }
@@ -105,8 +111,10 @@ class Lane {
       this.#timer = undefined;
     }
     if (this.#proxy.mode() === 'blackhole') {
-      // Backpressure, like a real stalled TCP window: stop reading instead of buffering forever.
-      if (this.#queue.length > 0) this.#from.pause();
+      // Backpressure, like a real stalled TCP window: a peer's window takes what fits in it
+      // (so every command a client sends while held is counted in `bytesFromClients`), then
+      // reading stops instead of buffering forever.
+      if (this.#queued >= HELD_WINDOW_BYTES) this.#from.pause();
       return;
     }
     this.#from.resume();
@@ -118,6 +126,7 @@ class Lane {
         return;
       }
       this.#queue.shift();
+      this.#queued -= next.chunk.length;
       if (!this.#to.destroyed) {
         this.#to.write(next.chunk);
         this.#proxy.delivered(next.chunk.length);
@@ -134,6 +143,7 @@ class Lane {
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#queue.length = 0;
+    this.#queued = 0;
   }
 }
 

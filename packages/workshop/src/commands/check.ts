@@ -1,7 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { mapLimit } from '../concurrency.ts';
+import { describePool, mapAdaptive } from '../concurrency.ts';
 import { readHints } from '../hints.ts';
 import { c, fail, indent, ok, progress } from '../output.ts';
 import { type Exercise, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
@@ -172,6 +171,26 @@ export function judgeWrong(wrong: WrongAnswer, result: RunResult | Error): Wrong
   return { wrong, ok: true, text: `${wrong.name}: caught by "${catcher?.name ?? result.message}"` };
 }
 
+/** "07 wrong bump-with-get-then-set 14.2 s, …": where a check's time goes. */
+function slowest(
+  jobs: readonly { exercise: Exercise; kind: string; wrong?: WrongAnswer }[],
+  results: readonly (RunResult | Error)[],
+  n: number,
+): string {
+  return jobs
+    .map((job, i) => {
+      const r = results[i];
+      return { job, ms: r instanceof Error || r === undefined ? 0 : r.durationMs };
+    })
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, n)
+    .map(
+      ({ job, ms }) =>
+        `${job.exercise.id} ${job.wrong ? `wrong ${job.wrong.name}` : job.kind} ${(ms / 1000).toFixed(1)} s`,
+    )
+    .join(', ');
+}
+
 export async function check(options: { only?: string[]; concurrency?: number } = {}): Promise<number> {
   const structure = lintStructure();
   let failed = structure.length > 0;
@@ -191,7 +210,9 @@ export async function check(options: { only?: string[]; concurrency?: number } =
     return 1;
   }
   await requireServices();
-  const concurrency = options.concurrency ?? Math.max(1, Math.min(4, availableParallelism()));
+  // --concurrency N: exactly N. Otherwise as many as cores to begin with, and more while the
+  // CPU sits idle (runs wait on timers and the services much of the time: concurrency.ts).
+  const pool = options.concurrency ? { min: options.concurrency, max: options.concurrency } : {};
   type Job = { exercise: Exercise; kind: 'starter' | 'solution' | 'wrong'; srcDir?: string; wrong?: WrongAnswer };
   const jobs: Job[] = exercises.flatMap((exercise) => [
     { exercise, kind: 'starter' as const, srcDir: join(exercise.dir, 'src') },
@@ -200,10 +221,10 @@ export async function check(options: { only?: string[]; concurrency?: number } =
   ]);
   const wrongCount = jobs.filter((j) => j.kind === 'wrong').length;
   const spinner = progress(
-    `Checking ${exercises.length} exercises: each starter must fail, each solution pass${wrongCount > 0 ? `, each of ${wrongCount} wrong answers fail` : ''} (${jobs.length} runs, ${concurrency} at a time)…`,
+    `Checking ${exercises.length} exercises: each starter must fail, each solution pass${wrongCount > 0 ? `, each of ${wrongCount} wrong answers fail` : ''} (${jobs.length} runs, ${options.concurrency ? `${options.concurrency} at a time` : 'as many at a time as the CPU allows'})…`,
   );
   const started = Date.now();
-  const results = await mapLimit(jobs, concurrency, async (job): Promise<RunResult | Error> => {
+  const { results, report } = await mapAdaptive(jobs, pool, async (job): Promise<RunResult | Error> => {
     if (job.kind !== 'wrong')
       return runExercise({
         exercise: job.exercise,
@@ -228,6 +249,7 @@ export async function check(options: { only?: string[]; concurrency?: number } =
     }
   });
   spinner.done();
+  console.log(c.dim(`${describePool(report)}.`));
   for (const exercise of exercises) {
     const mine = jobs.flatMap((job, i) => (job.exercise === exercise ? [{ job, result: results[i] }] : []));
     const starter = mine.find((m) => m.job.kind === 'starter')?.result as RunResult;
@@ -256,5 +278,6 @@ export async function check(options: { only?: string[]; concurrency?: number } =
           `cachelab check: ${exercises.length} exercise${exercises.length === 1 ? '' : 's'} honest (${seconds} s).`,
         ),
   );
+  console.log(c.dim(`Slowest runs: ${slowest(jobs, results, 5)}.`));
   return failed ? 1 : 0;
 }

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { resolveExercise } from '../choose.ts';
 import { learnerSrc } from '../learner.ts';
 import { c, ok, UserError } from '../output.ts';
 import { loadProgress } from '../progress.ts';
 import { REPO_ROOT } from '../repo.ts';
 import { colourWanted, confirmOrRefuse, page } from '../terminal.ts';
-import { resolveExercise } from './verify.ts';
 
 /** A path as the learner would type it: relative to the repository when inside it. */
 function shown(path: string): string {

@@ -1,8 +1,8 @@
+import { resolveExercise } from '../choose.ts';
 import { readHints } from '../hints.ts';
 import { c, UserError } from '../output.ts';
 import { loadProgress, updateProgress } from '../progress.ts';
 import { renderMarkdown } from './read.ts';
-import { resolveExercise } from './verify.ts';
 
 /** Show the next hint of an exercise (each call one more, gentlest first); --all shows those seen again. */
 export function hint(query: string | undefined, options: { reset?: boolean } = {}): number {

@@ -1,7 +1,7 @@
+import { nextExercise } from '../choose.ts';
 import { c, mark } from '../output.ts';
 import { loadProgress } from '../progress.ts';
 import { listExercises, listLessons } from '../repo.ts';
-import { nextExercise } from './verify.ts';
 
 /**
  * The home screen as text: every lesson with its exercises, in order, with progress marks

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Separator, select } from '@inquirer/prompts';
+import { nextExercise } from '../choose.ts';
 import { readHints } from '../hints.ts';
 import { c, fail, mark, UserError, warn } from '../output.ts';
 import { loadProgress, PROGRESS_FILE } from '../progress.ts';
@@ -10,7 +11,6 @@ import { type Exercise, type Lesson, listExercises, listLessons } from '../repo.
 import { serviceStates } from '../services.ts';
 import { hint } from './hint.ts';
 import { read } from './read.ts';
-import { nextExercise } from './verify.ts';
 
 /**
  * The home screen on a terminal: every lesson and exercise in order, with progress marks

@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { resolveExercise } from '../choose.ts';
 import { learnerSrc } from '../learner.ts';
 import { c, ok, UserError } from '../output.ts';
 import { loadProgress, updateProgress } from '../progress.ts';
 import { type Exercise, REPO_ROOT, STATE_DIR } from '../repo.ts';
 import { listFiles } from '../runner/workspace.ts';
 import { confirmOrRefuse } from '../terminal.ts';
-import { resolveExercise } from './verify.ts';
 
 /**
  * `cachelab reset NN`: put the starter back, the way rustlings' reset does, but never

@@ -1,33 +1,12 @@
+import { nextExercise, resolveExercise } from '../choose.ts';
 import { readHints } from '../hints.ts';
 import { learnerSrc } from '../learner.ts';
-import { info, progress, UserError } from '../output.ts';
+import { info, progress } from '../output.ts';
 import { loadProgress, updateProgress } from '../progress.ts';
-import { type Exercise, findExercise, listExercises, listLessons } from '../repo.ts';
+import { listLessons } from '../repo.ts';
 import { describeResult, type ResultViewOptions } from '../result-view.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { requireServices } from './doctor.ts';
-
-/** The exercise `verify` picks when none is named: the first one not yet solved. */
-export function nextExercise(): Exercise | undefined {
-  const solved = loadProgress().solved;
-  return listExercises().find((e) => !solved[e.id]);
-}
-
-export function resolveExercise(query: string | undefined): Exercise {
-  if (query === undefined) {
-    const next = nextExercise();
-    if (!next) throw new UserError('Every exercise is solved. 🎉 Run `npx cachelab progress` to see them all.', 0);
-    return next;
-  }
-  const exercise = findExercise(query);
-  if (!exercise) {
-    const ids = listExercises()
-      .map((e) => e.id)
-      .join(', ');
-    throw new UserError(`There is no exercise "${query}". Exercises: ${ids}. List them with \`npx cachelab\`.`, 2);
-  }
-  return exercise;
-}
 
 /** Print a run's result the way a learner reads it: which behaviour is wrong, and what next. */
 export function printResult(result: RunResult, options: ResultViewOptions = {}): void {

@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import { createInterface } from 'node:readline';
+import { resolveExercise } from '../choose.ts';
 import { type SrcWatcher, watchSrc } from '../file-watch.ts';
 import { readHints } from '../hints.ts';
 import { learnerSrc } from '../learner.ts';
@@ -11,7 +12,6 @@ import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { requireServices } from './doctor.ts';
 import { renderMarkdown } from './read.ts';
 import { applyReset, describePlan, isPristine, planReset, type ResetPlan } from './reset.ts';
-import { resolveExercise } from './verify.ts';
 
 /**
  * `cachelab watch` — solve the exercises one after another, rustlings-style:

@@ -1,5 +1,6 @@
 import { relative, resolve } from 'node:path';
 import { requireServices } from '../commands/doctor.ts';
+import { describePool } from '../concurrency.ts';
 import { c, fail, info, mark, ok, UserError, warn } from '../output.ts';
 import { REPO_ROOT } from '../repo.ts';
 import { type GradeEvent, gradeSubmissions, hasResults } from './grade.ts';
@@ -151,7 +152,7 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
         points = new Map(event.exercises.map((e) => [e.name, e.points]));
         const timeoutText = timeout ? `timeout ${timeout} s per exercise` : "each exercise's own timeout";
         info(
-          `Grading ${event.submissions.length} submission${event.submissions.length === 1 ? '' : 's'} × ${event.exercises.length} exercise${event.exercises.length === 1 ? '' : 's'}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${event.total} runs, ${event.concurrency} at a time, ${timeoutText}, ${allOrNothing ? 'all-or-nothing' : 'partial credit'}.`,
+          `Grading ${event.submissions.length} submission${event.submissions.length === 1 ? '' : 's'} × ${event.exercises.length} exercise${event.exercises.length === 1 ? '' : 's'}${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${event.total} runs, ${event.adaptiveMax ? `${event.concurrency} at a time, up to ${event.adaptiveMax} while the CPU sits idle` : `${event.concurrency} at a time`}, ${timeoutText}, ${allOrNothing ? 'all-or-nothing' : 'partial credit'}.`,
         );
         if (event.sandbox.sandboxed)
           info(
@@ -223,6 +224,7 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
       ? `Stopped after ${formatDuration(outcome.wallMs)} (${runs}); the reports cover what was graded of ${n}`
       : `Graded ${n} in ${formatDuration(outcome.wallMs)} (${runs})`,
   );
+  if (outcome.graded > 0) info(`The machine: ${describePool(outcome.pool)}.`);
   if (outcome.interrupted) {
     warn(
       `Interrupted: the runs under way were stopped and not stored. Continue with the same command and --resume (${outcome.graded + outcome.resumed} results kept).`,

@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { mapLimit } from '../concurrency.ts';
+import { type AdaptiveOptions, mapAdaptive, mapLimit, type PoolReport } from '../concurrency.ts';
 import { UserError } from '../output.ts';
 import { type Exercise, findExercise, listExercises, REPO_ROOT } from '../repo.ts';
 import { probeSandbox } from '../runner/sandbox.ts';
@@ -32,7 +32,11 @@ export interface GradeOptions {
   exercises?: string[];
   /** The output folder. Default: `<root>/grades` (git-ignored). */
   out?: string;
-  /** Runs at once. Default: cores, at most 4. Each run is a vitest process with one worker. */
+  /**
+   * Runs at once, exactly. Default: as many as cores to begin with, more (up to twice the
+   * cores, at most 8) while the CPU sits idle and memory is free (concurrency.ts). Each run is
+   * a vitest process with one worker.
+   */
   concurrency?: number;
   /** Overrides every exercise's own timeoutSeconds. A run that exceeds it scores 0 (timeout). */
   timeoutSeconds?: number;
@@ -59,7 +63,10 @@ export type GradeEvent =
       submissions: Submission[];
       exercises: Exercise[];
       total: number;
+      /** Runs in flight to begin with. */
       concurrency: number;
+      /** With no --concurrency: the most runs in flight allowed while the CPU sits idle. */
+      adaptiveMax?: number;
       sandbox: { sandboxed: boolean; reason?: string };
     }
   | { type: 'run-start'; submission: string; exercise: string }
@@ -74,6 +81,8 @@ export interface GradeOutcome {
   resumed: number;
   interrupted: boolean;
   wallMs: number;
+  /** How the runs used the machine: runs/s, CPU busy, runs in flight. */
+  pool: PoolReport;
 }
 
 export function exerciseInfo(e: Exercise): ExerciseInfo {
@@ -135,7 +144,10 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   const shard = options.shard ?? null;
   const slice = shardSlice(all, shard);
   const allOrNothing = options.allOrNothing ?? false;
-  const concurrency = Math.max(1, options.concurrency ?? Math.min(4, availableParallelism()));
+  const pool: AdaptiveOptions = options.concurrency
+    ? { min: Math.max(1, options.concurrency), max: Math.max(1, options.concurrency) }
+    : { min: availableParallelism(), max: Math.min(8, availableParallelism() * 2) };
+  const concurrency = pool.min as number;
 
   const support = probeSandbox();
   if (!support.available && options.requireSandbox)
@@ -185,7 +197,15 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
       );
     }
   });
-  options.onEvent?.({ type: 'start', submissions: slice, exercises, total: jobs.length, concurrency, sandbox });
+  options.onEvent?.({
+    type: 'start',
+    submissions: slice,
+    exercises,
+    total: jobs.length,
+    concurrency,
+    ...(options.concurrency ? {} : { adaptiveMax: pool.max as number }),
+    sandbox,
+  });
 
   // What was graded against, so that `merge` can refuse shards graded on different tests.
   manifest.pinned = Object.fromEntries(pristine);
@@ -212,7 +232,7 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   // Nothing a job meets may stop the batch: whatever one submission throws (a file where a
   // folder should be, a disk error, a bug of ours) becomes that run's error, scored 0, and the
   // other runs go on. Without this, one throw ends mapLimit's Promise.all and no report is written.
-  await mapLimit(jobs, concurrency, async ({ submission, exercise }) => {
+  const { report } = await mapAdaptive(jobs, pool, async ({ submission, exercise }) => {
     if (options.signal?.aborted) return;
     let f: FetchedSubmission | undefined;
     let result: StoredResult | undefined;
@@ -368,7 +388,7 @@ export async function gradeSubmissions(options: GradeOptions): Promise<GradeOutc
   if (!interrupted) manifest.finishedAt = new Date().toISOString();
   writeManifest(out, manifest);
   writeReports(out);
-  return { out, manifest, graded, resumed, interrupted, wallMs: Math.round(performance.now() - started) };
+  return { out, manifest, graded, resumed, interrupted, wallMs: Math.round(performance.now() - started), pool: report };
 }
 
 /** Copy each exercise, without its starter src/, to `<out>/.pristine/<name>`; the copies stand in for the originals. */

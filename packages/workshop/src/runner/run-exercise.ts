@@ -6,7 +6,7 @@ import { REPO_ROOT } from '../repo.ts';
 import type { ChannelReport, ChannelTest } from './channel-reporter.ts';
 import { checkIntegrity, type TestManifest } from './integrity.ts';
 import { sandboxCommand } from './sandbox.ts';
-import { plantTripwires, type Tripwire } from './tripwires.ts';
+import type { Tripwire } from './tripwires.ts';
 import { listFiles, prepareWorkspace } from './workspace.ts';
 
 /**
@@ -133,7 +133,11 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
     const testFiles = listFiles(join(workspace.dir, 'test'))
       .filter((f) => f.endsWith('.test.ts'))
       .map((f) => `test/${f}`);
-    const tripwires: Tripwire[] = options.tripwires ? plantTripwires(workspace.dir, testFiles, options.tripwires) : [];
+    // Loaded only when planting: it needs the TypeScript compiler, a second of start-up that
+    // verify and check never use.
+    const tripwires: Tripwire[] = options.tripwires
+      ? (await import('./tripwires.ts')).plantTripwires(workspace.dir, testFiles, options.tripwires)
+      : [];
     const { output, timedOut, aborted, exitCode, report } = await spawnVitest(workspace.dir, timeoutMs, options);
     const durationMs = Math.round(performance.now() - started);
     if (timedOut || aborted) {
