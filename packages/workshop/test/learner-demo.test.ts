@@ -1,9 +1,13 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connectRedis } from '@cachelab/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type DemoReport, type Measurement, renderReport } from '../src/commands/demo.ts';
-import { findLesson } from '../src/repo.ts';
+import { type DemoReport, type Measurement, renderReport, runSequence } from '../src/commands/demo.ts';
+import { BURST_REQUESTS } from '../src/commands/demo-strategies.ts';
+import { UserError } from '../src/output.ts';
+import { findLesson, type Lesson } from '../src/repo.ts';
 import { cachelab, createLearner } from './learner-kit.ts';
 
 /**
@@ -34,6 +38,25 @@ function tableRows(out: string): Record<string, string>[] {
   }
   return rows;
 }
+
+/** Lesson 09's comparison table: one row per strategy, cells split on runs of two or more spaces. */
+function strategyRows(out: string): Record<string, string>[] {
+  const lines = out.split('\n');
+  const head = lines.findIndex((l) => /^strategy\s+first\s+first ms\s+then\s+then ms\s+req\/s/.test(l));
+  expect(head, `the demo prints the strategies' table:\n${out}`).toBeGreaterThanOrEqual(0);
+  const names = (lines[head] as string).trim().split(/\s{2,}/);
+  const rows: Record<string, string>[] = [];
+  for (const line of lines.slice(head + 1)) {
+    if (!line.startsWith('/')) break;
+    const cells = line.trim().split(/\s{2,}/);
+    expect(cells, `one cell per column: ${line}`).toHaveLength(names.length);
+    rows.push(Object.fromEntries(names.map((n, i) => [n, cells[i] ?? ''])));
+  }
+  return rows;
+}
+
+/** What lesson 09 mounts (its app's MOUNTS): each strategy under the number of its lesson. */
+const LESSON_09_STRATEGIES = ['/01', '/02', '/03', '/04', '/07'];
 
 describe('cachelab demo', { timeout: 180_000 }, () => {
   it('lesson 01: every request reaches PostgreSQL, with db times measured on each, and it says there is no cache', async () => {
@@ -164,11 +187,144 @@ describe('cachelab demo', { timeout: 180_000 }, () => {
     },
   );
 
+  it.runIf(runnable('09'))(
+    'lesson 09: the same requests against every strategy it mounts, in one table: a MISS then HITs, then a burst each',
+    async () => {
+      const started = performance.now();
+      const { code, out } = await cachelab(['demo', '09', '--hits', '2'], learner.env);
+      const seconds = (performance.now() - started) / 1000;
+      expect(code, out).toBe(0);
+      expect(out).not.toMatch(/\n\s+at /);
+      const rows = strategyRows(out);
+      expect(rows.map((r) => r.strategy?.split(' ')[0])).toEqual(LESSON_09_STRATEGIES);
+      for (const row of rows) {
+        const what = JSON.stringify(row);
+        expect(Number(row['first ms']), `a measured first request: ${what}`).toBeGreaterThan(0);
+        expect(Number(row['then ms']), what).toBeGreaterThan(0);
+        expect(Number(row['req/s']?.replace(/,/g, '')), `the burst was answered: ${what}`).toBeGreaterThan(0);
+        expect(Number(row['p99 ms']), what).toBeGreaterThanOrEqual(Number(row['p50 ms']));
+        expect(row.errors, `every request of the burst answered 2xx: ${what}`).toBe('0');
+        if (row.strategy?.startsWith('/01 ')) {
+          expect([row.first, row.then, row['hit ratio']], 'lesson 01 has no cache').toEqual(['—', '— ×2', '—']);
+          expect(row['vs /01']).toBe('1.0×');
+        } else {
+          expect([row.first, row.then], what).toEqual(['MISS', 'HIT ×2']);
+          // Zipf over 10,000 employees, 1,000 requests from cold: some hits, never all.
+          expect(Number.parseFloat(row['hit ratio'] ?? ''), what).toBeGreaterThan(10);
+          expect(Number.parseFloat(row['hit ratio'] ?? ''), what).toBeLessThan(100);
+        }
+      }
+      expect(out).toMatch(/Requests per second under the burst/);
+      expect(out).toMatch(/\/04 hierarchical\s+█+/);
+      // A burst stops at its cap on a very busy machine: then it says so, and "every request".
+      expect(out).toMatch(
+        /✓ All 5 strategies answered: 3 requests each to GET <strategy>\/employees\/42, then (1,000 each|every request) under the burst, every one with a 2xx\./,
+      );
+      expect(out).toMatch(/✓ In every cache the first GET was a MISS and the ones after it HITs/);
+      expect(out).toMatch(/› Measured on \d+ × .*; load average [\d.]+ before and [\d.]+ after, on \d+ cores/);
+      expect(out).toMatch(
+        /Deleted the [1-9][\d,]* keys this run wrote under cachelab:demo:09:[0-9a-f]+:, and nothing else/,
+      );
+      // The brief: the whole demo in about 20 s; on a shared, loaded machine allow twice that.
+      expect(seconds, `demo 09 took ${seconds.toFixed(1)} s`).toBeLessThan(60);
+    },
+  );
+
+  it.runIf(runnable('09'))(
+    'lesson 09 --json carries every strategy’s requests and burst, and only this run’s keys are deleted',
+    async () => {
+      const redis = connectRedis();
+      const sentinel = `cachelab:09:03:demo-test-someone-else-${process.pid}`;
+      try {
+        await redis.set(sentinel, 'x', 'EX', 120);
+        const { code, out } = await cachelab(['demo', '09', '--hits', '1', '--json'], learner.env);
+        expect(code, out).toBe(0);
+        const report = JSON.parse(out) as DemoReport;
+        expect(report.lesson).toBe('09-load-testing');
+        expect(report.cached).toBe(true);
+        const s = report.strategies;
+        expect(s, 'the strategies are in the report').not.toBeNull();
+        if (!s) return;
+        expect(s.runs.map((r) => r.path)).toEqual(LESSON_09_STRATEGIES);
+        expect(s.burst).toMatchObject({ route: '/employees/:id', requests: BURST_REQUESTS, keys: 10_000 });
+        expect(s.cores).toBeGreaterThan(0);
+        expect(s.machine).toMatch(/Node v\d+/);
+        for (const r of s.runs) {
+          expect(r.requests.map((m) => `${m.status} ${m.path}`)).toEqual([
+            `200 ${r.path}/employees/42`,
+            `200 ${r.path}/employees/42`,
+          ]);
+          expect(r.requests.every((m) => m.wallMs > 0)).toBe(true);
+          expect(r.burst.requests, `${r.path}: the burst was answered`).toBeGreaterThan(0);
+          expect(r.burst.statuses['2xx'], `${r.path}: every response a 2xx`).toBe(r.burst.requests);
+          expect(r.burst.errors).toBe(0);
+          expect(r.burst.rps).toBeGreaterThan(0);
+          const counted = Object.values(r.burst.xCache).reduce((a, b) => a + b, 0);
+          expect(counted, `${r.path}: X-Cache read on every response`).toBe(r.burst.requests);
+          if (r.path === '/01') {
+            expect(r.requests.map((m) => m.cache)).toEqual([undefined, undefined]);
+            expect(r.burst.hitRatio).toBeNull();
+          } else {
+            expect(r.requests.map((m) => m.cache)).toEqual(['MISS', 'HIT']);
+            expect(r.burst.hitRatio).toBe((r.burst.xCache.HIT ?? 0) / r.burst.requests);
+            expect(r.burst.hitRatio ?? 1, 'no more hits than the sequence allows').toBeLessThanOrEqual(
+              s.burst.bestHitRatio + 1e-9,
+            );
+          }
+        }
+        expect(report.keys?.prefix).toMatch(/^cachelab:demo:09:[0-9a-f]+:$/);
+        expect(report.keys?.deleted).toBeGreaterThan(0);
+        expect(await redis.keys(`${report.keys?.prefix}*`), 'nothing of the run is left').toEqual([]);
+        expect(await redis.get(sentinel), 'an entry the demo did not write is still there').toBe('x');
+      } finally {
+        await redis.del(sentinel);
+        redis.disconnect();
+      }
+    },
+  );
+
   it('names the lessons when asked for one that does not exist, without a stack trace', async () => {
     const { code, out } = await cachelab(['demo', '42'], learner.env);
     expect(code).toBe(2);
     expect(out).toMatch(/There is no lesson "42"\. Lessons: 01/);
     expect(out).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('cachelab demo, a lesson without the routes it asks for', () => {
+  it('a 404 stops the demo with one line naming the lesson, the route and what its GET / lists', async () => {
+    // A server that answers like a lesson (an index, problem+json 404s) but has none of the routes.
+    const server = createServer((req, res) => {
+      if (req.url === '/') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ lesson: '01-uncached', routes: ['GET /health'] }));
+        return;
+      }
+      res.statusCode = 404;
+      res.setHeader('content-type', 'application/problem+json');
+      res.end(
+        JSON.stringify({ title: 'Not found', status: 404, detail: `There is no route GET ${req.url?.split('?')[0]}.` }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const error = await runSequence(findLesson('01') as Lesson, base, {
+        hits: 1,
+        freshParameters: false,
+        proxy: null,
+        onStep: () => {},
+      }).catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(UserError);
+      const message = (error as UserError).message;
+      expect(message).toMatch(
+        /^Lesson 01's server has no route for GET \/payments\?investor=DEMO_INV[^ ]* \(404: There is no route GET \/payments\.\), so this demo cannot try it\. Its GET \/ lists: GET \/health\. Try the lesson by hand: `npx cachelab run 01`/,
+      );
+      expect(message, 'not blamed on the database').not.toContain('seeded');
+      expect(message).not.toContain('\n');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
@@ -196,6 +352,7 @@ describe('cachelab demo, what it says about an answer', () => {
     conditional: [],
     metrics: null,
     outage: null,
+    strategies: null,
   });
 
   it('a first request that was a BYPASS says Redis did not answer in time, not that something had cached it', () => {

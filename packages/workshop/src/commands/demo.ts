@@ -2,19 +2,15 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type ChaosProxy,
-  connectRedis,
-  deleteByPrefix,
-  freePort,
-  parseServerTiming,
-  redisUrl,
-  startChaosProxy,
-} from '@cachelab/testkit';
+import { type ChaosProxy, connectRedis, deleteByPrefix, freePort, redisUrl, startChaosProxy } from '@cachelab/testkit';
 import { c, mark, progress, UserError } from '../output.ts';
 import { updateProgress } from '../progress.ts';
 import { findLesson, type Lesson, listLessons } from '../repo.ts';
+import { bar, EMPLOYEE, type Measurement, ms, REQUEST_TIMEOUT_MS, RouteNotFound, request, strip } from './demo-kit.ts';
+import { renderStrategies, runStrategies, type StrategyComparison, strategiesOf } from './demo-strategies.ts';
 import { requireServices } from './doctor.ts';
+
+export { bar, EMPLOYEE, type Measurement } from './demo-kit.ts';
 
 /**
  * `cachelab demo NN` — "try it": start lesson NN's own server (its src/main.ts, exactly
@@ -41,6 +37,12 @@ import { requireServices } from './doctor.ts';
  *  5. stop the server, delete the keys under this run's prefix, then print a table from
  *     X-Cache and Server-Timing and a bar chart of MISS against HIT.
  *
+ * A lesson whose `GET /` lists `strategies` (lesson 09 mounts each earlier lesson's app under
+ * its number) gets demo-strategies.ts instead of step 3 and 4: the same requests against
+ * each strategy, single ones and a short autocannon burst, compared in one table. A request
+ * the lesson has no route for (404) stops the demo with one line naming the lesson and what
+ * its `GET /` lists, not with a stack trace.
+ *
  * Why a child process and not createApp in-process: every lesson builds its dependencies
  * (Redis clients, key prefix, instance id) in its own main.ts, and the numbers should be
  * the ones the learner gets from `run` and curl — real HTTP over loopback, the lesson's
@@ -48,9 +50,7 @@ import { requireServices } from './doctor.ts';
  */
 
 export const CLASSIC_PAYMENTS = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000';
-export const EMPLOYEE = '/employees/42';
 const STARTUP_TIMEOUT_MS = 30_000;
-const REQUEST_TIMEOUT_MS = 60_000;
 /** Where a lesson's main.ts reads its key prefix from (lesson 03's `keyPrefixFromEnv`). */
 export const KEY_PREFIX_ENV = 'REDIS_KEY_PREFIX';
 /** Every demo run's own prefix starts with this, then the lesson and a random id. */
@@ -63,29 +63,6 @@ export const DEMO_PREFIX = 'cachelab:demo:';
 export const DEMO_BREAKER_FAILURES = 2;
 /** How long the demo waits for the circuit to close once Redis answers again. */
 const RECOVERY_TIMEOUT_MS = 15_000;
-
-export interface Measurement {
-  /** What the request is, for people: `GET /payments (classic)`. */
-  label: string;
-  method: string;
-  path: string;
-  status: number;
-  /** `X-Cache` (HIT, MISS, STALE, BYPASS), undefined when the lesson has no cache. */
-  cache: string | undefined;
-  /** `X-Cache-Level` (L1, L2) on a hit, when the lesson says. */
-  level: string | undefined;
-  /** Server-Timing metrics in ms: db, l1, l2, json, total, … */
-  timing: Record<string, number>;
-  /** What the client waited, request sent to last byte read, ms. */
-  wallMs: number;
-  bytes: number;
-  /** The response's `ETag`, when it has one. */
-  etag?: string;
-  /** The response's `Cache-Control`, when it has one. */
-  cacheControl?: string;
-  /** The `If-None-Match` this request sent, when it was conditional. */
-  ifNoneMatch?: string;
-}
 
 /** What `GET /metrics` said, as `name{labels}` → value, for the series the demo shows. */
 export type MetricSamples = Record<string, number>;
@@ -113,6 +90,11 @@ export interface DemoReport {
   metrics: MetricSamples | null;
   /** Redis stops answering, then answers again, when the lesson has a circuit breaker. */
   outage: Outage | null;
+  /**
+   * Lesson 09: every strategy it mounts, the same requests against each (the lists above
+   * are then empty).
+   */
+  strategies: StrategyComparison | null;
 }
 
 export interface Outage {
@@ -176,7 +158,11 @@ export async function demo(query: string, options: { hits?: number; json?: boole
     const server = await startLesson(lesson, main, env).finally(() => spinner?.done());
     try {
       spinner = options.json ? null : progress(`Sending requests to ${server.url}…`);
-      report = await runSequence(lesson, server.url, { hits, freshParameters, proxy });
+      const onStep = (label: string) => {
+        spinner?.done();
+        spinner = options.json ? null : progress(label);
+      };
+      report = await runSequence(lesson, server.url, { hits, freshParameters, proxy, onStep });
     } finally {
       spinner?.done();
       await server.stop();
@@ -303,54 +289,6 @@ function whyItStopped(output: string): string {
   return line.replace(/^✗\s*/, '');
 }
 
-async function request(
-  base: string,
-  label: string,
-  method: string,
-  path: string,
-  options: { body?: unknown; ifNoneMatch?: string } = {},
-): Promise<Measurement & { text: string }> {
-  const headers: Record<string, string> = {};
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.ifNoneMatch !== undefined) headers['if-none-match'] = options.ifNoneMatch;
-  const started = performance.now();
-  const res = await fetch(`${base}${path}`, {
-    method,
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    headers,
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const buffer = Buffer.from(await res.arrayBuffer());
-  const wallMs = performance.now() - started;
-  const etag = res.headers.get('etag') ?? undefined;
-  const cacheControl = res.headers.get('cache-control') ?? undefined;
-  const measurement: Measurement = {
-    label,
-    method,
-    path,
-    status: res.status,
-    cache: res.headers.get('x-cache')?.toUpperCase() ?? undefined,
-    level: res.headers.get('x-cache-level')?.toUpperCase() ?? undefined,
-    timing: parseServerTiming(res.headers.get('server-timing')),
-    wallMs: Math.round(wallMs * 10) / 10,
-    bytes: buffer.length,
-    ...(etag ? { etag } : {}),
-    ...(cacheControl ? { cacheControl } : {}),
-    ...(options.ifNoneMatch !== undefined ? { ifNoneMatch: options.ifNoneMatch } : {}),
-  };
-  if (res.status >= 400) {
-    throw new UserError(
-      `${method} ${path} answered ${res.status}: ${buffer.toString('utf8').slice(0, 300)}. Is the database seeded? \`npx cachelab doctor\``,
-    );
-  }
-  // Only the small bodies are read back (the employee's status); 17.8 MB of payments are not.
-  return { ...measurement, text: buffer.length < 100_000 ? buffer.toString('utf8') : '' };
-}
-
-function strip({ text: _text, ...m }: Measurement & { text: string }): Measurement {
-  return m;
-}
-
 /** An ETag, shortened for a label: `"3q2+7w…"`. */
 function shortTag(etag: string): string {
   return etag.length > 14 ? `${etag.slice(0, 10)}…"` : etag;
@@ -387,18 +325,85 @@ export function metricSum(samples: MetricSamples, prefix: string): number {
     .reduce((n, [, v]) => n + v, 0);
 }
 
-async function runSequence(
-  lesson: Lesson,
-  base: string,
-  options: { hits: number; freshParameters: boolean; proxy: ChaosProxy | null },
-): Promise<DemoReport> {
-  let routes: string[] = [];
+/** What the lesson's `GET /` says about itself (`routes`, or lesson 09's `strategies`); {} if nothing. */
+async function readIndex(base: string): Promise<Record<string, unknown>> {
   try {
     const res = await fetch(`${base}/`, { signal: AbortSignal.timeout(5_000) });
-    routes = ((await res.json()) as { routes?: string[] }).routes ?? [];
+    const index = (await res.json()) as unknown;
+    return index && typeof index === 'object' ? (index as Record<string, unknown>) : {};
   } catch {
-    // an older lesson without an index: lesson 01's routes
+    return {}; // an older lesson without an index: lesson 01's routes
   }
+}
+
+/** A route the demo asked for and the lesson does not have: one line, what it has instead. */
+function routeMissing(lesson: Lesson, index: Record<string, unknown>, err: RouteNotFound): UserError {
+  const routes = Array.isArray(index.routes) ? index.routes.filter((r) => typeof r === 'string') : [];
+  const mounts = strategiesOf(index);
+  const has =
+    routes.length > 0
+      ? ` Its GET / lists: ${routes.join(', ')}.`
+      : mounts
+        ? ` Its GET / lists the strategies ${mounts.map((m) => m.path).join(', ')}.`
+        : '';
+  return new UserError(
+    `Lesson ${lesson.id}'s server has no route for ${err.method} ${err.path} (404${err.detail ? `: ${err.detail}` : ''}), so this demo cannot try it.${has} Try the lesson by hand: \`npx cachelab run ${lesson.id}\`, then curl what its GET / lists.`,
+  );
+}
+
+/** The requests of one demo against a lesson's server at `base` (exported for tests). */
+export async function runSequence(
+  lesson: Lesson,
+  base: string,
+  options: {
+    hits: number;
+    freshParameters: boolean;
+    proxy: ChaosProxy | null;
+    onStep: (label: string) => void;
+  },
+): Promise<DemoReport> {
+  const index = await readIndex(base);
+  try {
+    return await sendSequence(lesson, base, index, options);
+  } catch (err) {
+    throw err instanceof RouteNotFound ? routeMissing(lesson, index, err) : err;
+  }
+}
+
+async function sendSequence(
+  lesson: Lesson,
+  base: string,
+  index: Record<string, unknown>,
+  options: {
+    hits: number;
+    freshParameters: boolean;
+    proxy: ChaosProxy | null;
+    onStep: (label: string) => void;
+  },
+): Promise<DemoReport> {
+  const mounts = strategiesOf(index);
+  if (mounts) {
+    const strategies = await runStrategies(base, mounts, {
+      hits: options.hits,
+      fullLoadTest: typeof index.load === 'string' ? index.load : null,
+      onStep: options.onStep,
+    });
+    return {
+      lesson: lesson.name,
+      cached: strategies.runs.some((r) => r.burst.hitRatio !== null),
+      keys: null,
+      freshParameters: false,
+      payments: [],
+      employee: [],
+      write: [],
+      statusChange: null,
+      conditional: [],
+      metrics: null,
+      outage: null,
+      strategies,
+    };
+  }
+  const routes = Array.isArray(index.routes) ? index.routes.filter((r): r is string => typeof r === 'string') : [];
   const canPatch = routes.some((r) => /^PATCH\s+\/employees\/:id/.test(r));
   const hasMetrics = routes.some((r) => /^GET\s+\/metrics\b/.test(r));
   const paymentsPath = options.freshParameters
@@ -472,6 +477,7 @@ async function runSequence(
     conditional,
     metrics,
     outage,
+    strategies: null,
   };
 }
 
@@ -517,8 +523,6 @@ async function runOutage(base: string, proxy: ChaosProxy, metricsBefore: MetricS
 
 const METRIC_ORDER = ['db', 'l1', 'l2', 'json', 'total'];
 
-// Server-Timing durations carry one decimal: showing more would be precision we do not have.
-const ms = (n: number | undefined) => (n === undefined ? '—' : n.toFixed(1));
 const avg = (ns: number[]) => ns.reduce((a, b) => a + b, 0) / Math.max(1, ns.length);
 const serverMs = (m: Measurement) => m.timing.total ?? m.wallMs;
 
@@ -531,14 +535,6 @@ function size(bytes: number): string {
   if (bytes >= 1_000_000) return `${(bytes / 1_000_000).toFixed(1)} MB`;
   if (bytes >= 1_000) return `${(bytes / 1_000).toFixed(1)} kB`;
   return `${bytes} B`;
-}
-
-/** A bar of `value` on a scale where `max` is `width` cells, with eighth-cell precision. */
-export function bar(value: number, max: number, width = 40): string {
-  if (max <= 0 || value <= 0) return '';
-  const eighths = Math.max(1, Math.round((value / max) * width * 8));
-  const partial = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8] ?? '';
-  return '█'.repeat(Math.floor(eighths / 8)) + partial;
 }
 
 function table(rows: Measurement[]): string[] {
@@ -605,6 +601,7 @@ function chart(title: string, rows: Measurement[], cached: boolean): string[] {
 /** The demo's output: what was measured, then what it means. */
 export function renderReport(report: DemoReport): string {
   const id = report.lesson.slice(0, 2);
+  if (report.strategies) return strategiesReport(report, report.strategies);
   const out: string[] = [''];
   out.push(c.bold(`Lesson ${report.lesson} — measured on this machine just now`));
   // In the order they were sent: each conditional request after the answer whose ETag it sends.
@@ -688,11 +685,7 @@ export function renderReport(report: DemoReport): string {
   out.push(...conditionalLines(report));
   if (report.metrics) out.push('', ...metricsLines(report, report.metrics));
   if (report.outage) out.push(...outageLines(report.outage));
-  if (report.keys)
-    out.push(
-      `${mark.info} Deleted the ${plural(report.keys.deleted, 'key', 'keys')} this run wrote under ${report.keys.prefix}, and nothing else${report.keys.lessonPrefix ? ` (the lesson's own ${report.keys.lessonPrefix} entries were not touched)` : ''}.`,
-    );
-  out.push('');
+  out.push(...keysLines(report), '');
   out.push(
     c.dim(
       `Columns: X-Cache and Server-Timing are the response's own headers; "client ms" is measured by this demo, request to last byte.`,
@@ -702,6 +695,29 @@ export function renderReport(report: DemoReport): string {
     `Try it yourself: \`npx cachelab run ${id}\`, then curl -si 'http://127.0.0.1:3000${CLASSIC_PAYMENTS}' | grep -iE '^(x-cache|server-timing)'`,
   );
   return out.join('\n');
+}
+
+/** Which keys this run deleted: only its own. */
+function keysLines(report: DemoReport): string[] {
+  if (!report.keys) return [];
+  return [
+    `${mark.info} Deleted the ${plural(report.keys.deleted, 'key', 'keys')} this run wrote under ${report.keys.prefix}, and nothing else${report.keys.lessonPrefix ? ` (the lesson's own ${report.keys.lessonPrefix} entries were not touched)` : ''}.`,
+  ];
+}
+
+/** Lesson 09: the strategies side by side (demo-strategies.ts), then the keys and how to go on. */
+function strategiesReport(report: DemoReport, strategies: StrategyComparison): string {
+  const id = report.lesson.slice(0, 2);
+  const example = strategies.runs.find((r) => r.burst.hitRatio !== null) ?? strategies.runs[0];
+  return [
+    ...renderStrategies(report.lesson, strategies),
+    ...keysLines(report),
+    '',
+    c.dim(
+      `Columns: "first" and "then" are the X-Cache of GET <strategy>${EMPLOYEE} and of the requests after it, "first ms" and "then ms" (the median) what this demo waited for them, request to last byte; req/s, p50, p99, hit ratio (the share of X-Cache: HIT) and errors are the burst's, from every response autocannon received.`,
+    ),
+    `Try it yourself: \`npx cachelab run ${id}\`, then curl -si http://127.0.0.1:3000${example?.path ?? ''}${EMPLOYEE} | grep -iE '^(x-cache|server-timing)'${strategies.fullLoadTest ? `. Every strategy in a process of its own, 20× the requests: ${strategies.fullLoadTest}` : ''}`,
+  ].join('\n');
 }
 
 /** Lesson 07: what an ETag saves, from the conditional requests. */
