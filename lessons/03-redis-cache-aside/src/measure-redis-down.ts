@@ -9,7 +9,13 @@ import { createRedisClient } from './redis-client.ts';
  *   npx tsx lessons/03-redis-cache-aside/src/measure-redis-down.ts
  *
  * Both clients point at a port where nothing listens (the OS picks a free one).
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README).
  */
+export const FIGURES = ['{defaults,createRedisClient}Ms'];
+const json = process.argv.includes('--json');
+const figures: Record<string, number> = {};
 const port = await new Promise<number>((resolve) => {
   const server = createServer().listen(0, '127.0.0.1', () => {
     const address = server.address();
@@ -18,11 +24,11 @@ const port = await new Promise<number>((resolve) => {
 });
 const url = `redis://127.0.0.1:${port}`;
 
-const clients: [string, Redis][] = [
-  ['ioredis defaults', new Redis(url)],
-  ['createRedisClient', createRedisClient({ url, log: () => {} })],
+const clients: [string, string, Redis][] = [
+  ['defaults', 'ioredis defaults', new Redis(url)],
+  ['createRedisClient', 'createRedisClient', createRedisClient({ url, log: () => {} })],
 ];
-for (const [name, redis] of clients) {
+for (const [key, name, redis] of clients) {
   redis.on('error', () => {}); // silence the reconnection errors of the default client
   const started = performance.now();
   const outcome = await redis.get('any-key').then(
@@ -30,6 +36,10 @@ for (const [name, redis] of clients) {
     (err: Error) => `rejected ("${err.message}")`,
   );
   const ms = performance.now() - started;
-  console.log(`${name.padEnd(18)} GET with nothing on :${port} → ${outcome} after ${ms.toFixed(0)} ms`);
+  figures[`${key}Ms`] = ms;
+  (json ? console.error : console.log)(
+    `${name.padEnd(18)} GET with nothing on :${port} → ${outcome} after ${ms.toFixed(0)} ms`,
+  );
   redis.disconnect();
 }
+if (json) console.log(JSON.stringify(figures));

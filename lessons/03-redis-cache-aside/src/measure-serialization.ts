@@ -19,7 +19,22 @@ import { createRedisClient, whenReady } from './redis-client.ts';
  *   over HTTP    a local server with two routes that both GET the entry from Redis, then
  *                (a) parse + res.json(value), or (b) res.send(bytes); timed by the client,
  *                from the request to the last byte of the body.
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README).
  */
+export const FIGURES = [
+  'rows',
+  'jsonMB',
+  'redisGetMs',
+  'parseMs',
+  'stringifyMs',
+  'reserializeMs',
+  'httpReserializeMs',
+  'httpBytesMs',
+];
+const json = process.argv.includes('--json');
+const say = json ? console.error : console.log;
 const runsFlag = process.argv.indexOf('--runs');
 const RUNS = runsFlag >= 0 ? Number(process.argv[runsFlag + 1]) : 15;
 if (!Number.isInteger(RUNS) || RUNS < 1) {
@@ -57,7 +72,7 @@ const q = { investor: 'DEMO_INV', from: '2024-01-01', to: '2025-01-01', limit: 1
 const rows = await listPayments(db, q);
 const bytes = Buffer.from(JSON.stringify({ ...q, count: rows.length, rows }));
 await redis.set(KEY, bytes, 'EX', 300);
-console.log(
+say(
   `Body: ${rows.length.toLocaleString('en')} rows, ${(bytes.length / 1e6).toFixed(1)} MB of JSON. Median of ${RUNS} runs each.\n`,
 );
 
@@ -88,17 +103,31 @@ const fetchAll = (path: string) => async () => {
 const httpA = await measure(fetchAll('/a'));
 const httpB = await measure(fetchAll('/b'));
 
-console.log('In process, per hit, after the Redis GET:');
-console.log(`  Redis GET of the entry (getBuffer)              ${fmt(redisGet)}`);
-console.log(`  (a) JSON.parse                                  ${fmt(parseOnly)}`);
-console.log(`      JSON.stringify                              ${fmt(stringifyOnly)}`);
-console.log(`      parse + stringify, what (a) pays per hit    ${fmt(reserialize)}`);
-console.log(`  (b) send the stored bytes                          0.0 ms  (nothing to do)`);
-console.log('Over HTTP on 127.0.0.1, request to last byte, Redis GET included:');
-console.log(`  (a) GET + JSON.parse + res.json(value)          ${fmt(httpA)}`);
-console.log(`  (b) GET + res.send(bytes)                       ${fmt(httpB)}`);
+say('In process, per hit, after the Redis GET:');
+say(`  Redis GET of the entry (getBuffer)              ${fmt(redisGet)}`);
+say(`  (a) JSON.parse                                  ${fmt(parseOnly)}`);
+say(`      JSON.stringify                              ${fmt(stringifyOnly)}`);
+say(`      parse + stringify, what (a) pays per hit    ${fmt(reserialize)}`);
+say(`  (b) send the stored bytes                          0.0 ms  (nothing to do)`);
+say('Over HTTP on 127.0.0.1, request to last byte, Redis GET included:');
+say(`  (a) GET + JSON.parse + res.json(value)          ${fmt(httpA)}`);
+say(`  (b) GET + res.send(bytes)                       ${fmt(httpB)}`);
 
 server.close();
 await redis.del(KEY);
 await redis.quit();
 await db.end();
+if (json) {
+  console.log(
+    JSON.stringify({
+      rows: rows.length,
+      jsonMB: bytes.length / 1e6,
+      redisGetMs: redisGet,
+      parseMs: parseOnly,
+      stringifyMs: stringifyOnly,
+      reserializeMs: reserialize,
+      httpReserializeMs: httpA,
+      httpBytesMs: httpB,
+    }),
+  );
+}

@@ -22,7 +22,19 @@ import { expectedHitRatio, staleReadProbability } from './ttl-policy.ts';
  *
  * It writes only to a copy of `employees` in a schema of its own, and to Redis keys under
  * `cachelab:05:measure:<run>:`, and removes both at the end.
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README).
  */
+export const FIGURES = [
+  '{status10s,status20s,status50s,oneTtl}.{hitPct,l1Pct,formulaPct,profileLoadsPer1000,staleReads,hits,stalePct,oldestStaleS}',
+  '{status10s,status20s,status50s}.{formulaStalePct,formulaStalePctAtTenADay}',
+  '{profile1h,profile4h,profile12h}.{hitPct,l1Pct,formulaPct,profileLoadsPer1000}',
+  '{status,profile}.{lateMs,changesPerDay}',
+];
+const json = process.argv.includes('--json');
+const say = json ? console.error : console.log;
+const figures: Record<string, Record<string, number>> = {};
 
 interface Experiment {
   title: string;
@@ -40,7 +52,7 @@ interface Experiment {
   prewarm: boolean;
   /** Which part's hit ratio the experiment is about. */
   part: 'status' | 'profile';
-  configs: { label: string; ttls: AppDeps['ttls']; ttlSeconds: number; worstCaseSeconds: number }[];
+  configs: { key: string; label: string; ttls: AppDeps['ttls']; ttlSeconds: number; worstCaseSeconds: number }[];
 }
 
 /** TTLs in *simulated* seconds, turned into the app's real units at `scale`. */
@@ -65,15 +77,29 @@ const STATUS: Experiment = {
   prewarm: true,
   part: 'status',
   configs: [
-    { label: 'status 10 s + L1 2 s', ttls: scaled(10, { status: [10, 2] }), ttlSeconds: 10, worstCaseSeconds: 12 },
-    { label: 'status 20 s + L1 4 s', ttls: scaled(10, { status: [20, 4] }), ttlSeconds: 20, worstCaseSeconds: 24 },
     {
+      key: 'status10s',
+      label: 'status 10 s + L1 2 s',
+      ttls: scaled(10, { status: [10, 2] }),
+      ttlSeconds: 10,
+      worstCaseSeconds: 12,
+    },
+    {
+      key: 'status20s',
+      label: 'status 20 s + L1 4 s',
+      ttls: scaled(10, { status: [20, 4] }),
+      ttlSeconds: 20,
+      worstCaseSeconds: 24,
+    },
+    {
+      key: 'status50s',
       label: 'status 50 s + L1 10 s (the lesson’s)',
       ttls: scaled(10, { status: [50, 10] }),
       ttlSeconds: 50,
       worstCaseSeconds: 60,
     },
     {
+      key: 'oneTtl',
       label: 'one TTL for both: 50 s + L1 10 s',
       ttls: scaled(10, { status: [50, 10], profile: [50, 10] }),
       ttlSeconds: 50,
@@ -93,6 +119,7 @@ const PROFILE: Experiment = {
   prewarm: false,
   part: 'profile',
   configs: [1, 4, 12].map((hours) => ({
+    key: `profile${hours}h`,
     label: `profile ${hours} h + L1 ${hours === 12 ? '5 min' : `${hours * 12} min`}${hours === 12 ? ' (the lesson’s)' : ''}`,
     ttls: {
       ...scaled(3600, { profile: [hours * 3600, hours === 12 ? 300 : hours * 720] }),
@@ -305,16 +332,17 @@ function predicted(x: Experiment, ttlSeconds: number): number {
 }
 
 function report(x: Experiment, result: Awaited<ReturnType<typeof run>>) {
-  console.log(`\n${x.title}`);
-  console.log(
+  figures[x.part] = { lateMs: result.lateMs, changesPerDay: (x.changesPerSecond / x.employees) * 86_400 };
+  say(`\n${x.title}`);
+  say(
     `(simulated ${x.durationSeconds / (x.scale === 3600 ? 3600 : 1)} ${x.scale === 3600 ? 'h' : 's'}, first ${x.warmupSeconds / (x.scale === 3600 ? 3600 : 1)} ${x.scale === 3600 ? 'h' : 's'} not counted; ran ${result.realSeconds.toFixed(1)} s; 99 % of requests left less than ${result.lateMs.toFixed(0)} ms late; ${result.errors} failed)\n`,
   );
   const header =
     x.part === 'status'
       ? '| TTL | worst-case age | status hit ratio (L1) | rT/(1+rT) | profile loads / 1,000 reads | stale reads / hits | oldest stale read |'
       : '| TTL | worst-case age | profile hit ratio (L1) | rT/(1+rT) | profile loads / 1,000 reads |';
-  console.log(header);
-  console.log(header.replace(/[^|]+/g, ' --- '));
+  say(header);
+  say(header.replace(/[^|]+/g, ' --- '));
   for (const [i, c] of x.configs.entries()) {
     const t = result.tallies[i] as Tally;
     const age = x.scale === 3600 ? `${(c.worstCaseSeconds / 3600).toFixed(2)} h` : `${c.worstCaseSeconds.toFixed(0)} s`;
@@ -325,21 +353,38 @@ function report(x: Experiment, result: Awaited<ReturnType<typeof run>>) {
       pct(predicted(x, c.ttlSeconds), 1),
       ((1000 * t.profileLoads) / Math.max(1, t.reads)).toFixed(1),
     ];
+    const percent = (n: number, of: number) => (of === 0 ? 0 : (100 * n) / of);
+    figures[c.key] = {
+      hitPct: percent(t.hits, t.reads),
+      l1Pct: percent(t.l1, t.reads),
+      formulaPct: 100 * predicted(x, c.ttlSeconds),
+      profileLoadsPer1000: (1000 * t.profileLoads) / Math.max(1, t.reads),
+    };
     if (x.part === 'status') {
+      Object.assign(figures[c.key] as Record<string, number>, {
+        staleReads: t.staleReads,
+        hits: t.hits,
+        stalePct: percent(t.staleReads, t.hits),
+        oldestStaleS: t.staleAges.length ? Math.max(...t.staleAges) : 0,
+      });
       cells.push(
         `${t.staleReads} / ${t.hits} (${pct(t.staleReads, t.hits)})`,
         t.staleAges.length ? `${Math.max(...t.staleAges).toFixed(1)} s` : '—',
       );
     }
-    console.log(`| ${cells.join(' | ')} |`);
+    say(`| ${cells.join(' | ')} |`);
   }
   if (x.part === 'status') {
     const perEmployee = x.changesPerSecond / x.employees;
-    console.log(
+    say(
       `\nChanges here: ${(perEmployee * 86_400).toFixed(0)} per employee per day (about 20 × the real ~10, so that a short run sees some).`,
     );
     for (const c of x.configs.slice(0, 3)) {
-      console.log(
+      Object.assign(figures[c.key] as Record<string, number>, {
+        formulaStalePct: 100 * staleReadProbability(perEmployee, c.ttlSeconds),
+        formulaStalePctAtTenADay: 100 * staleReadProbability(10 / 86_400, c.ttlSeconds),
+      });
+      say(
         `  ${c.label}: P(a hit is stale) = 1 − (1 − e^(−λT))/(λT) = ${pct(staleReadProbability(perEmployee, c.ttlSeconds), 1)} at this rate, ` +
           `${pct(staleReadProbability(10 / 86_400, c.ttlSeconds), 1)} at 10 a day`,
       );
@@ -366,7 +411,7 @@ try {
   const ids = rows.map((r) => r.id);
   // One experiment after the other: they share this process's event loop with the apps, and
   // a request that leaves late is served at the wrong simulated time.
-  console.log(
+  say(
     `Measuring (about 50 s). Load average before: ${loadavg()
       .map((l) => l.toFixed(2))
       .join(', ')}`,
@@ -375,7 +420,7 @@ try {
   const profile = await run(PROFILE, db, ids, runId);
   report(STATUS, status);
   report(PROFILE, profile);
-  console.log(
+  say(
     `\nLoad average after: ${loadavg()
       .map((l) => l.toFixed(2))
       .join(', ')} (${cpus().length} CPUs)`,
@@ -395,3 +440,4 @@ try {
   }
   redis.disconnect();
 }
+if (json) console.log(JSON.stringify(figures));

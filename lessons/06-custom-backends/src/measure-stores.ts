@@ -17,7 +17,17 @@ import { type OpenedStore, openStore, type StoreKind } from './stores.ts';
  * "two-level" reads its own sets, so its gets are L1 hits; "two-level, other instance" is a
  * second instance reading keys it has never seen: one L2 round trip each, plus the backfill.
  * Everything is sequential: this is latency, not throughput (lesson 09 measures throughput).
+ *
+ * With `--json`, the table goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README): a row's key is its store and size.
  */
+export const FIGURES = [
+  '{memory,redis,twoLevel,twoLevelOther,postgres}.{small,large}.{getP50Us,getP99Us,setP50Us,setP99Us}',
+  'smallBytes',
+];
+const json = process.argv.includes('--json');
+const say = json ? console.error : console.log;
+const figures: Record<string, unknown> = {};
 const flag = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
@@ -87,12 +97,12 @@ async function run(writer: CacheStore, reader: CacheStore, value: Buffer, runId:
 }
 
 const rows: string[][] = [];
-const variants: { label: string; kind: StoreKind; otherInstance?: boolean }[] = [
-  { label: 'memory', kind: 'memory' },
-  { label: 'redis', kind: 'redis' },
-  { label: 'two-level', kind: 'two-level' },
-  { label: 'two-level, other instance', kind: 'two-level', otherInstance: true },
-  { label: 'postgres', kind: 'postgres' },
+const variants: { key: string; label: string; kind: StoreKind; otherInstance?: boolean }[] = [
+  { key: 'memory', label: 'memory', kind: 'memory' },
+  { key: 'redis', label: 'redis', kind: 'redis' },
+  { key: 'twoLevel', label: 'two-level', kind: 'two-level' },
+  { key: 'twoLevelOther', label: 'two-level, other instance', kind: 'two-level', otherInstance: true },
+  { key: 'postgres', label: 'postgres', kind: 'postgres' },
 ];
 const quiet = { log: () => {}, commandTimeoutMs: 5_000 };
 
@@ -102,9 +112,11 @@ for (const variant of variants) {
     ? await openStore(variant.kind, { db, namespace, ...quiet })
     : writer;
   try {
-    for (const [sizeLabel, value] of [
-      [`${SMALL.length} B`, SMALL],
-      ['100 KB', LARGE],
+    const sizes: Record<string, unknown> = {};
+    figures[variant.key] = sizes;
+    for (const [sizeKey, sizeLabel, value] of [
+      ['small', `${SMALL.length} B`, SMALL],
+      ['large', '100 KB', LARGE],
     ] as const) {
       const results: RunResult[] = [];
       for (let r = 0; r <= RUNS; r++) {
@@ -112,15 +124,15 @@ for (const variant of variants) {
         if (r > 0) results.push(result); // run 0 warms up
         await writer.store.clear();
       }
-      const m = (pick: (x: RunResult) => number) => (median(results.map(pick)) * 1000).toFixed(1); // µs
-      rows.push([
-        variant.label,
-        sizeLabel,
-        m((x) => x.getP50),
-        m((x) => x.getP99),
-        m((x) => x.setP50),
-        m((x) => x.setP99),
-      ]);
+      const us = (pick: (x: RunResult) => number) => median(results.map(pick)) * 1000;
+      const row = {
+        getP50Us: us((x) => x.getP50),
+        getP99Us: us((x) => x.getP99),
+        setP50Us: us((x) => x.setP50),
+        setP99Us: us((x) => x.setP99),
+      };
+      sizes[sizeKey] = row;
+      rows.push([variant.label, sizeLabel, ...Object.values(row).map((n) => n.toFixed(1))]);
       process.stderr.write(`measured ${variant.label}, ${sizeLabel}\n`);
     }
   } finally {
@@ -135,11 +147,13 @@ const header = ['store', 'value', 'get p50 µs', 'get p99 µs', 'set p50 µs', '
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
 const line = (cells: string[]) =>
   `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`;
-console.log(
+say(
   `${OPS} sequential sets then ${OPS} gets per run; median of ${RUNS} runs (after one warm-up run). Load average before: ${loadBefore}, after: ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')}; ${cpus().length} CPUs.\n`,
 );
-console.log(line(header));
-console.log(`| ${widths.map((w, i) => (i < 2 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`);
-for (const row of rows) console.log(line(row));
+say(line(header));
+say(`| ${widths.map((w, i) => (i < 2 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`);
+for (const row of rows) say(line(row));
+figures.smallBytes = SMALL.length;
+if (json) console.log(JSON.stringify(figures));

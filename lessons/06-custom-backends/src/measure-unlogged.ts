@@ -13,7 +13,14 @@ import { createPool, describeDatabase, POSTGRES_FIX, probeDatabase } from '@cach
  *   the disk (fdatasync, with synchronous_commit on); an unlogged table's has nothing to wait for.
  *
  * The tables live in a scratch schema that is dropped at the end.
+ *
+ * With `--json`, the table goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README).
  */
+export const FIGURES = ['{logged,unlogged}.{walBytes,walRecords,upsertUs}'];
+const json = process.argv.includes('--json');
+const say = json ? console.error : console.log;
+const figures: Record<string, { walBytes: number; walRecords: number; upsertUs: number }> = {};
 const flag = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
@@ -49,9 +56,9 @@ const settings = (
 
 try {
   await db.query(`CREATE SCHEMA ${schema}`);
-  console.log(`${SETS} sequential upserts of a 208-byte value per run, median of ${RUNS} runs. Server: ${settings}.\n`);
-  console.log('| table    | WAL per upsert | WAL records | time per upsert |');
-  console.log('| -------- | -------------: | ----------: | --------------: |');
+  say(`${SETS} sequential upserts of a 208-byte value per run, median of ${RUNS} runs. Server: ${settings}.\n`);
+  say('| table    | WAL per upsert | WAL records | time per upsert |');
+  say('| -------- | -------------: | ----------: | --------------: |');
   for (const kind of ['logged', 'unlogged'] as const) {
     const table = `cache_${kind}`;
     await db.query(
@@ -76,7 +83,12 @@ try {
     );
     await db.query('ROLLBACK');
     const plan = rows[0]?.['QUERY PLAN'][0]?.Plan;
-    console.log(
+    figures[kind] = {
+      walBytes: plan?.['WAL Bytes'] ?? Number.NaN,
+      walRecords: plan?.['WAL Records'] ?? Number.NaN,
+      upsertUs: median(perSet) * 1000,
+    };
+    say(
       `| ${kind.padEnd(8)} | ${`${plan?.['WAL Bytes']} B`.padStart(14)} | ${String(plan?.['WAL Records']).padStart(11)} | ${`${(median(perSet) * 1000).toFixed(0)} µs`.padStart(15)} |`,
     );
   }
@@ -84,3 +96,4 @@ try {
   await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await db.end();
 }
+if (json) console.log(JSON.stringify(figures));

@@ -13,7 +13,19 @@ import { decodeRepresentation, encodeRepresentation, httpDate, strongEtag } from
  * and the range. `sha1 → base64` is what Express does for its built-in ETag (the `etag`
  * package), on every response, when `app.set('etag', …)` is on. Then the cost of what this
  * lesson does per request instead: decoding the stored envelope (header only).
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README).
  */
+export const FIGURES = [
+  'rows',
+  'bytes',
+  '{sha256,sha1,md5,sha512,sha512-256,blake2b512,expressEtag,strongEtag,encode}.{medianMs,fastestMs,slowestMs}',
+  'decode.{medianUs,fastestUs,slowestUs}',
+];
+const json = process.argv.includes('--json');
+const say = json ? console.error : console.log;
+const figures: Record<string, unknown> = {};
 const ROUNDS = 21;
 
 const problem = await probeDatabase();
@@ -26,7 +38,9 @@ const q = { investor: 'DEMO_INV', from: '2024-01-01', to: '2025-01-01', limit: 1
 const rows = await listPayments(db, q);
 await db.end();
 const body = Buffer.from(JSON.stringify({ ...q, count: rows.length, rows }));
-console.log(`body: ${rows.length.toLocaleString('en')} rows, ${body.length.toLocaleString('en')} bytes`);
+figures.rows = rows.length;
+figures.bytes = body.length;
+say(`body: ${rows.length.toLocaleString('en')} rows, ${body.length.toLocaleString('en')} bytes`);
 
 function measure(fn: () => unknown): { median: number; min: number; max: number } {
   fn(); // warm up
@@ -39,36 +53,45 @@ function measure(fn: () => unknown): { median: number; min: number; max: number 
   times.sort((a, b) => a - b);
   return { median: times[Math.floor(times.length / 2)] ?? 0, min: times[0] ?? 0, max: times.at(-1) ?? 0 };
 }
-const show = (name: string, r: { median: number; min: number; max: number }, unit = 'ms', scale = 1) =>
-  console.log(
+const show = (key: string, name: string, r: { median: number; min: number; max: number }, unit = 'ms', scale = 1) => {
+  const u = unit === 'ms' ? 'Ms' : 'Us';
+  figures[key] = { [`median${u}`]: r.median * scale, [`fastest${u}`]: r.min * scale, [`slowest${u}`]: r.max * scale };
+  say(
     `${name.padEnd(32)} median ${(r.median * scale).toFixed(unit === 'ms' ? 1 : 2).padStart(7)} ${unit}   (${(r.min * scale).toFixed(unit === 'ms' ? 1 : 2)}–${(r.max * scale).toFixed(unit === 'ms' ? 1 : 2)})`,
   );
+};
 
-console.log(`\nhashing the body once (${ROUNDS} rounds):`);
+say(`\nhashing the body once (${ROUNDS} rounds):`);
 for (const algorithm of ['sha256', 'sha1', 'md5', 'sha512', 'sha512-256', 'blake2b512']) {
   show(
+    algorithm,
     algorithm,
     measure(() => createHash(algorithm).update(body).digest('base64url')),
   );
 }
 show(
+  'expressEtag',
   'sha1 → base64 (Express `etag`)',
   measure(() => createHash('sha1').update(body).digest('base64')),
 );
 show(
+  'strongEtag',
   'strongEtag() (this lesson)',
   measure(() => strongEtag(body)),
 );
 
-console.log(`\nwhat a request pays instead (${ROUNDS} rounds):`);
+say(`\nwhat a request pays instead (${ROUNDS} rounds):`);
 const envelope = encodeRepresentation({ body, etag: strongEtag(body), lastModified: httpDate(Date.now()) });
 show(
+  'encode',
   'encode the envelope (on a fill)',
   measure(() => encodeRepresentation({ body, etag: '"x"', lastModified: 'x' })),
 );
 show(
+  'decode',
   'decode the envelope (per hit)',
   measure(() => decodeRepresentation(envelope)),
   'µs',
   1000,
 );
+if (json) console.log(JSON.stringify(figures));

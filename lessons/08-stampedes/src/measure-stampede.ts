@@ -15,13 +15,23 @@ import { type AppLocals, createApp, type Protection } from './app.ts';
  *
  * The queries are counted on the pools themselves (every statement each client sends), not
  * estimated. Every run uses a new key prefix, so the key is cold; its keys are deleted after.
+ *
+ * With `--json`, the table goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README): per protection and number of
+ * instances, the queries, the answers (200 MISS, 200 HIT, not a 200), and the times.
  */
+export const FIGURES = [
+  '{none,singleFlight,lease}.{one,three}.{queries,miss,hit,failed,allAnsweredS,medianMs,slowestMs}',
+];
 const { values: args } = parseArgs({
   options: {
     route: { type: 'string', default: '/investors/DEMO_INV/summary' },
     requests: { type: 'string', default: '1000' },
+    json: { type: 'boolean', default: false },
   },
 });
+const say = args.json ? console.error : console.log;
+const figures: Record<string, Record<string, Record<string, number>>> = {};
 const route = args.route;
 const requests = Number(args.requests);
 if (!Number.isSafeInteger(requests) || requests < 1) {
@@ -143,19 +153,32 @@ async function measure(protection: Protection, count: number): Promise<Run> {
   };
 }
 
-console.log(`${requests.toLocaleString('en')} concurrent GET ${route} on a cold key\n`);
-console.log(
+say(`${requests.toLocaleString('en')} concurrent GET ${route} on a cold key\n`);
+say(
   '| protection    | instances | queries | responses                                    | all answered | median | slowest |',
 );
-console.log(
+say(
   '| ------------- | --------- | ------- | -------------------------------------------- | ------------ | ------ | ------- |',
 );
 for (const protection of ['none', 'single-flight', 'lease'] as const) {
   for (const count of [1, 3]) {
     const r = await measure(protection, count);
     const responses = [...r.statuses].map(([s, n]) => `${n.toLocaleString('en')}× ${s}`).join(', ');
-    console.log(
+    const answered = (status: string) => r.statuses.get(status) ?? 0;
+    const key = protection === 'single-flight' ? 'singleFlight' : protection;
+    figures[key] ??= {};
+    (figures[key] as Record<string, Record<string, number>>)[count === 1 ? 'one' : 'three'] = {
+      queries: r.queries,
+      miss: answered('200 MISS'),
+      hit: answered('200 HIT'),
+      failed: [...r.statuses].reduce((n, [status, k]) => (status.startsWith('200 ') ? n : n + k), 0),
+      allAnsweredS: r.wallMs / 1000,
+      medianMs: r.p50Ms,
+      slowestMs: r.maxMs,
+    };
+    say(
       `| ${r.protection.padEnd(13)} | ${String(r.instances).padStart(9)} | ${String(r.queries).padStart(7)} | ${responses.padEnd(44)} | ${`${(r.wallMs / 1000).toFixed(2)} s`.padStart(12)} | ${`${Math.round(r.p50Ms)} ms`.padStart(6)} | ${`${Math.round(r.maxMs)} ms`.padStart(7)} |`,
     );
   }
 }
+if (args.json) console.log(JSON.stringify(figures));

@@ -21,9 +21,17 @@ import { DEFAULTS } from './app.ts';
  * the event loop's longest delay (`nodejs_eventloop_lag_max_seconds`). Run it with a large
  * `--command-timeout` to see how long healthy calls take under this load; then with the
  * values you chose, to see them never trip.
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README), per instance (a: 3291, b: 3292).
  */
+export const FIGURES = [
+  '{a,b}.{gets,getsPerSecond,p99Ms,maxMs,bypass,patches,invalidationFailed,errors,redisErrors,circuitOpened,redisCalls,over100Ms,over250Ms,slowestBucketMs,eventLoopDelayMaxMs}',
+  'loadAverage',
+];
 const { values } = parseArgs({
   options: {
+    json: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '30' },
     connections: { type: 'string', default: '10' },
     'command-timeout': { type: 'string', default: String(DEFAULTS.commandTimeoutMs) },
@@ -90,7 +98,13 @@ const scrape = async (port: number) => samples(await (await fetch(`http://127.0.
 const sum = (s: Map<string, number>, prefix: string) =>
   [...s].filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v, 0);
 /** The smallest `le` bucket that holds every Redis call (all operations), the count of calls, and how many took longer than 100 and 250 ms. */
-function slowest(s: Map<string, number>): { le: string; calls: number; over100: number; over250: number } {
+function slowest(s: Map<string, number>): {
+  le: string;
+  slowestMs: number;
+  calls: number;
+  over100: number;
+  over250: number;
+} {
   const byLe = new Map<string, number>();
   for (const [k, v] of s) {
     const m = /^cache_l2_duration_seconds_bucket\{.*le="([^"]+)".*\}$/.exec(k);
@@ -101,6 +115,7 @@ function slowest(s: Map<string, number>): { le: string; calls: number; over100: 
   const first = les.find(([, n]) => n === calls);
   return {
     le: first ? `${Number(first[0]) * 1000} ms` : `> ${Number(les.at(-1)?.[0]) * 1000} ms`,
+    slowestMs: first ? Number(first[0]) * 1000 : Number.POSITIVE_INFINITY,
     calls,
     over100: calls - (byLe.get('0.1') ?? 0),
     over250: calls - (byLe.get('0.25') ?? 0),
@@ -139,8 +154,11 @@ async function patches(port: number) {
   return { sent, failed, errors };
 }
 
+const say = values.json ? console.error : console.log;
+const figures: Record<string, unknown> = {};
 const machine = await machineLine();
-console.log(
+figures.loadAverage = loadavg()[0];
+say(
   `${machine}, load average ${loadavg()[0]?.toFixed(1)}\nTwo instances × (autocannon ${CONNECTIONS} connections, Zipf s=1 over 10,000 employees, ${SECONDS} s, + PATCHes every 50 ms); commandTimeout ${TIMEOUT_MS} ms, breaker opens after ${FAILURES} failures in a row. No fault injected.\n`,
 );
 const patching = PORTS.map(patches);
@@ -165,14 +183,32 @@ PORTS.forEach((port, i) => {
   const load = loads[i] as LoadResult;
   const p = written[i] as Awaited<ReturnType<typeof patches>>;
   const delta = (prefix: string) => sum(s, prefix) - sum(b, prefix);
-  const { le, calls, over100, over250 } = slowest(s);
+  const { le, slowestMs, calls, over100, over250 } = slowest(s);
   const lagMax = s.get('nodejs_eventloop_lag_max_seconds') ?? Number.NaN;
-  console.log(
+  figures[i === 0 ? 'a' : 'b'] = {
+    gets: load.requests,
+    getsPerSecond: load.rps,
+    p99Ms: load.latency.p99,
+    maxMs: load.latency.max,
+    bypass: load.xCache.BYPASS ?? 0,
+    patches: p.sent,
+    invalidationFailed: p.failed,
+    errors: p.errors,
+    redisErrors: delta('cache_l2_errors_total'),
+    circuitOpened: delta('cache_circuit_transitions_total{to="open"}'),
+    redisCalls: calls,
+    over100Ms: over100,
+    over250Ms: over250,
+    slowestBucketMs: slowestMs,
+    eventLoopDelayMaxMs: lagMax * 1000,
+  };
+  say(
     `instance ${port}: ${load.requests.toLocaleString('en')} GETs (${Math.round(load.rps).toLocaleString('en')}/s, p99 ${load.latency.p99.toFixed(0)} ms, max ${load.latency.max.toFixed(0)} ms), BYPASS ${load.xCache.BYPASS ?? 0}; ` +
       `PATCHes ${p.sent}, invalidation failed ${p.failed}, errors ${p.errors}; Redis errors ${delta('cache_l2_errors_total')}, circuit opened ${delta('cache_circuit_transitions_total{to="open"}')} times; ` +
       `Redis calls ${calls.toLocaleString('en')}: > 100 ms ${over100}, > 250 ms ${over250}, slowest ≤ ${le}; event loop delay max ${(lagMax * 1000).toFixed(0)} ms`,
   );
 });
 const timeouts = [...warnings.values()].flat().filter((l) => /timed out|circuit/i.test(l));
-if (timeouts.length > 0) console.log(`\nlogs:\n  ${timeouts.slice(0, 10).join('\n  ')}`);
+if (timeouts.length > 0) say(`\nlogs:\n  ${timeouts.slice(0, 10).join('\n  ')}`);
 stopAll();
+if (values.json) console.log(JSON.stringify(figures));

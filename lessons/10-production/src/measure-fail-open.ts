@@ -17,9 +17,21 @@ import { type AppLocals, createApp } from './app.ts';
  * black hole). Each scenario sends `--requests` sequential GETs for different employees
  * (each one past L1, so each one asks Redis unless the circuit is open), after 20 warm-up
  * requests, and reports p50 / p99 / max of the client-side time, plus the commands the app
- * sent Redis. "Without the breaker" is the same app with a failure threshold nobody reaches.
+ * sent Redis (a miss on a healthy Redis: GET of the entry, GET of its generation, the guarded
+ * store by EVALSHA). "Without the breaker" is the same app with a failure threshold nobody reaches.
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README).
  */
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '200' } } });
+export const FIGURES = [
+  '{healthy,cut,cutNoBreaker,slow,slowNoBreaker,blackHole,blackHoleNoBreaker,blackHoleThenBack,back}.{p50Ms,p99Ms,maxMs,redisCommands,miss,bypass}',
+  'closedAfterMs',
+];
+const { values } = parseArgs({
+  options: { requests: { type: 'string', default: '200' }, json: { type: 'boolean', default: false } },
+});
+const say = values.json ? console.error : console.log;
+const figures: Record<string, unknown> = {};
 const N = Number(values.requests);
 if (!Number.isInteger(N) || N < 10) {
   console.error('✗ --requests must be a whole number ≥ 10');
@@ -43,6 +55,7 @@ const percentile = (xs: number[], p: number) => {
 };
 
 async function run(scenario: {
+  key: string;
   name: string;
   breaker: boolean;
   chaos: (proxy: Awaited<ReturnType<typeof startChaosProxy>>) => void;
@@ -55,7 +68,9 @@ async function run(scenario: {
   let commands = 0;
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-    if (command.name !== 'info') commands++;
+    // The app's commands, not the client's handshake (INFO, CLIENT SETINFO), which ioredis repeats
+    // on every reconnection: how often it reconnects depends on timing, not on the app.
+    if (command.name !== 'info' && command.name !== 'client') commands++;
     return (send as (...args: unknown[]) => unknown)(command, ...rest);
   }) as typeof redis.sendCommand;
   const app = createApp({
@@ -95,8 +110,16 @@ async function run(scenario: {
   commands = 0;
   const before = await measure(N);
   const sent = commands;
-  const row = (label: string, m: { times: number[]; caches: Map<string, number> }, cmds: number | string) =>
-    console.log(
+  const row = (key: string, label: string, m: { times: number[]; caches: Map<string, number> }, cmds: number) => {
+    figures[key] = {
+      p50Ms: percentile(m.times, 50),
+      p99Ms: percentile(m.times, 99),
+      maxMs: Math.max(...m.times),
+      redisCommands: cmds,
+      miss: m.caches.get('MISS') ?? 0,
+      bypass: m.caches.get('BYPASS') ?? 0,
+    };
+    say(
       `${label.padEnd(44)} p50 ${percentile(m.times, 50).toFixed(1).padStart(6)} ms   p99 ${percentile(m.times, 99)
         .toFixed(1)
         .padStart(6)} ms   max ${Math.max(...m.times)
@@ -105,7 +128,8 @@ async function run(scenario: {
         .map(([c, n]) => `${c} ${n}`)
         .join(', ')}`,
     );
-  row(scenario.name, before, sent);
+  };
+  row(scenario.key, scenario.name, before, sent);
   if (scenario.recover) {
     proxy.restore();
     const backAt = performance.now();
@@ -116,11 +140,12 @@ async function run(scenario: {
       await new Promise((resolve) => setTimeout(resolve, 20));
       r = await get();
     }
-    console.log(
-      `  Redis back: circuit ${locals.cache.circuit} after ${(performance.now() - backAt).toFixed(0)} ms (cool-down 2,000 ms)`,
-    );
+    const closedAfterMs = performance.now() - backAt;
+    figures.closedAfterMs = closedAfterMs;
+    say(`  Redis back: circuit ${locals.cache.circuit} after ${closedAfterMs.toFixed(0)} ms (cool-down 2,000 ms)`);
     commands = 0;
-    row('  then, with Redis back', await measure(N), commands);
+    const back = await measure(N);
+    row('back', '  then, with Redis back', back, commands);
   }
   server.closeAllConnections();
   server.close();
@@ -130,20 +155,37 @@ async function run(scenario: {
   await proxy.close();
 }
 
-console.log(
+say(
   `${N} sequential GET /employees/:id, each a different employee (L1 cannot answer), commandTimeout ${COMMAND_TIMEOUT_MS} ms\n`,
 );
-await run({ name: 'Redis healthy', breaker: true, chaos: () => {} });
-await run({ name: 'Redis down (cut), breaker on', breaker: true, chaos: (p) => p.cut() });
-await run({ name: 'Redis down (cut), no breaker', breaker: false, chaos: (p) => p.cut() });
-await run({ name: 'Redis slow (+500 ms each way), breaker on', breaker: true, chaos: (p) => p.delay(500) });
-await run({ name: 'Redis slow (+500 ms each way), no breaker', breaker: false, chaos: (p) => p.delay(500) });
-await run({ name: 'Redis black hole, breaker on', breaker: true, chaos: (p) => p.blackhole() });
-await run({ name: 'Redis black hole, no breaker', breaker: false, chaos: (p) => p.blackhole() });
+await run({ key: 'healthy', name: 'Redis healthy', breaker: true, chaos: () => {} });
+await run({ key: 'cut', name: 'Redis down (cut), breaker on', breaker: true, chaos: (p) => p.cut() });
+await run({ key: 'cutNoBreaker', name: 'Redis down (cut), no breaker', breaker: false, chaos: (p) => p.cut() });
 await run({
+  key: 'slow',
+  name: 'Redis slow (+500 ms each way), breaker on',
+  breaker: true,
+  chaos: (p) => p.delay(500),
+});
+await run({
+  key: 'slowNoBreaker',
+  name: 'Redis slow (+500 ms each way), no breaker',
+  breaker: false,
+  chaos: (p) => p.delay(500),
+});
+await run({ key: 'blackHole', name: 'Redis black hole, breaker on', breaker: true, chaos: (p) => p.blackhole() });
+await run({
+  key: 'blackHoleNoBreaker',
+  name: 'Redis black hole, no breaker',
+  breaker: false,
+  chaos: (p) => p.blackhole(),
+});
+await run({
+  key: 'blackHoleThenBack',
   name: 'Redis black hole, breaker on, then back',
   breaker: true,
   chaos: (p) => p.blackhole(),
   recover: true,
 });
 await db.end();
+if (values.json) console.log(JSON.stringify(figures));

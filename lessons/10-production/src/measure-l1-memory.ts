@@ -10,7 +10,13 @@ import { createBoundedL1 } from './bounded-l1.ts';
  * 1,000 entries of 100 bytes, each a view on its own 64 KiB buffer, go into lesson 02's
  * store and into this lesson's bounded L1 (which copies views). For each: the bytes the store
  * counts, and the memory really retained (heap + external, after a full GC).
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
+ * (what `npm run figures` compares with the lesson's README).
  */
+export const FIGURES = ['{memoryStore,boundedL1}.{countsMB,retainsMB}'];
+const json = process.argv.includes('--json');
+const figures: Record<string, { countsMB: number; retainsMB: number }> = {};
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) {
   console.error('✗ Run it with node --expose-gc --import tsx …: the readings need a garbage collection first.');
@@ -32,14 +38,26 @@ function fill(store: { set(key: string, body: Buffer): void }): void {
   }
 }
 
-for (const [name, make] of [
-  ['lesson 02 memory store (stores the view)', () => createMemoryStore({ maxBytes: 10_000_000, ttlMs: 60_000 })],
-  ['lesson 10 bounded L1 (copies the view)', () => createBoundedL1({ maxBytes: 10_000_000, ttlMs: 60_000 })],
+for (const [key, name, make] of [
+  [
+    'memoryStore',
+    'lesson 02 memory store (stores the view)',
+    () => createMemoryStore({ maxBytes: 10_000_000, ttlMs: 60_000 }),
+  ],
+  [
+    'boundedL1',
+    'lesson 10 bounded L1 (copies the view)',
+    () => createBoundedL1({ maxBytes: 10_000_000, ttlMs: 60_000 }),
+  ],
 ] as const) {
   const before = used();
   const store = make();
   fill(store);
   const after = used();
-  console.log(`${name.padEnd(42)} counts ${MB(store.bytes).padStart(8)}   retains ${MB(after - before).padStart(8)}`);
+  figures[key] = { countsMB: store.bytes / 1e6, retainsMB: (after - before) / 1e6 };
+  (json ? console.error : console.log)(
+    `${name.padEnd(42)} counts ${MB(store.bytes).padStart(8)}   retains ${MB(after - before).padStart(8)}`,
+  );
   store.clear();
 }
+if (json) console.log(JSON.stringify(figures));

@@ -42,6 +42,15 @@ export function renderMarkdown(markdown: string, options: { colour?: boolean; wi
       text(token: Tokens.Text | Tokens.Escape) {
         return 'tokens' in token && token.tokens ? this.parser.parseInline(token.tokens) : false;
       },
+      // An HTML comment is a note for maintainers (the figure markers `npm run figures` checks):
+      // GitHub does not show it, and neither do we. Other HTML is marked-terminal's to render.
+      html(token: Tokens.HTML | Tokens.Tag) {
+        const text = token.text.replace(/<!--[\s\S]*?-->[ \t]*\n?/g, '');
+        if (text === token.text) return false;
+        if (text.trim() === '') return '';
+        token.text = text;
+        return false;
+      },
       table(token: Tokens.Table) {
         const cell = (c: Tokens.TableCell) => plainInline(this.parser.parseInline(c.tokens));
         return `${drawTable(
