@@ -32,7 +32,8 @@ function leftoverRuns(): string[] {
   } catch {
     return [];
   }
-  return ps.split('\n').filter((l) => l.includes(`${RUNS_DIR}/watch-01-`) && !l.includes('ps -eo'));
+  // watch-01 (the folder a learner's runs reuse) or watch-01-abc123 (one of its own, when that is taken).
+  return ps.split('\n').filter((l) => /\/watch-01[-/]/.test(l) && l.includes(RUNS_DIR) && !l.includes('ps -eo'));
 }
 
 afterEach(() => {
@@ -100,7 +101,7 @@ describe('cachelab watch', { timeout: 180_000 }, () => {
     expect(watch.out).toContain('Stopped watching.');
     expect(leftoverRuns(), 'no test process outlives watch').toEqual([]);
     expect(
-      existsSync(RUNS_DIR) ? readdirSync(RUNS_DIR).filter((d) => d.startsWith('watch-01-')) : [],
+      existsSync(RUNS_DIR) ? readdirSync(RUNS_DIR).filter((d) => d === 'watch-01' || d.startsWith('watch-01-')) : [],
       'the run’s workspace is cleaned up',
     ).toEqual([]);
   });

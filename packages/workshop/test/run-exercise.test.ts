@@ -63,3 +63,47 @@ describe('runExercise and errors outside the tests', () => {
     expect(escaped?.message).toContain('a background refresh failed and nobody caught it');
   });
 });
+
+describe("a learner's runs reuse their folder and vitest's module cache", () => {
+  it('reuses one folder per label, gives a concurrent run a folder of its own, and takes over a folder whose owner is gone', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { existsSync, mkdirSync, writeFileSync } = await import('node:fs');
+    const { prepareWorkspace, RUNS_DIR } = await import('../src/runner/workspace.ts');
+    const label = `test-stable-${process.pid}`;
+    const stable = join(RUNS_DIR, label, exercise.name);
+
+    const first = prepareWorkspace(exercise, variant('right'), label, { stable: true });
+    expect(first.dir, 'the first run takes the folder named by its label').toBe(stable);
+    const second = prepareWorkspace(exercise, variant('right'), label, { stable: true });
+    expect(second.dir, 'a run while the first is live gets a folder of its own').not.toBe(stable);
+    second.dispose();
+    first.dispose();
+    expect(existsSync(join(RUNS_DIR, label)), 'disposing frees the folder').toBe(false);
+
+    // Left behind by a process that is gone (a learner closed the terminal mid-run).
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout;
+    mkdirSync(stable, { recursive: true });
+    writeFileSync(join(RUNS_DIR, label, '.owner'), dead);
+    const third = prepareWorkspace(exercise, variant('right'), label, { stable: true });
+    expect(third.dir, "a dead owner's folder is taken over").toBe(stable);
+    third.dispose();
+  });
+
+  it('passes and fails exactly as a run without the cache does, the second time from the cache', async () => {
+    for (const [name, status] of [
+      ['right', 'pass'],
+      ['wrong', 'fail'],
+      ['right', 'pass'],
+    ] as const) {
+      const result = await runExercise({
+        exercise,
+        srcDir: variant(name),
+        label: `test-cache-${process.pid}`,
+        moduleCache: true,
+      });
+      expect(result.status, `${name}: ${result.message}`).toBe(status);
+    }
+  });
+});

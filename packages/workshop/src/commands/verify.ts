@@ -21,7 +21,7 @@ export async function verify(
   await requireServices();
   const srcDir = learnerSrc(exercise);
   const spinner = progress(`Testing ${exercise.id} ${exercise.slug} (${exercise.title})…`);
-  const result = await runExercise({ exercise, srcDir, label: `verify-${exercise.id}` });
+  const result = await runExercise({ exercise, srcDir, label: `verify-${exercise.id}`, moduleCache: true });
   spinner.done();
   printResult(result, { ...options, srcDir });
   if (result.status === 'pass') {

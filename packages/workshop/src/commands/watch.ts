@@ -126,6 +126,7 @@ class WatchSession {
       srcDir: learnerSrc(exercise),
       label: `watch-${exercise.id}`,
       signal: abort.signal,
+      moduleCache: true,
     }).catch((): undefined => undefined);
     this.#run = { abort, finished, started, reason };
     this.#view = 'result';
@@ -297,6 +298,7 @@ class WatchSession {
           srcDir: learnerSrc(e),
           label: `watch-check-${e.id}`,
           signal: abort.signal,
+          moduleCache: true,
         });
         if (abort.signal.aborted) return undefined;
         results.push(r);

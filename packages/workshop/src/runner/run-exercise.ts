@@ -7,7 +7,7 @@ import type { ChannelReport, ChannelTest } from './channel-reporter.ts';
 import { checkIntegrity, type TestManifest } from './integrity.ts';
 import { sandboxCommand } from './sandbox.ts';
 import type { Tripwire } from './tripwires.ts';
-import { listFiles, prepareWorkspace } from './workspace.ts';
+import { listFiles, MODULE_CACHE_DIR, prepareWorkspace } from './workspace.ts';
 
 /**
  * THE grading mechanism. `verify` (the learner's src/), `check` (starters and solutions)
@@ -98,6 +98,12 @@ export interface RunOptions {
   tripwires?: number;
   /** Keys `file::name` of the tests the starter passes: marked `given`. */
   given?: ReadonlySet<string>;
+  /**
+   * A learner's own runs (verify, watch): the same workspace folder as the last run with this
+   * label, and vitest's file-system module cache, so that a re-run transforms only the files
+   * that changed. Never for graded runs: nothing is shared across submissions.
+   */
+  moduleCache?: boolean;
 }
 
 const VITEST_BIN = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
@@ -128,7 +134,8 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
     };
   }
 
-  const workspace = prepareWorkspace(exercise, options.srcDir, options.label);
+  const moduleCache = options.moduleCache === true && options.sandbox === undefined;
+  const workspace = prepareWorkspace(exercise, options.srcDir, options.label, { stable: moduleCache });
   try {
     const testFiles = listFiles(join(workspace.dir, 'test'))
       .filter((f) => f.endsWith('.test.ts'))
@@ -273,6 +280,9 @@ function spawnVitest(cwd: string, timeoutMs: number, options: RunOptions): Promi
     'runner',
     '--reporter=dot',
     `--reporter=${CHANNEL_REPORTER}`,
+    ...(options.moduleCache && !options.sandbox
+      ? ['--experimental.fsModuleCache', `--experimental.fsModuleCachePath=${MODULE_CACHE_DIR}`]
+      : []),
   ];
   const launch = options.sandbox
     ? sandboxCommand({
