@@ -13,6 +13,7 @@ import { createApp as createRedisApp } from '@cachelab/lesson-03-redis-cache-asi
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { createApp as createTwoLevelApp, type AppLocals as TwoLevelLocals } from '@cachelab/lesson-04-hierarchical';
 import { createApp as createHttpApp, type AppLocals as HttpLocals } from '@cachelab/lesson-07-http-caching';
+import { createApp as createStampedeApp, type AppLocals as StampedeLocals } from '@cachelab/lesson-08-stampedes';
 import type { Redis } from 'ioredis';
 import { ladderStrategies } from './cost-ladder.ts';
 import { createBentocacheApp, createCacheableApp } from './library-caches.ts';
@@ -23,8 +24,12 @@ import { createBentocacheApp, createCacheableApp } from './library-caches.ts';
  * The apps are the lessons' own `createApp`, unchanged: what is measured is what you built.
  *
  * TTLs: by default each lesson's own (lesson 02: 60 s; lesson 03: 60 s; lesson 04 and 07:
- * L1 10 s, L2 60 s). With the setting `ttl=long` every TTL is minutes long, longer than
- * any run, so that a benchmark of *hits* measures hits and not expiry.
+ * L1 10 s, L2 60 s; lesson 08: L1 10 s, fresh 60 s then 5 min of grace). With the setting
+ * `ttl=long` every TTL is minutes long, longer than any run, so that a benchmark of *hits*
+ * measures hits and not expiry.
+ *
+ * Lesson 10's production cache is served by lesson 10's own `src/bench-strategy.ts` (a
+ * lesson never imports a later one); `npm run bench` starts it from there.
  */
 export const CLASSIC_PAYMENTS = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000';
 
@@ -151,6 +156,35 @@ export const strategies: Strategy[] = [
         ...(long(context) ? { l1: { ttlMs: 300_000 }, l2TtlSeconds: 600 } : {}),
       });
       const locals = app.locals as HttpLocals;
+      await locals.ready;
+      return {
+        listener: app,
+        async close() {
+          await locals.close();
+          redis.disconnect();
+          subscriber.disconnect();
+        },
+      };
+    },
+  },
+  {
+    name: 'stampede',
+    label: 'L1 + L2 + stampede defences (lesson 08)',
+    description:
+      "Lesson 04's two levels with single-flight, a Redis lease, jitter, XFetch and a grace period, as main.ts runs it.",
+    async create(context) {
+      const [redis, subscriber] = await redisClients(context, 2);
+      // As main.ts wires it: protection 'lease' (its default), the lesson's TTLs unless `ttl=long`.
+      const app = createStampedeApp({
+        db: context.db,
+        redis,
+        subscriber,
+        keyPrefix: context.keyPrefix,
+        protection: 'lease',
+        log: context.log,
+        ...(long(context) ? { freshTtlMs: 600_000, l1: { ttlMs: 300_000 } } : {}),
+      });
+      const locals = app.locals as StampedeLocals;
       await locals.ready;
       return {
         listener: app,

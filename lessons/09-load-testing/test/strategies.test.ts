@@ -9,7 +9,17 @@ import { strategyNamed } from '../src/strategies.ts';
 const services = useServices();
 const running: RunningStrategy[] = [];
 const harness = new Map<string, HttpHarness>();
-const NAMES = ['express', 'node-http', 'ladder-timing', 'ladder-lookup', 'ladder-lean', 'bentocache', 'cacheable'];
+const NAMES = [
+  'express',
+  'node-http',
+  'ladder-timing',
+  'ladder-lookup',
+  'ladder-lean',
+  'bentocache',
+  'cacheable',
+  'http-cache',
+  'stampede',
+];
 
 beforeAll(async () => {
   const context = { db: services.db, keyPrefix: services.prefix, log: () => {}, settings: {} };

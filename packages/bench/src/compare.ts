@@ -1,4 +1,4 @@
-import { hitRatio, type LoadResult, startLoadGenerator } from './load.ts';
+import { hitRatio, type LoadPlan, type LoadResult, startLoadGenerator } from './load.ts';
 import { int } from './render.ts';
 import type { StrategyServer } from './server.ts';
 import { median } from './stats.ts';
@@ -36,6 +36,11 @@ export interface CompareOptions {
   /** The denominator of the ratios. Must be in `names`. */
   reference: string;
   paths: readonly string[];
+  /**
+   * Extra request headers per strategy, by path (load.ts's `headersByPath`), sent on every
+   * request to that strategy: e.g. `If-None-Match` with the ETag a revalidating client holds.
+   */
+  headersByName?: ReadonlyMap<string, LoadPlan['headersByPath']>;
   /** Requested once before the rounds, by every strategy except those in `noWarm`. */
   warmPaths?: readonly string[];
   noWarm?: readonly string[];
@@ -59,6 +64,9 @@ export interface Comparison {
   cpuRatio: number;
   hitRatio: number | undefined;
   queriesPerSecond: number;
+  /** Responses per status class over every round, e.g. { '2xx': 70000 } or { '3xx': 70000 }. */
+  statuses: Record<string, number>;
+  /** Responses that were neither 2xx nor 3xx, plus socket errors and timeouts, over every round. */
   failed: number;
   requests: number;
   bytesPerResponse: number;
@@ -87,6 +95,10 @@ export async function compareStrategies(
   const generator = startLoadGenerator();
   const runs = new Map<string, CompareRun[]>(names.map((n) => [n, []]));
   const warmup = Math.min(2000, Math.ceil(requests / 5));
+  const headers = (name: string) => {
+    const byPath = options.headersByName?.get(name);
+    return byPath ? { headersByPath: byPath } : {};
+  };
   try {
     for (const name of names) {
       if (options.warmPaths && !options.noWarm?.includes(name)) {
@@ -95,11 +107,13 @@ export async function compareStrategies(
           paths: options.warmPaths,
           connections,
           amount: options.warmPaths.length,
+          ...headers(name),
         });
       }
     }
     for (const name of names) {
-      await generator.run({ url: server(name).url, paths, connections, amount: Math.min(requests, 3000) });
+      const plan = { url: server(name).url, paths, connections, amount: Math.min(requests, 3000), ...headers(name) };
+      await generator.run(plan);
     }
 
     for (let round = 1; round <= rounds; round++) {
@@ -107,9 +121,9 @@ export async function compareStrategies(
         const s = server(name);
         // A short unmeasured burst first: the server sat idle while the others ran, and the
         // measured run should start from the state of a server under load, not of an idle one.
-        await generator.run({ url: s.url, paths, connections, amount: warmup });
+        await generator.run({ url: s.url, paths, connections, amount: warmup, ...headers(name) });
         await s.reset();
-        const load = await generator.run({ url: s.url, paths, connections, amount: requests });
+        const load = await generator.run({ url: s.url, paths, connections, amount: requests, ...headers(name) });
         runs.get(name)?.push({ load, stats: await s.stats() });
       }
       options.onRound?.(
@@ -127,6 +141,8 @@ export async function compareStrategies(
     const cpuRatio = own.map((r, i) => cpuPerRequest(ref[i] as CompareRun) / cpuPerRequest(r));
     const xCache: Record<string, number> = {};
     for (const r of own) for (const [k, v] of Object.entries(r.load.xCache)) xCache[k] = (xCache[k] ?? 0) + v;
+    const statuses: Record<string, number> = {};
+    for (const r of own) for (const [k, v] of Object.entries(r.load.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
     return {
       name,
       label: server(name).label,
@@ -140,8 +156,15 @@ export async function compareStrategies(
       cpuRatio: median(cpuRatio),
       hitRatio: hitRatio({ xCache }),
       queriesPerSecond: median(own.map((r) => r.stats.queries / (r.load.durationMs / 1000))),
+      statuses,
       failed: own.reduce(
-        (n, r) => n + r.load.requests - (r.load.statuses['2xx'] ?? 0) + r.load.errors + r.load.timeouts,
+        (n, r) =>
+          n +
+          r.load.requests -
+          (r.load.statuses['2xx'] ?? 0) -
+          (r.load.statuses['3xx'] ?? 0) +
+          r.load.errors +
+          r.load.timeouts,
         0,
       ),
       requests: own.reduce((n, r) => n + r.load.requests, 0),

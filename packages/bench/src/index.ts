@@ -37,4 +37,5 @@ export { parseServerTiming } from './server-timing.ts';
 export { median, quantile, summarizeLatencies } from './stats.ts';
 export type { RunningStrategy, ServerStats, Strategy, StrategyContext } from './strategy.ts';
 export { curlVersion, type TimedResponse, type TimingClient, timedGet } from './timed-request.ts';
+export { collectValidators } from './validators.ts';
 export { mulberry32, profileSequence, type SequenceProfile, uniformSequence, zipfSequence } from './zipf.ts';

@@ -4,7 +4,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compareStrategies, roundRatio } from './compare.ts';
-import { runLoad } from './load.ts';
+import { type LoadPlan, runLoad } from './load.ts';
 import { machineLine, REPO_ROOT, requireServices, writeOutput } from './output.ts';
 import { summarizeProfile } from './profile.ts';
 import { fixed, htmlReport, int, markdownTable, megabytes, percent, svgBars, terminalBars } from './render.ts';
@@ -12,6 +12,7 @@ import { type StrategyServer, startServer } from './server.ts';
 import { parseServerTiming } from './server-timing.ts';
 import { median } from './stats.ts';
 import { curlVersion, type TimingClient, timedGet } from './timed-request.ts';
+import { collectValidators } from './validators.ts';
 import { profileSequence, zipfSequence } from './zipf.ts';
 
 /**
@@ -26,8 +27,15 @@ import { profileSequence, zipfSequence } from './zipf.ts';
  * server measured like the strategies shows how precise that is (its ratio should be
  * 1.00×). Then the 100,000-row answer: PostgreSQL vs a Redis hit vs an L1 hit, end to end.
  *
+ * The strategies are lesson 09's (lessons 01–08, bentocache, cacheable, the references) and
+ * lesson 10's production cache, each a lesson's own createApp wired as its main.ts wires it.
+ * Lesson 07 runs twice: with clients that hold nothing (a 200 with its ETag) and with clients
+ * that revalidate (every request carries the If-None-Match of its path: a 304).
+ *
  *   npm run bench                       7 rounds of 10,000 requests per strategy
  *   npm run bench -- --rounds 3 --requests 5000
+ *   npm run bench -- --only production,stampede   those rows, with the reference and the A/A row
+ *   npm run bench -- --list              the names of the rows
  *   npm run bench -- --profile two-level   also CPU-profile that server under the same load
  *
  * Results: the tables on stdout, `.cachelab/bench/latest.json`, `.cachelab/bench/latest.html`.
@@ -39,6 +47,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '10' },
     profile: { type: 'string', multiple: true, default: [] },
     only: { type: 'string' },
+    list: { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -55,10 +64,14 @@ for (const [name, value] of [
   }
 }
 
+/** Lesson 09 lists every strategy of lessons 01–08; lesson 10, which comes after it, lists its own. */
 const MODULE = join(REPO_ROOT, 'lessons/09-load-testing/src/strategies.ts');
-if (!existsSync(MODULE)) {
-  console.error(`✗ The strategies to benchmark live in ${MODULE}, which is missing.`);
-  process.exit(1);
+const PRODUCTION_MODULE = join(REPO_ROOT, 'lessons/10-production/src/bench-strategy.ts');
+for (const module of [MODULE, PRODUCTION_MODULE]) {
+  if (!existsSync(module)) {
+    console.error(`✗ The strategies to benchmark live in ${module}, which is missing.`);
+    process.exit(1);
+  }
 }
 const EMPLOYEES = 10_000;
 const CLASSIC = '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000';
@@ -71,6 +84,9 @@ const ALL_STRATEGIES = [
   'lru',
   'two-level',
   'http-cache',
+  'http-304',
+  'stampede',
+  'production',
   'redis',
   'bentocache',
   'cacheable',
@@ -82,8 +98,30 @@ const REF = 'express';
  * its ratio should be 1.00×, and how far it lands from it is the noise of this run.
  */
 const CONTROL = 'express-again';
+/**
+ * Rows that are not a strategy of their own: the server a row starts (module and strategy
+ * name) when it is not `MODULE`'s strategy of the same name, and the label it shows.
+ */
+const ROWS: Record<string, { module?: string; strategy?: string; label?: string }> = {
+  [CONTROL]: { strategy: REF, label: 'bare Express 5 again (A/A: the noise)' },
+  // Its own server, the same code as http-cache: its clients hold an ETag for every path.
+  'http-cache': { label: 'L1 + L2 + ETag, a 200 (lesson 07)' },
+  'http-304': { strategy: 'http-cache', label: 'L1 + L2 + ETag, a 304 (lesson 07)' },
+  production: { module: PRODUCTION_MODULE },
+};
+/** Rows whose clients revalidate: each request carries the If-None-Match of its path. */
+const REVALIDATING = ['http-304'];
+if (args.list) {
+  console.log(ALL_STRATEGIES.join('\n'));
+  process.exit(0);
+}
 /** `--only lru,redis`: those, the reference and the control, for a quicker look (the targets need them all). */
 const only = args.only?.split(',').map((s) => s.trim());
+const unknown = only?.filter((s) => !ALL_STRATEGIES.includes(s)) ?? [];
+if (unknown.length > 0) {
+  console.error(`✗ --only: no row named ${unknown.join(', ')}. The rows: ${ALL_STRATEGIES.join(', ')}.`);
+  process.exit(2);
+}
 const HIT_STRATEGIES = only
   ? ALL_STRATEGIES.filter((s) => s === REF || s === CONTROL || only.includes(s))
   : ALL_STRATEGIES;
@@ -122,19 +160,24 @@ process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 try {
   for (const name of HIT_STRATEGIES) {
     process.stdout.write(`starting ${name}… `);
+    const row = ROWS[name];
     const started = await startServer({
-      module: MODULE,
-      strategy: name === CONTROL ? REF : name,
+      module: row?.module ?? MODULE,
+      strategy: row?.strategy ?? name,
       settings: { ttl: 'long' },
       execArgv: SERVER_FLAGS,
     });
-    servers.set(
-      name,
-      name === CONTROL ? { ...started, name, label: 'bare Express 5 again (A/A: the noise)' } : started,
-    );
+    servers.set(name, { ...started, name, label: row?.label ?? started.label });
     console.log('ok');
   }
   const server = (name: string) => servers.get(name) as StrategyServer;
+
+  // A revalidating client holds the ETag of every path it asks for: get each once (which also
+  // fills that server's cache), and send it back as If-None-Match on every request.
+  const headersByName = new Map<string, LoadPlan['headersByPath']>();
+  for (const name of REVALIDATING.filter((n) => servers.has(n))) {
+    headersByName.set(name, await collectValidators(server(name).url, new Set(paths)));
+  }
 
   const loadBefore = loadavg()[0] ?? 0;
   const { results } = await compareStrategies({
@@ -144,6 +187,7 @@ try {
     paths,
     warmPaths: everyKey,
     noWarm: ['uncached'],
+    headersByName,
     rounds: ROUNDS,
     requests: REQUESTS,
     connections: CONNECTIONS,
@@ -211,13 +255,18 @@ try {
     const dir = join(REPO_ROOT, '.cachelab/bench/profiles', name);
     await rm(dir, { recursive: true, force: true });
     const s = await startServer({
-      module: MODULE,
-      strategy: name,
+      module: ROWS[name]?.module ?? MODULE,
+      strategy: ROWS[name]?.strategy ?? name,
       settings: { ttl: 'long' },
       execArgv: [...SERVER_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`],
     });
     await runLoad({ url: s.url, paths: everyKey, connections: CONNECTIONS, amount: everyKey.length });
-    for (let i = 0; i < 3; i++) await runLoad({ url: s.url, paths, connections: CONNECTIONS, amount: REQUESTS });
+    const headers = REVALIDATING.includes(name)
+      ? { headersByPath: await collectValidators(s.url, new Set(paths)) }
+      : {};
+    for (let i = 0; i < 3; i++) {
+      await runLoad({ url: s.url, paths, connections: CONNECTIONS, amount: REQUESTS, ...headers });
+    }
     await s.close();
     const files = await Promise.all(
       (await readdir(dir)).map(async (f) => ({ file: join(dir, f), size: (await stat(join(dir, f))).size })),
@@ -292,6 +341,12 @@ try {
   console.log(paymentsTable);
 
   const get = (name: string) => results.find((r) => r.name === name);
+  /** Share of a row's responses that were 304 Not Modified (3xx), over every round. */
+  const notModifiedShare = (name: string) => {
+    const statuses = get(name)?.statuses ?? {};
+    const all = Object.values(statuses).reduce((a, b) => a + b, 0);
+    return all === 0 ? 0 : (statuses['3xx'] ?? 0) / all;
+  };
   const pay = (name: string) => payments.find((p) => p.name === name);
   const serverTotal = (name: string) => parseServerTiming(pay(name)?.serverTiming).total;
   const cpuOver = (a: string, b: string) =>
@@ -303,43 +358,86 @@ try {
    */
   const targets = [
     {
+      rows: ['lru'],
       what: 'L1-hit endpoint (lesson 02) ≥ 0.95× bare Express',
       measured: get('lru')?.ratio,
       other: get('lru')?.cpuRatio,
       min: 0.95,
     },
     {
+      rows: ['two-level'],
       what: 'two-level with L1 hits (lesson 04) ≥ 0.95× bare Express',
       measured: get('two-level')?.ratio,
       other: get('two-level')?.cpuRatio,
       min: 0.95,
     },
     {
+      rows: ['http-cache'],
+      what: 'L1 hit with its ETag, a 200 (lesson 07) ≥ 0.95× bare Express',
+      measured: get('http-cache')?.ratio,
+      other: get('http-cache')?.cpuRatio,
+      min: 0.95,
+    },
+    {
+      // Judged only when the clients did get 304s: an ETag that never matches would be a 200 row.
+      rows: ['http-304'],
+      what: '304 to If-None-Match (lesson 07) ≥ 1.00× bare Express sending the 200',
+      measured: notModifiedShare('http-304') >= 0.99 ? get('http-304')?.ratio : undefined,
+      other: get('http-304')?.cpuRatio,
+      min: 1,
+      note: `${percent(notModifiedShare('http-304'))} of its answers were 304`,
+    },
+    {
+      rows: ['stampede'],
+      what: 'stampede cache with L1 hits (lesson 08) ≥ 0.95× bare Express',
+      measured: get('stampede')?.ratio,
+      other: get('stampede')?.cpuRatio,
+      min: 0.95,
+    },
+    {
+      rows: ['production'],
+      what: 'production cache with L1 hits (lesson 10: metrics, breaker) ≥ 0.95× bare Express',
+      measured: get('production')?.ratio,
+      other: get('production')?.cpuRatio,
+      min: 0.95,
+    },
+    {
+      rows: ['redis'],
       what: 'Redis-only hit (lesson 03) ≥ 0.85× bare Express',
       measured: get('redis')?.ratio,
       other: get('redis')?.cpuRatio,
       min: 0.85,
     },
     {
+      rows: ['redis'],
       what: '100,000 rows, Redis hit (lesson 03) < 60 ms',
       measured: pay('redis')?.ms,
       other: serverTotal('redis'),
       max: 60,
     },
     {
+      rows: ['two-level'],
       what: '100,000 rows, L1 hit (lesson 04) < 10 ms',
       measured: pay('two-level')?.ms,
       other: serverTotal('two-level'),
       max: 10,
     },
-    { what: '100,000 rows, L1 hit (lesson 02) < 10 ms', measured: pay('lru')?.ms, other: serverTotal('lru'), max: 10 },
     {
+      rows: ['lru'],
+      what: '100,000 rows, L1 hit (lesson 02) < 10 ms',
+      measured: pay('lru')?.ms,
+      other: serverTotal('lru'),
+      max: 10,
+    },
+    {
+      rows: ['two-level', 'bentocache'],
       what: 'final cache (lesson 04) hit throughput ≥ 1.15× bentocache',
       measured: servers.has('bentocache') ? roundRatio(results, 'two-level', 'bentocache') : undefined,
       other: cpuOver('two-level', 'bentocache'),
       min: 1.15,
     },
     {
+      rows: ['two-level', 'cacheable'],
       what: 'final cache (lesson 04) hit throughput ≥ 1.15× cacheable',
       measured: servers.has('cacheable') ? roundRatio(results, 'two-level', 'cacheable') : undefined,
       other: cpuOver('two-level', 'cacheable'),
@@ -347,6 +445,8 @@ try {
     },
   ].map((t) => ({
     ...t,
+    /** A row it needs was left out (`--only`): neither met nor missed. */
+    skipped: t.rows.some((row) => !servers.has(row)),
     met:
       t.measured !== undefined &&
       Number.isFinite(t.measured) &&
@@ -356,6 +456,10 @@ try {
     `\nTargets (load average ${fixed(loadBefore, 1)} before the rounds, ${fixed(loadAfter, 1)} after, on ${cpus().length} cores):`,
   );
   for (const t of targets) {
+    if (t.skipped) {
+      console.log(`· ${t.what}: not measured in this run (--only)`);
+      continue;
+    }
     const [value, second] =
       'min' in t
         ? [
@@ -366,7 +470,8 @@ try {
             `${fixed(t.measured ?? Number.NaN, 1)} ms to the last byte`,
             `server's own time ${fixed(t.other ?? Number.NaN, 1)} ms`,
           ];
-    console.log(`${t.met ? '✓' : '✗'} ${t.what}: measured ${value} (${second})`);
+    const note = 'note' in t ? `; ${t.note}` : '';
+    console.log(`${t.met ? '✓' : '✗'} ${t.what}: measured ${value} (${second}${note})`);
   }
   const control = get(CONTROL);
   if (control) {
