@@ -104,6 +104,22 @@ program
   );
 
 program
+  .command('quiz')
+  .description(
+    'answer a lesson\'s "Check yourself" questions: one at a time on a terminal, or all at once with --answers',
+  )
+  .argument('<lesson>', 'lesson number, e.g. 05')
+  .option('-a, --answers <answers>', 'answer without a terminal: 1=b,2=42,3=24h, or JSON; "-" reads them from stdin')
+  .option('--json', 'machine-readable: the results, or (without --answers) the questions')
+  .addHelpText(
+    'after',
+    '\nExit code: 0 when every answer is right, 1 otherwise, 2 when the lesson or the answers cannot be read.\nYour best score is kept in progress (npx cachelab progress).',
+  )
+  .action(async (lesson: string, options: { answers?: string; json?: boolean }) =>
+    set(await (await import('./commands/quiz.ts')).quiz(lesson, options)),
+  );
+
+program
   .command('progress')
   .description('what you have solved (a plain file in .cachelab/, no account)')
   .option('--json', 'machine-readable')

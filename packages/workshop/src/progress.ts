@@ -14,12 +14,28 @@ export interface Progress {
   hints: Record<string, number>;
   /** lesson id → ISO time it was last read or run */
   visited: Record<string, string>;
+  /** lesson id → the best score of its quiz (`cachelab quiz NN`) and the last one */
+  quizzes: Record<string, QuizRecord>;
+}
+
+export interface QuizScore {
+  /** Questions answered right. */
+  score: number;
+  /** Questions the quiz had then (quizzes grow: a score is always read with its total). */
+  of: number;
+  /** ISO time. */
+  at: string;
+}
+
+/** The best attempt (the first to reach that ratio) and the most recent one. */
+export interface QuizRecord extends QuizScore {
+  last: QuizScore;
 }
 
 export const PROGRESS_FILE = join(STATE_DIR, 'progress.json');
 
 export function loadProgress(file: string = PROGRESS_FILE): Progress {
-  const empty: Progress = { version: 1, solved: {}, hints: {}, visited: {} };
+  const empty: Progress = { version: 1, solved: {}, hints: {}, visited: {}, quizzes: {} };
   if (!existsSync(file)) return empty;
   try {
     const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<Progress>;
@@ -42,4 +58,17 @@ export function updateProgress(change: (p: Progress) => void, file: string = PRO
   change(p);
   saveProgress(p, file);
   return p;
+}
+
+/** Record a quiz attempt; keeps the best score (by ratio, the earliest on a tie) and the last. */
+export function recordQuiz(lessonId: string, attempt: QuizScore, file: string = PROGRESS_FILE): QuizRecord {
+  let record: QuizRecord | undefined;
+  updateProgress((p) => {
+    const before = p.quizzes[lessonId];
+    const better = !before || attempt.score * before.of > before.score * attempt.of;
+    const best = better ? attempt : { score: before.score, of: before.of, at: before.at };
+    record = { ...best, last: attempt };
+    p.quizzes[lessonId] = record;
+  }, file);
+  return record as QuizRecord;
 }

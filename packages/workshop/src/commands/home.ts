@@ -1,6 +1,6 @@
 import { nextExercise } from '../choose.ts';
 import { c, mark } from '../output.ts';
-import { loadProgress } from '../progress.ts';
+import { loadProgress, type Progress } from '../progress.ts';
 import { listExercises, listLessons } from '../repo.ts';
 
 /**
@@ -18,7 +18,9 @@ export function renderHome(): string {
   lines.push(`${solvedCount} of ${exercises.length} exercises solved`);
   lines.push('');
   for (const lesson of lessons) {
-    lines.push(`${c.bold(`Lesson ${lesson.id}`)}  ${lesson.title}  ${c.dim(`lessons/${lesson.name}`)}`);
+    lines.push(
+      `${c.bold(`Lesson ${lesson.id}`)}  ${lesson.title}  ${c.dim(`lessons/${lesson.name}`)}${quizMark(progress, lesson.id)}`,
+    );
     for (const e of exercises.filter((x) => x.lesson === lesson.id)) {
       const solved = Boolean(progress.solved[e.id]);
       const isNext = next?.id === e.id;
@@ -38,10 +40,21 @@ export function renderHome(): string {
   lines.push('');
   lines.push(
     c.dim(
-      'Commands: read NN · demo NN · run NN · watch · verify [NN] · hint NN · diff NN · reset NN · progress · doctor · help',
+      'Commands: read NN · demo NN · run NN · quiz NN · watch · verify [NN] · hint NN · diff NN · reset NN · progress · doctor · help',
     ),
   );
   return lines.join('\n');
+}
+
+/**
+ * A lesson's best quiz score, from progress alone: the quiz files are not read here, so the
+ * home screen stays as light as it was. Nothing until the quiz has been taken.
+ */
+function quizMark(progress: Progress, lessonId: string): string {
+  const best = progress.quizzes[lessonId];
+  if (!best) return '';
+  const text = `quiz ${best.score}/${best.of} ${c.dim(best.at.slice(0, 10))}`;
+  return `  ${best.score === best.of ? `${mark.ok} ${text}` : text}`;
 }
 
 export function progressCommand(options: { json?: boolean }): number {
@@ -55,9 +68,19 @@ export function progressCommand(options: { json?: boolean }): number {
       solvedAt: progress.solved[e.id] ?? null,
       hintsSeen: progress.hints[e.id] ?? 0,
     }));
+    // Each lesson's best quiz score and the last attempt (null until the quiz is taken).
+    const quizzes = listLessons().map((l) => {
+      const q = progress.quizzes[l.id];
+      return {
+        lesson: l.id,
+        name: l.name,
+        best: q ? { score: q.score, of: q.of, at: q.at } : null,
+        last: q ? q.last : null,
+      };
+    });
     console.log(
       JSON.stringify(
-        { exercises, solved: exercises.filter((e) => e.solvedAt).length, total: exercises.length },
+        { exercises, solved: exercises.filter((e) => e.solvedAt).length, total: exercises.length, quizzes },
         null,
         2,
       ),
