@@ -5,10 +5,18 @@ import { type Exercise, findExercise, listExercises } from './repo.ts';
 // Which exercise a command means. Its own module, light on imports, so that the home screen
 // and `hint` do not load the test runner to find out.
 
-/** The exercise `verify` picks when none is named: the first one not yet solved. */
+/**
+ * The exercise `verify` picks when none is named: the first one not yet solved, in the order
+ * of the course (by lesson, then by number: exercise 14 belongs to lesson 03 and comes after 03).
+ */
 export function nextExercise(): Exercise | undefined {
   const solved = loadProgress().solved;
-  return listExercises().find((e) => !solved[e.id]);
+  return inCourseOrder(listExercises()).find((e) => !solved[e.id]);
+}
+
+/** Exercises by lesson, then by number. */
+export function inCourseOrder(exercises: readonly Exercise[]): Exercise[] {
+  return [...exercises].sort((a, b) => a.lesson.localeCompare(b.lesson) || a.id.localeCompare(b.id));
 }
 
 export function resolveExercise(query: string | undefined): Exercise {

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { resolveExercise } from '../choose.ts';
+import { inCourseOrder, resolveExercise } from '../choose.ts';
 import { type SrcWatcher, watchSrc } from '../file-watch.ts';
 import { readHints } from '../hints.ts';
 import { learnerSrc } from '../learner.ts';
@@ -415,7 +415,7 @@ class WatchSession {
 
   #list(): string[] {
     const solved = loadProgress().solved;
-    return listExercises().map((e) => {
+    return inCourseOrder(listExercises()).map((e) => {
       const here = e.id === this.#exercise.id;
       const line = `${solved[e.id] ? mark.ok : here ? c.cyan('▶') : mark.todo} ${e.id} ${e.slug} — ${e.title}`;
       return here ? c.bold(line) : line;
@@ -441,7 +441,7 @@ function shown(path: string): string {
 /** The first unsolved exercise after `after` (wrapping to the start), or undefined when all are solved. */
 function nextUnsolved(after?: Exercise): Exercise | undefined {
   const solved = loadProgress().solved;
-  const all = listExercises();
+  const all = inCourseOrder(listExercises());
   const from = after ? all.findIndex((e) => e.id === after.id) + 1 : 0;
   return [...all.slice(from), ...all.slice(0, from)].find((e) => !solved[e.id]);
 }
