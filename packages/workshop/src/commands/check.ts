@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describePool, mapAdaptive } from '../concurrency.ts';
 import { readHints } from '../hints.ts';
 import { c, fail, indent, ok, progress } from '../output.ts';
+import { lintQuiz } from '../quiz.ts';
 import { type Exercise, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { listFiles } from '../runner/workspace.ts';
@@ -12,7 +13,8 @@ import { requireServices } from './doctor.ts';
 /**
  * The self-check maintainers and CI rely on (`npm test` ends with it):
  *  1. the structure: every exercise has a task, hints, tests, a starter with a TODO, metadata
- *     and a solution that mirrors its files; ids are unique; no stray folders;
+ *     and a solution that mirrors its files; every lesson a README and a quiz of at least
+ *     MIN_QUIZ_QUESTIONS questions (quiz.ts); ids are unique; no stray folders;
  *  2. honesty: each exercise's tests FAIL on its starter and PASS on its solution, run by
  *     the same mechanism as verify and grade;
  *  3. the wrong answers of its catalog (at least MIN_WRONG_ANSWERS per exercise) (`solutions/NN-slug/wrong/*.patch`, wrong-answers.ts)
@@ -38,6 +40,9 @@ export function lintStructure(root: string = REPO_ROOT): string[] {
   for (const lesson of listLessons(root)) {
     if (!existsSync(join(lesson.dir, 'README.md')))
       problems.push(`lessons/${lesson.name}: no README.md. The README is the lesson: write it.`);
+    // Its "Check yourself" as a quiz (`cachelab quiz NN`): enough valid questions, each with an
+    // explanation and a See: link to a heading the README has.
+    problems.push(...lintQuiz(lesson, root));
   }
   const seen = new Map<string, string>();
   for (const e of exercises) {
@@ -198,7 +203,9 @@ export async function check(options: { only?: string[]; concurrency?: number } =
     fail(`structure: ${structure.length} problem${structure.length === 1 ? '' : 's'}`);
     for (const p of structure) console.log(indent(p, 4));
   } else {
-    ok('structure: every exercise has a task, hints, tests, a starter with TODOs, metadata and a mirrored solution');
+    ok(
+      'structure: every lesson has a README and a quiz; every exercise has a task, hints, tests, a starter with TODOs, metadata and a mirrored solution',
+    );
   }
   let exercises = listExercises();
   if (options.only && options.only.length > 0) {
