@@ -28,6 +28,9 @@ import { createSingleFlight } from './single-flight.ts';
  *     5. store with a jittered TTL, so keys written together do not expire together.
  *   Redis failing → BYPASS: load (still single-flight), keep it in L1 only.
  *
+ *   peek(key, load): step 1 alone, for a fresh entry in L1, without a promise: the commonest
+ *   answer. (It rolls the XFetch die too; anything else is left to `get`.)
+ *
  *   delete(key): bump the generation and DEL in one MULTI, drop L1, forget flights in
  *   progress, publish to the other instances' L1.
  *
@@ -118,6 +121,13 @@ export interface StampedeCacheOptions {
 export interface StampedeCache {
   /** The value under `parts`: see the read path above. What `load` throws propagates on a MISS and is never stored. */
   get(parts: KeyParts, load: () => Promise<unknown>): Promise<CacheResult>;
+  /**
+   * The body under `parts` when L1 holds a fresh entry (a HIT, level l1), else undefined:
+   * then call `get`, which also decides STALE and MISS. Synchronous, no result object: it
+   * lets a caller answer the commonest request without a promise (lesson 04's `peek`). Like
+   * `get`, it may start an early refresh (XFetch) in the background, with `load`.
+   */
+  peek(parts: KeyParts, load: () => Promise<unknown>): Buffer | undefined;
   /** Invalidate everywhere, after the database write has committed. Never throws. */
   delete(parts: KeyParts): Promise<{ l2: boolean; published: boolean; durMs: number }>;
   /** The Redis keys of a value (for logs and tests). */
@@ -187,12 +197,31 @@ export function createStampedeCache(options: StampedeCacheOptions): StampedeCach
     onError,
   });
 
+  /** The key of the value alone: what an L1 hit needs (the lease and generation keys cost as much each). */
+  const valueKeyOf = (parts: KeyParts) => cacheKey({ ...parts, prefix: keyPrefix });
   const keysOf = (parts: KeyParts) => ({
-    value: cacheKey({ ...parts, prefix: keyPrefix }),
+    value: valueKeyOf(parts),
     lease: cacheKey({ ...parts, prefix: `${keyPrefix}lease:` }),
     generation: cacheKey({ ...parts, prefix: `${keyPrefix}generation:` }),
   });
   type Keys = ReturnType<typeof keysOf>;
+
+  /**
+   * L1 holds the very bytes of L2 (header + body, lesson 04's backfill). Their header is
+   * decoded once per buffer, on its first hit, and kept here: parsing it on every hit cost
+   * about 0.8 µs of JSON.parse (lesson 09's hit-path-costs.ts). A WeakMap, keyed on the buffer
+   * L1 holds: when L1 drops the buffer, its decoded entry goes with it. The entry's body is a
+   * view into that buffer, so nothing is held twice.
+   */
+  const decodedL1 = new WeakMap<Buffer, CacheEntry>();
+  const decodeL1 = (bytes: Buffer): CacheEntry | undefined => {
+    let entry = decodedL1.get(bytes);
+    if (!entry) {
+      entry = decodeEntry(bytes);
+      if (entry) decodedL1.set(bytes, entry);
+    }
+    return entry;
+  };
 
   /** Keep `bytes` in L1, no longer than L1's TTL nor than the entry may be served at all. */
   function fillL1(key: string, bytes: Buffer, entry: CacheEntry, startedAt: number): void {
@@ -333,6 +362,11 @@ export function createStampedeCache(options: StampedeCacheOptions): StampedeCach
     void tracked.finally(() => running.delete(tracked));
   }
 
+  /** XFetch's roll for a fresh entry: refresh it now, in the background? */
+  const earlyRefreshDue = (entry: CacheEntry, now: number) =>
+    beta > 0 &&
+    shouldRefreshEarly({ nowMs: now, expiresAtMs: entry.freshUntilMs, deltaMs: entry.deltaMs, beta, random });
+
   /** HIT or STALE from an entry, starting a background refresh when due; undefined when expired. */
   function answer(
     entry: CacheEntry,
@@ -344,10 +378,7 @@ export function createStampedeCache(options: StampedeCacheOptions): StampedeCach
     const now = clock();
     const state = freshness(entry, now);
     if (state === 'fresh') {
-      const early =
-        beta > 0 &&
-        shouldRefreshEarly({ nowMs: now, expiresAtMs: entry.freshUntilMs, deltaMs: entry.deltaMs, beta, random });
-      if (early) refreshInBackground(keys, load, entry);
+      if (earlyRefreshDue(entry, now)) refreshInBackground(keys, load, entry);
       return { body: entry.body, status: 'HIT', level, timings };
     }
     if (state === 'stale') {
@@ -362,6 +393,16 @@ export function createStampedeCache(options: StampedeCacheOptions): StampedeCach
     ready: bus.ready,
     keys: keysOf,
 
+    peek(parts, load) {
+      const local = l1.get(valueKeyOf(parts));
+      const entry = local && decodeL1(local.body);
+      if (!entry) return undefined;
+      const now = clock();
+      if (freshness(entry, now) !== 'fresh') return undefined; // STALE or expired: get() decides
+      if (earlyRefreshDue(entry, now)) refreshInBackground(keysOf(parts), load, entry);
+      return entry.body;
+    },
+
     async get(parts, load) {
       const keys = keysOf(parts);
       const startedAt = invalidations;
@@ -370,7 +411,7 @@ export function createStampedeCache(options: StampedeCacheOptions): StampedeCach
       // 1. L1: this process's memory.
       let t = performance.now();
       const local = l1.get(keys.value);
-      const localEntry = local && decodeEntry(local.body);
+      const localEntry = local && decodeL1(local.body);
       timings.l1 = performance.now() - t;
       if (localEntry) {
         const result = answer(localEntry, 'l1', keys, load, timings);

@@ -188,6 +188,50 @@ describe('early refresh (XFetch) with an injected clock and random source', () =
   });
 });
 
+describe('peek: the fresh L1 hit without a promise (what the app answers most requests with)', () => {
+  it('answers a fresh entry in L1 only, leaving STALE to get', async () => {
+    let now = 1_000_000;
+    // L1 keeps its copy longer than it is fresh (the grace period allows it): freshness decides.
+    const c = await cache({ now: () => now, l1: { maxBytes: 1024 * 1024, ttlMs: 20_000 } });
+    const load = () => getEmployee(services.db, 44);
+    expect(c.peek(employee(44), load), 'nothing cached yet').toBeUndefined();
+    const miss = await c.get(employee(44), load);
+    expect(c.peek(employee(44), load)?.equals(miss.body)).toBe(true);
+    now += 9_999;
+    expect(c.peek(employee(44), load)?.equals(miss.body), 'still fresh').toBe(true);
+    now += 2; // past the fresh TTL of 10 s, within the grace period
+    expect(c.peek(employee(44), load), 'a stale entry is for get() to answer (STALE, and a refresh)').toBeUndefined();
+    expect(services.queries.matching(/FROM employees/)).toBe(1);
+  });
+
+  it('rolls the XFetch die like get: within delta·ln 2 of expiry it refreshes in the background', async () => {
+    let now = 1_000_000;
+    const c = await cache({
+      now: () => now,
+      random: () => 0.5,
+      earlyRefreshBeta: 1,
+      graceMs: 0,
+      l1: { maxBytes: 1024 * 1024, ttlMs: 10_000 },
+    });
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      now += 1_000; // delta = 1000 on the injected clock
+      return getEmployee(services.db, 45);
+    };
+    await c.get(employee(45), load);
+    const expiresAt = now + 10_000;
+    now = expiresAt - 694;
+    expect(c.peek(employee(45), load)).toBeDefined();
+    await c.settled();
+    expect(loads, 'refreshed too early').toBe(1);
+    now = expiresAt - 693;
+    expect(c.peek(employee(45), load), 'an early refresh must not make the reader wait').toBeDefined();
+    await c.settled();
+    expect(loads).toBe(2);
+  });
+});
+
 describe('TTL jitter', () => {
   it('stores the entry for the jittered fresh TTL plus the grace period', async () => {
     const now = 1_000_000;

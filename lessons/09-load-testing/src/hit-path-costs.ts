@@ -2,6 +2,14 @@ import { formatServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, parse } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createMemoryStore } from '@cachelab/lesson-02-in-memory-lru/memory-store';
+import { isNotModified } from '@cachelab/lesson-07-http-caching/conditional';
+import {
+  decodeRepresentation,
+  encodeRepresentation,
+  strongEtag,
+} from '@cachelab/lesson-07-http-caching/representation';
+import { decodeEntry, encodeEntry, freshness } from '@cachelab/lesson-08-stampedes/cache-entry';
+import { shouldRefreshEarly } from '@cachelab/lesson-08-stampedes/early-refresh';
 
 /**
  * The pieces of a cache hit, each timed alone, in this process, with no HTTP: how many
@@ -24,6 +32,20 @@ const metrics = [
   { name: 'l1', durMs: 0.0123, desc: 'in-memory cache' },
   { name: 'total', durMs: 0.4567, desc: 'total' },
 ];
+// The entries of lessons 07 and 08: a small header (validators, or times) in front of the body.
+const now = Date.now();
+const entry = encodeEntry({
+  body,
+  storedAtMs: now,
+  freshUntilMs: now + 60_000,
+  staleUntilMs: now + 360_000,
+  deltaMs: 2,
+});
+const envelope = encodeRepresentation({ body, etag: strongEtag(body), lastModified: new Date(now).toUTCString() });
+const decodedEntry = decodeEntry(entry);
+const decoded = new WeakMap<Buffer, unknown>([[entry, decodedEntry]]);
+const etag = strongEtag(body);
+const conditional = { 'if-none-match': etag };
 let sink: unknown;
 
 const pieces: [string, (i: number) => unknown][] = [
@@ -38,6 +60,32 @@ const pieces: [string, (i: number) => unknown][] = [
   ['performance.now() × 2', () => performance.now() - performance.now()],
   ['formatServerTiming([l1, total]) — the header', () => formatServerTiming(metrics)],
   ['await of an async function (one promise)', async (i) => i],
+  // Lessons 07 and 08 (and 10, which stores lesson 08's entries):
+  ['decodeEntry(bytes) — the entry header of lessons 08/10, JSON.parse', () => decodeEntry(entry)],
+  ['decodeRepresentation(bytes) — the envelope header of lesson 07', () => decodeRepresentation(envelope)],
+  ['a WeakMap get — a header decoded once, kept by its buffer', () => decoded.get(entry)],
+  [
+    'three cacheKey()s — a value, its lease, its generation (lesson 08)',
+    (i) => {
+      const params = { id: i % 10_000 };
+      return [
+        cacheKey({ name: 'employee', params, prefix: 'p:' }),
+        cacheKey({ name: 'employee', params, prefix: 'p:lease:' }),
+        cacheKey({ name: 'employee', params, prefix: 'p:generation:' }),
+      ];
+    },
+  ],
+  [
+    'freshness + shouldRefreshEarly — is the entry fresh, roll XFetch (lesson 08)',
+    () =>
+      decodedEntry &&
+      freshness(decodedEntry, Date.now()) === 'fresh' &&
+      shouldRefreshEarly({ nowMs: Date.now(), expiresAtMs: decodedEntry.freshUntilMs, deltaMs: 2, beta: 1 }),
+  ],
+  [
+    "isNotModified('GET', { if-none-match }) — lesson 07's precondition",
+    () => isNotModified('GET', conditional, { etag, lastModified: '' }),
+  ],
 ];
 
 console.log(`One call of each piece of a cache hit, median of 5 × ${N.toLocaleString('en')} calls:\n`);
