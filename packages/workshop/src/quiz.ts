@@ -556,7 +556,7 @@ export class AnswerError extends Error {
  */
 export function readAnswer(question: Question, text: string): Given | string {
   if (question.kind === 'choice') {
-    const m = /^\(?\s*([a-h])\s*\)?\.?$/i.exec(text.trim());
+    const m = /^\(?\s*([a-z])\s*\)?\.?$/i.exec(text.trim());
     const letters = question.choices.map((c) => c.letter);
     const range = `${letters[0]}–${letters[letters.length - 1]}`;
     if (!m)
@@ -601,7 +601,16 @@ export function parseAnswers(input: string, quiz: Quiz): Map<number, Given> {
       pairs.push([key, String(value)]);
     }
   } else {
-    for (const item of text.split(/\s*[,;\n]\s*(?=\d+\s*[=:])|\s+(?=\d+\s*[=:])/)) {
+    // Split on , ; and new lines, except inside a number: "2=86,400" is one answer (a group of
+    // exactly three digits after a digit rejoins it), "1=b,2" is two, the second malformed.
+    const items: string[] = [];
+    for (const token of text.split(/\s*[,;\n]\s*/)) {
+      const previous = items[items.length - 1];
+      if (previous !== undefined && /\d$/.test(previous) && /^\d{3}(?!\d)(?!\s*[=:])/.test(token))
+        items[items.length - 1] = `${previous},${token}`;
+      else if (token !== '') items.push(...token.split(/\s+(?=\d+\s*[=:])/));
+    }
+    for (const item of items) {
       const m = /^(\S+?)\s*[=:]\s*([\s\S]*)$/.exec(item.trim());
       if (!m) throw new AnswerError(`--answers: "${item.trim()}" is not NUMBER=ANSWER, ${usage}.`);
       pairs.push([m[1] as string, m[2] as string]);
