@@ -31,6 +31,7 @@ type Action =
   | 'read'
   | 'demo'
   | 'run'
+  | 'quiz'
   | 'task'
   | 'watch'
   | 'verify'
@@ -211,6 +212,11 @@ async function lessonMenu(id: string): Promise<Action | undefined> {
             },
           ]
         : []),
+      {
+        value: 'quiz' as Action,
+        name: quizName(id),
+        description: `The lesson's "Check yourself", one question at a time, with why after each. Same as: npx cachelab quiz ${id}`,
+      },
       ...exercises.map((e) => ({
         value: `exercise:${e.id}` as Action,
         name: `Exercise ${e.id}: ${e.title}`,
@@ -235,8 +241,17 @@ async function lessonMenu(id: string): Promise<Action | undefined> {
     } else if (action === 'run') {
       await runCli(['run', id]);
       focus = exercises[0] ? `exercise:${exercises[0].id}` : 'back';
+    } else if (action === 'quiz') {
+      await runCli(['quiz', id]);
+      focus = exercises[0] ? `exercise:${exercises[0].id}` : 'back';
     }
   }
+}
+
+/** The quiz's menu line, with the best score so far. */
+function quizName(lessonId: string): string {
+  const best = loadProgress().quizzes[lessonId];
+  return best ? `Check yourself: the quiz (best ${best.score} of ${best.of})` : 'Check yourself: the quiz';
 }
 
 /** An exercise's actions; resolves to 'back' or undefined on Ctrl-C. */
