@@ -150,6 +150,39 @@ describe('a write whose body is not JSON', () => {
     const empty = expectProblem(await writes.request('/things/1', { method: 'PATCH' }), 400);
     expect(empty.detail).toMatch(/`body` is required/);
   });
+
+  it.each([
+    [
+      'a name without quotes',
+      '{name: "Ada"}',
+      /is not valid JSON: the mistake is at position 1 \(counting from 0\), marked ▸ here: `\{▸name: "Ada"\}`/,
+    ],
+    ['a comma after the last item', '{"name": "Ada",}', /the mistake is at position 15 .*`\{"name": "Ada",▸\}`/],
+    ['a body cut short', '{"name": ', /is not valid JSON: it ends at position 9 before the JSON is complete/],
+    ['a bare word', 'Ada', /must be a JSON object, like \{"name": "Ada"\}; it starts with `Ada`/],
+  ])('answers %s with a 400 that says where the JSON breaks, in our words', async (_what, text, detail) => {
+    const res = await writes.request('/things/1', {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: text,
+    });
+    const body = expectProblem(res, 400);
+    expect(body.type).toBe('urn:cachelab:problem:bad-body');
+    expect(body.detail).toMatch(/^The body of PATCH \/things\/1 /);
+    expect(body.detail).toMatch(detail);
+    expect(body.detail, "V8's own message").not.toMatch(/Expected|Unexpected|in JSON at/);
+  });
+
+  it('answers a body over the limit with 413 saying both sizes', async () => {
+    const res = await writes.request('/things/1', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'a'.repeat(20_000) }),
+    });
+    const body = expectProblem(res, 413);
+    expect(body.type).toBe('urn:cachelab:problem:body-too-large');
+    expect(body.detail).toBe('The body of PUT /things/1 is 20,011 bytes; this route reads at most 10,240 bytes.');
+  });
 });
 
 describe('parameters', () => {

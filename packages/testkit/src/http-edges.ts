@@ -54,3 +54,25 @@ export async function expectJsonOnly(
   const accept = { PATCH: 'accept-patch', POST: 'accept-post', PUT: undefined }[method];
   if (accept) expect(res.headers.get(accept), `${method} ${path}`).toBe('application/json');
 }
+
+/**
+ * A write whose body is labelled JSON but is not (`{name: "Ada"}`: a name without quotes) is a
+ * 400 problem that says so in the workshop's words, with where the mistake is (`position 1`),
+ * not the parser's own text ("Expected property name or '}' in JSON at position 1").
+ */
+export async function expectMalformedJson(
+  http: HttpHarness,
+  method: 'PATCH' | 'POST' | 'PUT',
+  path: string,
+): Promise<ProblemBody> {
+  const res = await http.request(path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: '{name: "Ada"}',
+  });
+  const body = expectProblem(res, 400);
+  expect(body.type, `${method} ${path}`).toBe('urn:cachelab:problem:bad-body');
+  expect(body.detail, `${method} ${path}`).toMatch(/is not valid JSON: the mistake is at position 1\b/);
+  expect(body.detail, `${method} ${path}: the parser's own words`).not.toMatch(/Expected property name/);
+  return body;
+}

@@ -27,7 +27,7 @@ export {
 } from './consistency.ts';
 export { type HeldLock, holdTable } from './held-locks.ts';
 export { type HttpHarness, parseServerTiming, type RequestListener, serve, type TestResponse } from './http.ts';
-export { expectAllowed, expectJsonOnly, expectProblem, type ProblemBody } from './http-edges.ts';
+export { expectAllowed, expectJsonOnly, expectMalformedJson, expectProblem, type ProblemBody } from './http-edges.ts';
 export {
   createIsolatedDatabase,
   createIsolatedRedis,
@@ -39,5 +39,6 @@ export {
 export { freePort } from './net.ts';
 export { countQueries, type QueryCounter } from './query-counter.ts';
 export { type Gate, gate, holdTheStoreOf } from './redis-gate.ts';
+export { captureServerLog, describeLogged, type ServerLog } from './server-log.ts';
 export { connectRedis, DEFAULT_REDIS_URL, describeRedis, probeRedis, REDIS_FIX, redisUrl } from './services.ts';
 export { serveForTest, type TestServices, useServices } from './use-services.ts';
