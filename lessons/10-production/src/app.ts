@@ -8,8 +8,9 @@ import {
   investorSummary,
   listPayments,
 } from '@cachelab/lesson-01-uncached/queries';
-import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
-import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
+import { sendJsonBytes } from '@cachelab/lesson-01-uncached/send-bytes';
+import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
+import { employeeId, investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { employeePatch, updateEmployee } from '@cachelab/lesson-04-hierarchical/employee-update';
 import express, { type Express, type Request, type Response } from 'express';
 import type { Cluster, Redis } from 'ioredis';
@@ -19,6 +20,7 @@ import { type CacheMetrics, createCacheMetrics } from './metrics.ts';
 import {
   createProductionCache,
   type KeyParts,
+  type Metric,
   type ProductionCache,
   type ProductionCacheOptions,
 } from './production-cache.ts';
@@ -176,38 +178,62 @@ export function createApp(deps: AppDeps): Express {
 
   /**
    * Answer from the cache, or — when the answer may depend on who asks, the key does not say
-   * who, and the request carries credentials — from PostgreSQL alone.
+   * who, and the request carries credentials — from PostgreSQL alone. A fresh L1 entry is
+   * answered synchronously, headers in one writeHead: lesson 04's hit path (lesson 09
+   * measures what a promise, the middleware and Express's header helpers cost a hit).
    */
-  async function sendCached(
+  function sendCached(
     req: Request,
     res: Response,
     parts: KeyParts,
     route: RouteSharing,
     load: () => Promise<unknown>,
-  ) {
+  ): undefined | Promise<void> {
+    const timing = new ServerTiming();
     // An answer that may depend on who asks says so to every cache on the way (a browser, a
     // CDN): `Vary: Authorization`, on the anonymous answer as much as on the signed-in one, or
-    // a shared cache could hand the anonymous copy to a signed-in caller and back.
-    if (route.variesByUser) res.vary('Authorization');
-    if (route.variesByUser && !route.keyedOnVerifiedUser && hasCredentials(req)) {
+    // a shared cache could hand the anonymous copy to a signed-in caller and back. It goes in
+    // the answer's one writeHead (an error sets it when it is thrown), unless the route has a
+    // Vary of its own already (the card: Accept-Language), which it is then added to.
+    let vary: string[] = [];
+    if (route.variesByUser) {
+      if (res.hasHeader('Vary')) res.vary('Authorization');
+      else vary = ['Vary', 'Authorization'];
+    }
+    const failed = (err: unknown) => {
+      if (vary.length > 0) res.vary('Authorization');
+      timing.applyTo(res); // a 404 still shows its total
+      throw err;
+    };
+    const shared = route.variesByUser && !route.keyedOnVerifiedUser;
+    if (shared && hasCredentials(req)) {
       // A shared entry must not answer a request that says who it is (its answer may depend
       // on who asks), nor be filled by it (the next anonymous caller would get it). A route
       // that does not vary by user never gets here: its loader reads nothing from the request
       // but what is in its key, so whoever fills the entry fills it with everybody's answer.
-      const value = await time(res, 'db', load);
-      res.set('X-Cache', 'BYPASS').set('Cache-Control', 'private, no-store');
-      metrics.observer.result(parts.name, 'BYPASS', 'db');
-      res.type('application/json').send(JSON.stringify(value));
-      return;
+      return timing.time('db', load).then((value) => {
+        metrics.observer.result(parts.name, 'BYPASS', 'db');
+        const body = Buffer.from(JSON.stringify(value));
+        const headers = [...vary, 'X-Cache', 'BYPASS', 'Cache-Control', 'private, no-store'];
+        sendJsonBytes(res, body, [...headers, 'Server-Timing', timing.header()]);
+      }, failed);
     }
-    const result = await cache.get(parts, load);
-    for (const [name, ms] of Object.entries(result.timings)) record(res, name, ms);
     // The shared anonymous answer: a cache may keep it (per Authorization, by the Vary above)
     // but must ask again before reusing it, since a write here is not a purge there.
-    if (route.variesByUser && !route.keyedOnVerifiedUser) res.set('Cache-Control', 'no-cache');
-    res.set('X-Cache', result.status);
-    if (result.level !== 'db') res.set('X-Cache-Level', result.level.toUpperCase());
-    res.type('application/json').send(result.body);
+    const policy = shared ? [...vary, 'Cache-Control', 'no-cache'] : vary;
+    const local = cache.peek(parts);
+    if (local) {
+      timing.record('l1', performance.now() - timing.started);
+      const headers = [...policy, 'X-Cache', 'HIT', 'X-Cache-Level', 'L1', 'Server-Timing', timing.header()];
+      sendJsonBytes(res, local, headers);
+      return;
+    }
+    return cache.get(parts, load).then((result) => {
+      for (const name in result.timings) timing.record(name, result.timings[name as Metric] as number);
+      const level = result.level === 'db' ? [] : ['X-Cache-Level', result.level.toUpperCase()];
+      const headers = [...policy, 'X-Cache', result.status, ...level, 'Server-Timing', timing.header()];
+      sendJsonBytes(res, result.body, headers);
+    }, failed);
   }
 
   const loadEmployee = (id: number) => async (): Promise<Employee> => {
@@ -221,7 +247,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   // Never trust X-Forwarded-* here: nothing in this app reads the client's idea of the host.
   app.set('trust proxy', false);
-  app.use(serverTiming());
+  // No serverTiming() middleware: every route times itself with a local ServerTiming, so an
+  // L1 hit pays for nothing it does not use (lesson 04; lesson 09 measures the difference).
   const locals: AppLocals = { cache, metrics, ready: cache.ready, close: () => cache.close() };
   Object.assign(app.locals, locals);
 
@@ -248,9 +275,9 @@ export function createApp(deps: AppDeps): Express {
       .send(await metrics.registry.metrics());
   });
 
-  app.get('/employees/:id', async (req, res) => {
-    const id = parse(employeeId, req.params.id, 'id');
-    await sendCached(req, res, { name: 'employee', params: { id } }, SHARED_WHEN_ANONYMOUS, loadEmployee(id));
+  app.get('/employees/:id', (req, res) => {
+    const id = parseEmployeeId(req.params.id);
+    return sendCached(req, res, { name: 'employee', params: { id } }, SHARED_WHEN_ANONYMOUS, loadEmployee(id));
   });
 
   app.get('/employees/:id/card', async (req, res) => {
@@ -284,18 +311,23 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.patch('/employees/:id', jsonBody(), async (req, res) => {
+    const timing = new ServerTiming();
     const id = parse(employeeId, req.params.id, 'id');
     const patch = parse(employeePatch, req.body, 'body');
-    const employee = await time(res, 'db', () => updateEmployee(db, id, patch));
-    if (!employee) throw notFound(`There is no employee with id ${id}.`);
+    const employee = await timing.time('db', () => updateEmployee(db, id, patch));
+    if (!employee) {
+      timing.applyTo(res);
+      throw notFound(`There is no employee with id ${id}.`);
+    }
     // After the commit: every entry built from this row, on every instance.
     const results = await Promise.all([
       cache.delete({ name: 'employee', params: { id } }),
       cache.delete({ name: 'me', params: { user: id } }),
       ...LANGUAGES.map((lang) => cache.delete({ name: 'card', params: { id, lang } })),
     ]);
-    record(res, 'l2', Math.max(...results.map((r) => r.durMs)));
+    timing.record('l2', Math.max(...results.map((r) => r.durMs)));
     if (results.some((r) => !r.l2 || !r.published)) res.set('X-Cache-Invalidation', 'failed');
+    timing.applyTo(res);
     res.set('Cache-Control', 'no-store').json(employee);
   });
 

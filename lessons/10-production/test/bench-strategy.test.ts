@@ -38,6 +38,10 @@ describe("lesson 10's app as the bench runs it", () => {
     expect(second.text).toBe(expected);
     expect(second.cache).toBe('HIT');
     expect(second.headers.get('x-cache-level')).toBe('L1');
+    // The L1 hit says what the shared anonymous answer says: it varies by user, revalidate it.
+    expect(second.headers.get('vary')).toBe('Authorization');
+    expect(second.headers.get('cache-control')).toBe('no-cache');
+    expect(second.timing.l1).toBeGreaterThanOrEqual(0);
     expect(services.queries.count).toBe(0);
     const metrics = (await http.get('/metrics')).text;
     expect(metrics).toMatch(/^cache_requests_total\{name="employee",result="hit"\} 1$/m);

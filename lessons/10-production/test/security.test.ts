@@ -57,6 +57,11 @@ describe('per-user data', () => {
       /Authorization/i,
     );
     expect(anonymous.headers.get('cache-control'), 'a cache may keep it, but must revalidate').toBe('no-cache');
+    const hit = await app.http.get('/employees/9');
+    expect(hit.headers.get('x-cache-level')).toBe('L1');
+    expect(hit.headers.get('vary'), 'an L1 hit says the same').toBe('Authorization');
+    expect(hit.headers.get('cache-control')).toBe('no-cache');
+    expect((await app.http.get('/employees/999999')).headers.get('vary'), 'and so does a 404').toBe('Authorization');
     services.queries.reset();
     // …but an authenticated request is answered by PostgreSQL, not from it.
     const authed = await app.http.get('/employees/9', bearer(9));
