@@ -1,4 +1,4 @@
-import { isConnectionError, isQueryTimeout, POSTGRES_FIX } from '@cachelab/db';
+import { isConnectionError, isQueryTimeout, POSTGRES_FIX, plainConnectionError } from '@cachelab/db';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 
 /**
@@ -167,15 +167,101 @@ export function isPoolExhausted(err: unknown): boolean {
 }
 
 /**
+ * Where a server reports that PostgreSQL cannot be reached, so that an outage is two lines
+ * in its log (one when it starts, one when it ends), not a stack trace per request: every
+ * request of an outage fails the same way, and the 503 already tells each client.
+ */
+export interface DatabaseOutage {
+  /** A request could not reach PostgreSQL: the first of an outage is logged, the others counted. */
+  failed(err: unknown): void;
+  /** PostgreSQL answered again (a connection opened): logs the end of the outage, if one was going on. */
+  recovered(): void;
+}
+
+/**
+ * Put on each request (`req[DATABASE_OUTAGE] = outage`) by whoever runs the app and knows
+ * when PostgreSQL is back: serveLesson, which watches its pool open connections. The error
+ * handler then reports there, once for the whole server, however many apps it mounts.
+ */
+export const DATABASE_OUTAGE = Symbol.for('cachelab.databaseOutage');
+
+/** What a connection error says, in words, with the address it tried: `nothing listens on 127.0.0.1:5432`. */
+function connectionProblem(err: unknown): string {
+  const messages: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth += 1) {
+    // Node's "connect" to `localhost` tries ::1 and 127.0.0.1 and throws an AggregateError with no message.
+    const parts = e instanceof AggregateError ? e.errors : [e];
+    for (const part of parts) {
+      const text = part instanceof Error ? part.message || String((part as { code?: unknown }).code ?? '') : '';
+      if (text && !messages.includes(text)) messages.push(text);
+    }
+    if (messages.length > 0) break;
+  }
+  return messages.map(plainConnectionError).join('; ') || 'no reason given';
+}
+
+/**
+ * A DatabaseOutage that writes one line to `log` when an outage starts (why, and the fix)
+ * and one when `recovered()` ends it (how long, how many requests were answered 503).
+ *
+ * Without anyone calling `recovered()` (an app used without serveLesson: tests, a script),
+ * an outage is taken to be over once no request has failed for `quietMs` (default 30000 ms),
+ * so that the next failure is logged again rather than never.
+ */
+export function createDatabaseOutage(
+  log: (line: string) => void,
+  options: { now?: () => number; quietMs?: number } = {},
+): DatabaseOutage {
+  const now = options.now ?? Date.now;
+  const quietMs = options.quietMs ?? 30_000;
+  let since: number | null = null;
+  let lastFailure = 0;
+  let failures = 0;
+  return {
+    failed(err) {
+      const at = now();
+      if (since !== null && at - lastFailure > quietMs) since = null;
+      lastFailure = at;
+      if (since !== null) {
+        failures += 1;
+        return;
+      }
+      since = at;
+      failures = 1;
+      let database = false; // 3D000: the server answers, the database DATABASE_URL names does not exist
+      for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth += 1)
+        database ||= (e as { code?: unknown }).code === '3D000';
+      log(
+        `⚠ Can't reach PostgreSQL: ${connectionProblem(err)}. Answering 503 until it is back (logged once, not per request). ${
+          database ? 'Create and seed the database with `npx cachelab db seed`.' : POSTGRES_FIX
+        }`,
+      );
+    },
+    recovered() {
+      if (since === null) return;
+      const seconds = Math.max(0, Math.round((now() - since) / 1000));
+      log(
+        `✓ PostgreSQL is back after ${seconds.toLocaleString('en')} s; ${failures.toLocaleString('en')} ${failures === 1 ? 'request was' : 'requests were'} answered 503 meanwhile.`,
+      );
+      since = null;
+      failures = 0;
+    },
+  };
+}
+
+/**
  * The one error handler, last. Maps what handlers throw to problem+json:
  * HttpProblem → its status; a path with a malformed %-escape → 400 saying the URL is
  * malformed; a body that is not JSON → 400; the pool exhausted → 503 saying
  * the database is overloaded; a query PostgreSQL did not answer in time → 503; PostgreSQL
- * unreachable → 503 naming the fix (its address only in the log); anything else →
- * 500 without leaking internals (the cause is logged).
+ * unreachable → 503 naming the fix (its address only in the log, one line per outage: see
+ * DatabaseOutage); anything else → 500 without leaking internals (the error and its stack
+ * are logged: that one is a bug to look at).
  */
 export function errorHandler(options: { log?: (err: unknown) => void } = {}): ErrorRequestHandler {
   const log = options.log ?? ((err: unknown) => console.error(err));
+  // Used when the request carries no DATABASE_OUTAGE of its server's (tests, scripts).
+  const ownOutage = createDatabaseOutage((line) => log(line));
   return (err, req, res, _next) => {
     const instance = req.originalUrl;
     if (err instanceof HttpProblem) {
@@ -255,7 +341,9 @@ export function errorHandler(options: { log?: (err: unknown) => void } = {}): Er
       // Where the database is (host, port, name) is for the operator's log and for
       // `cachelab doctor`, not for every client: the client gets the fix without the address.
       // (The pool's own error says where it tried, e.g. "connect ECONNREFUSED 127.0.0.1:5432".)
-      log(new Error(`Can't reach PostgreSQL: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      // Logged once per outage, without a stack: every request of an outage fails this way.
+      const outage = (req as { [DATABASE_OUTAGE]?: DatabaseOutage })[DATABASE_OUTAGE] ?? ownOutage;
+      outage.failed(err);
       res.set('Retry-After', '5');
       return sendProblem(res, {
         type: 'urn:cachelab:problem:database-unavailable',

@@ -58,3 +58,31 @@ export function asDatabaseError(err: unknown, url?: string): unknown {
   if (err instanceof DatabaseUnavailableError) return err;
   return isConnectionError(err) ? new DatabaseUnavailableError(describeDatabase(url), { cause: err }) : err;
 }
+
+/**
+ * A connection failure in words: what node and the drivers say (`connect ECONNREFUSED
+ * 127.0.0.1:5499`) turned into what it means (`nothing listens on 127.0.0.1:5499`). Messages
+ * that already read well (a password refused, a database that does not exist) pass through.
+ */
+export function plainConnectionError(message: string): string {
+  const m = /\b(?:connect )?(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET)\b\s*(\S+:\d+)?/.exec(message);
+  if (m) {
+    const at = m[2] ? ` ${m[2]}` : '';
+    switch (m[1]) {
+      case 'ECONNREFUSED':
+        return m[2] ? `nothing listens on ${m[2]}` : 'the connection was refused: nothing listens there';
+      case 'ETIMEDOUT':
+        return `no answer from${at || ' the server'} (the connection timed out)`;
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+        return `the network has no route to${at || ' the server'}`;
+      default:
+        return `the connection${at ? ` to${at}` : ''} was reset`;
+    }
+  }
+  const host = /getaddrinfo (?:ENOTFOUND|EAI_AGAIN) (\S+)/.exec(message);
+  if (host) return `there is no host named "${host[1]}" (check the host in the URL)`;
+  if (/timeout expired|connection timeout|Connection terminated due to connection timeout/i.test(message))
+    return 'no answer in time (the connection timed out)';
+  return message;
+}

@@ -1,5 +1,11 @@
 export { DEFAULT_DATABASE_URL, databaseUrl, describeDatabase, POSTGRES_FIX } from './config.ts';
-export { asDatabaseError, DatabaseUnavailableError, isConnectionError, isQueryTimeout } from './errors.ts';
+export {
+  asDatabaseError,
+  DatabaseUnavailableError,
+  isConnectionError,
+  isQueryTimeout,
+  plainConnectionError,
+} from './errors.ts';
 export {
   createPool,
   DEFAULT_QUERY_TIMEOUT_MARGIN_MS,
