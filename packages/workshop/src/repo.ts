@@ -123,7 +123,7 @@ export function listExercises(root: string = REPO_ROOT): Exercise[] {
   });
 }
 
-/** Find an exercise by '02', '2', '02-memoize-payments' or 'memoize-payments'. */
+/** Find an exercise by '02', '2', '002', '02-memoize-payments' or 'memoize-payments'. */
 export function findExercise(query: string, root: string = REPO_ROOT): Exercise | undefined {
   return findIn(listExercises(root), query);
 }
@@ -134,6 +134,7 @@ export function findLesson(query: string, root: string = REPO_ROOT): Lesson | un
 
 function findIn<T extends { id: string; slug: string; name: string }>(items: T[], query: string): T | undefined {
   const q = query.trim().toLowerCase();
-  const padded = /^\d+$/.test(q) ? q.padStart(2, '0') : q;
+  // A number as people type it: '5', '05' and '005' are all exercise 05.
+  const padded = /^\d+$/.test(q) ? q.replace(/^0+(?=\d)/, '').padStart(2, '0') : q;
   return items.find((i) => i.id === padded || i.name === q || i.slug === q);
 }
