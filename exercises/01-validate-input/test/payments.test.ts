@@ -1,19 +1,19 @@
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { captureServerLog, type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 
 const services = useServices();
 /** What the app logged for its 500s, so a message can say what went wrong inside. */
-const logged: unknown[] = [];
+const serverLog = captureServerLog();
 let http: HttpHarness;
 
 beforeAll(async () => {
-  http = await serve(createApp({ db: services.db, log: (err) => logged.push(err) }));
+  http = await serve(createApp({ db: services.db, log: serverLog.log }));
 });
 afterAll(() => http.close());
 beforeEach(() => {
   services.queries.reset();
-  logged.length = 0;
+  serverLog.clear();
 });
 
 /** A good query: DEMO_INV has about 10,000 payments in January 2024. */
@@ -34,13 +34,12 @@ interface Payments {
 
 /** ` (the server logged: …)` after a 500, or ` ("detail")` after a problem: what the learner needs to see. */
 function said(res: TestResponse): string {
-  const first = logged[0];
-  if (res.status >= 500 && first !== undefined) {
-    if (first instanceof Error && first.name === 'ZodError') {
+  if (res.status >= 500) {
+    const last = serverLog.entries.at(-1);
+    if (last instanceof Error && last.name === 'ZodError') {
       return ' (a ZodError reached the error handler, which answers 500 to any error it does not know: turn it into badRequest(…))';
     }
-    const message = first instanceof Error ? first.message : String(first);
-    return ` (the server logged: ${message.replace(/\s+/g, ' ').slice(0, 160)})`;
+    return serverLog.said(res);
   }
   if (/problem\+json/.test(res.headers.get('content-type') ?? '')) {
     const detail = safeJson<Problem>(res)?.detail;

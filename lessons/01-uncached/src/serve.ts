@@ -33,6 +33,12 @@ export interface ServeOptions {
   port?: number;
   /** The request the banner suggests trying. Default: the classic payments query. */
   example?: string;
+  /**
+   * The response headers the banner's `curl … | grep` shows, besides the status line. Default
+   * `['server-timing', 'x-cache']`, what a cached lesson answers; lesson 01 has no cache and
+   * sends no X-Cache, so it shows Server-Timing only.
+   */
+  headers?: string[];
   /** How long requests in flight may take to finish after Ctrl-C, ms. Default SHUTDOWN_GRACE_MS (10 s). */
   shutdownGraceMs?: number;
 }
@@ -374,7 +380,7 @@ export async function serveLesson(options: ServeOptions): Promise<Server> {
   const { port: actual } = server.address() as AddressInfo;
   console.log(`Lesson ${options.lesson} listening on http://127.0.0.1:${actual}  (Ctrl-C to stop)`);
   console.log(
-    `Try: curl -si 'http://127.0.0.1:${actual}${options.example ?? '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000'}' | grep -iE '^(HTTP|server-timing|x-cache)'`,
+    `Try: curl -si 'http://127.0.0.1:${actual}${options.example ?? '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000'}' | grep -iE '^(${['HTTP', ...(options.headers ?? ['server-timing', 'x-cache'])].join('|')})'`,
   );
   return server;
 }

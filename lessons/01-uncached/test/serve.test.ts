@@ -44,3 +44,33 @@ describe('serveLesson on a port that is already in use', () => {
     expect(close, "the lesson's own clients (Redis, the bus) are closed too").toHaveBeenCalledTimes(1);
   });
 });
+
+describe("serveLesson's banner", () => {
+  it.each([
+    ['a cached lesson (the default)', undefined, "| grep -iE '^(HTTP|server-timing|x-cache)'"],
+    ['lesson 01, which sends no X-Cache', ['server-timing'], "| grep -iE '^(HTTP|server-timing)'"],
+  ])('suggests a curl that shows the headers of %s', async (_who, headers, grep) => {
+    const before = new Set([...process.listeners('SIGINT'), ...process.listeners('SIGTERM')]);
+    const exited = new Promise<number>((resolve) => {
+      vi.spyOn(process, 'exit').mockImplementation(((code: number) => resolve(code)) as never);
+    });
+    const printed: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((line: unknown) => void printed.push(String(line)));
+    try {
+      await serveLesson({
+        lesson: '01-uncached',
+        port: 0,
+        createApp: ({ db }) => createApp({ db }),
+        ...(headers ? { headers } : {}),
+      });
+      process.emit('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const)
+        for (const listener of process.listeners(signal)) if (!before.has(listener)) process.off(signal, listener);
+    }
+    const banner = printed.find((line) => line.startsWith('Try: curl'));
+    expect(banner).toBeDefined();
+    expect(banner?.endsWith(grep), banner).toBe(true);
+  });
+});
