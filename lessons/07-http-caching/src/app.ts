@@ -3,7 +3,7 @@ import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, HttpProblem, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, investorSummary, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
-import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
+import { employeeId, investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { employeePatch, updateEmployee } from '@cachelab/lesson-04-hierarchical/employee-update';
 import express, { type Express, type Request, type Response } from 'express';
@@ -105,29 +105,39 @@ export function createApp(deps: AppDeps): Express {
     cacheKey({ prefix: keyPrefix, name, version: KEY_VERSION, params });
   const employeeKey = (id: number) => key('employee', { id });
 
-  /** Get the representation (server-side cache), then answer 200 or 304 under `policy`. */
-  async function sendCached(
+  /**
+   * Get the representation (server-side cache), then answer 200 or 304 under `policy`. An L1
+   * hit is answered synchronously, as in lesson 04: no promise, no result object.
+   */
+  function sendCached(
     req: Request,
     res: Response,
     cacheKeyOf: string,
     load: () => Promise<Loaded>,
     policy: HttpCachePolicy,
-  ): Promise<void> {
+  ): undefined | Promise<void> {
     const timing = new ServerTiming();
-    let result: Awaited<ReturnType<typeof cache.get>>;
-    try {
-      result = await cache.get(cacheKeyOf, load);
-    } catch (err) {
-      timing.applyTo(res); // a 404 still shows its total
-      throw err;
+    const local = cache.peek(cacheKeyOf);
+    if (local) {
+      timing.record('l1', performance.now() - timing.started);
+      const headers = ['X-Cache', 'HIT', 'X-Cache-Level', 'L1', 'Server-Timing', timing.header()];
+      sendRepresentation(req, res, local, policy, headers);
+      return;
     }
-    for (const [name, ms] of Object.entries(result.timings)) {
-      timing.record(name, ms, name === 'etag' ? 'ETag (hash of the body)' : undefined);
-    }
-    timing.applyTo(res);
-    res.set('X-Cache', result.status);
-    if (result.status === 'HIT') res.set('X-Cache-Level', result.level.toUpperCase());
-    sendRepresentation(req, res, result.representation, policy);
+    return cache.get(cacheKeyOf, load).then(
+      (result) => {
+        for (const [name, ms] of Object.entries(result.timings)) {
+          timing.record(name, ms, name === 'etag' ? 'ETag (hash of the body)' : undefined);
+        }
+        const level = result.status === 'HIT' ? ['X-Cache-Level', result.level.toUpperCase()] : [];
+        const headers = ['X-Cache', result.status, ...level, 'Server-Timing', timing.header()];
+        sendRepresentation(req, res, result.representation, policy, headers);
+      },
+      (err: unknown) => {
+        timing.applyTo(res); // a 404 still shows its total
+        throw err;
+      },
+    );
   }
 
   /** Employee `id` and when it last changed; `missing` is what to throw when there is none. */
@@ -163,9 +173,9 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/employees/:id', async (req, res) => {
-    const id = parse(employeeId, req.params.id, 'id');
-    await sendCached(
+  app.get('/employees/:id', (req, res) => {
+    const id = parseEmployeeId(req.params.id);
+    return sendCached(
       req,
       res,
       employeeKey(id),

@@ -73,6 +73,9 @@ export function isNotModified(
   if (method !== 'GET' && method !== 'HEAD') return false;
   const ifNoneMatch = headers['if-none-match'];
   if (ifNoneMatch !== undefined) {
+    // The commonest case, a client sending back the one ETag it was given: a list of one tag
+    // equal to ours matches (weak comparison of equal tags), without parsing the list.
+    if (ifNoneMatch === representation.etag) return true;
     const tags = parseEntityTags(ifNoneMatch);
     // `*`: "send it only if you have nothing" — and we have something (this runs only when we do).
     if (tags === '*') return true;

@@ -1,3 +1,4 @@
+import { sendJsonBytes } from '@cachelab/lesson-01-uncached/send-bytes';
 import type { Request, Response } from 'express';
 import type { HttpCachePolicy } from './cache-policy.ts';
 import { isNotModified } from './conditional.ts';
@@ -15,24 +16,34 @@ import type { Representation } from './representation.ts';
  *    Nothing was hashed for it: the ETag was computed when the entry was cached.
  * 3. Otherwise a 200 with the stored bytes as they are: no JSON.stringify, no hashing.
  *
- * Express's `res.send` also knows how to answer 304 (it reads `req.fresh` when an ETag is
- * set); we decide explicitly, so the rule is readable here and follows the RFC's order.
+ * `headers` (name, value, name, value, …) go on either answer too: `X-Cache`, Server-Timing.
+ * Every header leaves in one `writeHead` (lesson 01's sendJsonBytes; lesson 09 measures what
+ * a `res.set` per header costs a hit). Express's `res.send` also knows how to answer 304 (it
+ * reads `req.fresh` when an ETag is set, parsing If-None-Match a second time); we decide
+ * explicitly, so the rule is readable here and follows the RFC's order.
  */
 export function sendRepresentation(
   req: Request,
   res: Response,
   representation: Representation,
   policy: HttpCachePolicy,
+  headers: readonly string[] = [],
 ): 200 | 304 {
-  res.set('Cache-Control', policy.cacheControl);
+  // Vary is added to what the route may have set already (GET /me sets it before it can fail).
   for (const header of policy.vary ?? []) res.vary(header);
-  res.set('ETag', representation.etag);
-  res.set('Last-Modified', representation.lastModified);
-
+  const caching = [
+    'Cache-Control',
+    policy.cacheControl,
+    'ETag',
+    representation.etag,
+    'Last-Modified',
+    representation.lastModified,
+    ...headers,
+  ];
   if (isNotModified(req.method, req.headers, representation)) {
-    res.status(304).end();
+    res.writeHead(304, caching).end();
     return 304;
   }
-  res.status(200).type('application/json').send(representation.body);
+  sendJsonBytes(res, representation.body, caching);
   return 200;
 }

@@ -103,6 +103,25 @@ describe('validators: a strong ETag computed once, stored with the entry', () =>
     expect(services.queries.matching(/borrower_payments/), 'the 304 reached PostgreSQL').toBe(1);
   });
 
+  it('answers an employee from L1 with the same validators, as a 200 or as a 304, saying so', async () => {
+    const { http } = await instance('a');
+    const miss = await http.get('/employees/18');
+    const etag = miss.headers.get('etag') as string;
+    const hit = await http.get('/employees/18');
+    const notModified = await http.get('/employees/18', { 'if-none-match': etag });
+    expect([miss.cache, hit.cache, notModified.cache]).toEqual(['MISS', 'HIT', 'HIT']);
+    expect([hit.status, notModified.status]).toEqual([200, 304]);
+    expect(hit.text).toBe(miss.text);
+    expect(hit.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    for (const res of [hit, notModified]) {
+      expect(res.headers.get('x-cache-level')).toBe('L1');
+      expect(res.timing.l1).toBeGreaterThanOrEqual(0);
+      for (const header of ['etag', 'cache-control', 'last-modified']) {
+        expect(res.headers.get(header), header).toBe(miss.headers.get(header));
+      }
+    }
+  });
+
   it('hashes a body once per cache fill, never per request: the 304s and 200s that follow hash nothing', async () => {
     const { http, hashed } = await instance('a');
     const first = await http.get(CLASSIC);
