@@ -31,10 +31,12 @@ program
 
 program
   .command('read')
-  .description("read a lesson (or, with --exercise, an exercise's task) in the terminal")
-  .argument('<lesson>', 'lesson number, e.g. 02')
+  .description("read a lesson, one step at a time (or, with --exercise, an exercise's task) in the terminal")
+  .argument('<lesson>', 'lesson number, e.g. 02; a step of it, e.g. 05.2')
+  .option('-s, --step <n>', 'show step n of the lesson (the same as NN.n)')
+  .option('-a, --all', 'show the whole lesson, every step in order')
   .option('-e, --exercise', "read exercise NN's task instead")
-  .action(async (lesson: string, options: { exercise?: boolean }) =>
+  .action(async (lesson: string, options: { exercise?: boolean; step?: string; all?: boolean }) =>
     set(await (await import('./commands/read.ts')).read(lesson, options)),
   );
 

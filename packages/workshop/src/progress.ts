@@ -14,6 +14,11 @@ export interface Progress {
   hints: Record<string, number>;
   /** lesson id → ISO time it was last read or run */
   visited: Record<string, string>;
+  /**
+   * lesson id → step number ('1' is the README, lesson-steps.ts) → ISO time it was last read.
+   * Absent from progress files written before lessons had steps: they load with none read.
+   */
+  visitedSteps: Record<string, Record<string, string>>;
   /** lesson id → the best score of its quiz (`cachelab quiz NN`) and the last one */
   quizzes: Record<string, QuizRecord>;
 }
@@ -35,14 +40,28 @@ export interface QuizRecord extends QuizScore {
 export const PROGRESS_FILE = join(STATE_DIR, 'progress.json');
 
 export function loadProgress(file: string = PROGRESS_FILE): Progress {
-  const empty: Progress = { version: 1, solved: {}, hints: {}, visited: {}, quizzes: {} };
+  const empty: Progress = { version: 1, solved: {}, hints: {}, visited: {}, visitedSteps: {}, quizzes: {} };
   if (!existsSync(file)) return empty;
   try {
     const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<Progress>;
-    return { ...empty, ...data, version: 1 };
+    const steps = data.visitedSteps;
+    return {
+      ...empty,
+      ...data,
+      visitedSteps: steps && typeof steps === 'object' && !Array.isArray(steps) ? steps : {},
+      version: 1,
+    };
   } catch {
     return empty;
   }
+}
+
+/** The steps of a lesson read so far, in order (numbers). */
+export function stepsRead(progress: Progress, lessonId: string): number[] {
+  return Object.keys(progress.visitedSteps[lessonId] ?? {})
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0)
+    .sort((a, b) => a - b);
 }
 
 /** Write atomically (temp file + rename): a Ctrl-C mid-write never corrupts progress. */

@@ -1,7 +1,8 @@
 import { nextExercise } from '../choose.ts';
+import { readCommand, stepCount } from '../lesson-steps.ts';
 import { c, mark } from '../output.ts';
-import { loadProgress, type Progress } from '../progress.ts';
-import { listExercises, listLessons } from '../repo.ts';
+import { loadProgress, type Progress, stepsRead } from '../progress.ts';
+import { type Lesson, listExercises, listLessons } from '../repo.ts';
 
 /**
  * The home screen as text: every lesson with its exercises, in order, with progress marks
@@ -19,7 +20,7 @@ export function renderHome(): string {
   lines.push('');
   for (const lesson of lessons) {
     lines.push(
-      `${c.bold(`Lesson ${lesson.id}`)}  ${lesson.title}  ${c.dim(`lessons/${lesson.name}`)}${quizMark(progress, lesson.id)}`,
+      `${c.bold(`Lesson ${lesson.id}`)}  ${lesson.title}  ${c.dim(`lessons/${lesson.name}`)}${stepsMark(progress, lesson)}${quizMark(progress, lesson.id)}`,
     );
     for (const e of exercises.filter((x) => x.lesson === lesson.id)) {
       const solved = Boolean(progress.solved[e.id]);
@@ -30,8 +31,10 @@ export function renderHome(): string {
   }
   lines.push('');
   if (next) {
+    const lesson = lessons.find((l) => l.id === next.lesson);
+    const step = lesson ? nextStep(progress, lesson) : 1;
     lines.push(
-      `Next: read lesson ${next.lesson} (\`npx cachelab read ${next.lesson}\`) and try it (\`npx cachelab demo ${next.lesson}\`),`,
+      `Next: read lesson ${next.lesson}${step > 1 ? ` from step ${step}` : ''} (\`${readCommand(next.lesson, step)}\`) and try it (\`npx cachelab demo ${next.lesson}\`),`,
     );
     lines.push(`      then solve exercise ${next.id} with \`npx cachelab watch\` (tests re-run on every save).`);
   } else if (exercises.length > 0) {
@@ -44,6 +47,27 @@ export function renderHome(): string {
     ),
   );
   return lines.join('\n');
+}
+
+/**
+ * A lesson in steps: how many, and how many read ("3 steps, 1 read"). From the steps/ folder's
+ * listing and progress alone: no lesson text is read here. Nothing for a one-page lesson.
+ */
+function stepsMark(progress: Progress, lesson: Lesson): string {
+  const total = stepCount(lesson);
+  if (total === 1) return '';
+  const read = stepsRead(progress, lesson.id).filter((n) => n <= total).length;
+  if (read === total) return `  ${mark.ok} ${total} steps read`;
+  return `  ${total} steps${read > 0 ? `, ${read} read` : ''}`;
+}
+
+/** The first step of a lesson not read yet (1 when none is, or all are). */
+function nextStep(progress: Progress, lesson: Lesson): number {
+  const read = new Set(stepsRead(progress, lesson.id));
+  const total = stepCount(lesson);
+  if (read.size === 0) return 1;
+  for (let n = 1; n <= total; n++) if (!read.has(n)) return n;
+  return 1;
 }
 
 /**
@@ -78,9 +102,16 @@ export function progressCommand(options: { json?: boolean }): number {
         last: q ? q.last : null,
       };
     });
+    // Each lesson's steps (1 for a one-page lesson) and those read (`cachelab read NN.M`).
+    const lessons = listLessons().map((l) => ({
+      lesson: l.id,
+      name: l.name,
+      steps: stepCount(l),
+      stepsRead: stepsRead(progress, l.id),
+    }));
     console.log(
       JSON.stringify(
-        { exercises, solved: exercises.filter((e) => e.solvedAt).length, total: exercises.length, quizzes },
+        { exercises, solved: exercises.filter((e) => e.solvedAt).length, total: exercises.length, quizzes, lessons },
         null,
         2,
       ),

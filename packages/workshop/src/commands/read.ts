@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Marked, type Tokens } from 'marked';
 import { markedTerminal } from 'marked-terminal';
+import { listSteps, parseReadQuery, readCommand, type Step, stepTitle } from '../lesson-steps.ts';
 import { c, UserError } from '../output.ts';
 import { updateProgress } from '../progress.ts';
-import { findExercise, findLesson, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
+import { findExercise, findLesson, type Lesson, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
 import { colourWanted, page, stripAnsi } from '../terminal.ts';
 
 /**
@@ -134,25 +135,122 @@ export function drawTable(header: string[], rows: string[][], width: number): st
 }
 
 /**
- * `cachelab read NN`: a lesson's README (or, with --exercise, an exercise's task) rendered
- * for the terminal, paged on a terminal, printed plainly everywhere else.
+ * `cachelab read NN`: a lesson rendered for the terminal, paged on a terminal, printed plainly
+ * everywhere else (or, with --exercise, an exercise's task). A lesson split into steps
+ * (lesson-steps.ts) is read one step at a time: `read 05` is step 1 and ends with how to go
+ * on, `read 05.2` (or `5.2`, or `read 05 --step 2`) step 2, `read 05 --all` all of it in
+ * order. Each step shown is recorded in progress.
  */
-export async function read(query: string, options: { exercise?: boolean } = {}): Promise<number> {
-  const target = options.exercise ? findExercise(query) : findLesson(query);
-  if (!target) {
-    const ids = (options.exercise ? listExercises() : listLessons()).map((x) => x.id).join(', ');
-    const what = options.exercise ? 'exercise' : 'lesson';
-    throw new UserError(`There is no ${what} "${query}". ${what === 'lesson' ? 'Lessons' : 'Exercises'}: ${ids}.`, 2);
+export async function read(
+  query: string,
+  options: { exercise?: boolean; step?: string; all?: boolean } = {},
+): Promise<number> {
+  if (options.exercise) {
+    if (options.step !== undefined || options.all || parseReadQuery(query).step !== undefined)
+      throw new UserError(
+        `An exercise's task is one page: \`npx cachelab read ${parseReadQuery(query).lesson} --exercise\`.`,
+        2,
+      );
+    const exercise = findExercise(query);
+    if (!exercise) {
+      const ids = listExercises()
+        .map((x) => x.id)
+        .join(', ');
+      throw new UserError(`There is no exercise "${query}". Exercises: ${ids}.`, 2);
+    }
+    const file = join(exercise.dir, 'README.md');
+    if (!existsSync(file)) throw new UserError(`${relative(REPO_ROOT, exercise.dir)} has no README.md yet.`);
+    await page(
+      `${renderMarkdown(readFileSync(file, 'utf8')).trimEnd()}\n\n${c.dim(`— ${relative(REPO_ROOT, file)}`)}\n`,
+    );
+    return 0;
   }
-  const file = join(target.dir, 'README.md');
-  if (!existsSync(file)) throw new UserError(`${relative(REPO_ROOT, target.dir)} has no README.md yet.`);
-  const text = renderMarkdown(readFileSync(file, 'utf8'));
-  const footer = c.dim(`— ${relative(REPO_ROOT, file)}`);
-  if (!options.exercise) {
-    updateProgress((p) => {
-      p.visited[target.id] = new Date().toISOString();
-    });
+  const request = readRequest(query, options);
+  const lesson = findLesson(request.lesson);
+  if (!lesson) {
+    const ids = listLessons()
+      .map((x) => x.id)
+      .join(', ');
+    throw new UserError(`There is no lesson "${request.lesson}". Lessons: ${ids}.`, 2);
   }
-  await page(`${text.trimEnd()}\n\n${footer}\n`);
+  const reading = renderLesson(lesson, request);
+  const now = new Date().toISOString();
+  updateProgress((p) => {
+    p.visited[lesson.id] = now;
+    const steps = p.visitedSteps[lesson.id] ?? {};
+    for (const n of reading.shown) steps[String(n)] = now;
+    p.visitedSteps[lesson.id] = steps;
+  });
+  await page(reading.text);
   return 0;
+}
+
+/** Which lesson and which step(s) `read` was asked for: NN, NN.M, --step M, --all. Bad input: exit 2. */
+export function readRequest(
+  query: string,
+  options: { step?: string; all?: boolean } = {},
+): { lesson: string; step?: number; all: boolean } {
+  const parsed = parseReadQuery(query);
+  let step = parsed.step;
+  if (options.step !== undefined) {
+    if (!/^\s*\d+\s*$/.test(options.step) || Number(options.step) < 1)
+      throw new UserError(`--step ${options.step}: a step is a number from 1, e.g. --step 2.`, 2);
+    const asked = Number(options.step);
+    if (step !== undefined && step !== asked)
+      throw new UserError(`"${query}" is step ${step}, and --step says ${asked}: give one of them.`, 2);
+    step = asked;
+  }
+  if (step === 0) throw new UserError(`"${query}": steps are numbered from 1 (the lesson's README).`, 2);
+  if (options.all && step !== undefined)
+    throw new UserError(
+      `--all shows every step: leave out the step (\`npx cachelab read ${parsed.lesson} --all\`).`,
+      2,
+    );
+  return { lesson: parsed.lesson, ...(step !== undefined ? { step } : {}), all: Boolean(options.all) };
+}
+
+/**
+ * A lesson's step (default: step 1), or all its steps with --all, rendered, with a footer:
+ * where the text is and how to go on. Throws a UserError (exit 2) naming the lesson's steps
+ * when there is no such step.
+ */
+export function renderLesson(
+  lesson: Lesson,
+  request: { step?: number; all?: boolean },
+  options: { colour?: boolean; width?: number; root?: string } = {},
+): { text: string; shown: number[] } {
+  const root = options.root ?? REPO_ROOT;
+  const colour = options.colour ?? colourWanted();
+  const plain = (text: string) => (colour ? text : stripAnsi(text));
+  const steps = listSteps(lesson);
+  const where = (step: Step) => relative(root, step.path);
+  const missing = steps.filter((s) => !existsSync(s.path));
+  if (missing.length > 0) throw new UserError(`${where(missing[0] as Step)} does not exist yet.`);
+  const render = (step: Step) => renderMarkdown(readFileSync(step.path, 'utf8'), { ...options, colour }).trimEnd();
+  const total = steps.length;
+  if (request.all) {
+    const parts = steps.map((step, i) => {
+      const rule = c.dim(`── step ${step.number} of ${total} · ${where(step)} ──`);
+      return `${i === 0 ? '' : `${rule}\n\n`}${render(step)}`;
+    });
+    const footer = total === 1 ? `— ${where(steps[0] as Step)}` : `— lessons/${lesson.name}: ${total} steps`;
+    return { text: plain(`${parts.join('\n\n')}\n\n${c.dim(footer)}\n`), shown: steps.map((s) => s.number) };
+  }
+  const n = request.step ?? 1;
+  const index = steps.findIndex((s) => s.number === n);
+  const step = steps[index];
+  if (!step) {
+    const list = steps.map((s) => `${s.number === 1 ? lesson.id : `${lesson.id}.${s.number}`} ${stepTitle(s)}`);
+    throw new UserError(`Lesson ${lesson.id} has no step ${n}. Its steps: ${list.join(' · ')}.`, 2);
+  }
+  const footer: string[] = [c.dim(`— ${where(step)}${total > 1 ? ` · step ${step.number} of ${total}` : ''}`)];
+  const next = steps[index + 1];
+  if (next) footer.push(`Next: step ${next.number}, ${stepTitle(next)} — \`${readCommand(lesson.id, next.number)}\``);
+  else if (total > 1)
+    footer.push(
+      c.dim(
+        `That was the last step of lesson ${lesson.id}. All of it on one page: npx cachelab read ${lesson.id} --all`,
+      ),
+    );
+  return { text: plain(`${render(step)}\n\n${footer.join('\n')}\n`), shown: [step.number] };
 }
