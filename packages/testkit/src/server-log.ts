@@ -29,7 +29,8 @@ export interface ServerLog {
    * For a 5xx: ` (the server logged: …)` with the last entry logged since the previous report
    * (the error handler logs a 500's cause just before it answers), its error class and the
    * first line of the app's own code in its stack; without one, ` (the server answered: "…")`
-   * with the problem's detail. For any other status, ''.
+   * with the problem's detail. For another problem+json (a 400, a 404): ` ("…")`, its detail.
+   * Otherwise ''.
    */
   said(res: TestResponse): string;
 }
@@ -49,12 +50,12 @@ export function captureServerLog(): ServerLog {
       reported = 0;
     },
     said(res) {
-      if (res.status < 500) return '';
+      const detail = problemDetail(res);
+      if (res.status < 500) return detail ? ` ("${oneLine(detail, 200)}")` : '';
       const fresh = entries.slice(reported);
       reported = entries.length;
       const last = fresh.at(-1);
       if (last !== undefined) return ` (the server logged: ${describeLogged(last)})`;
-      const detail = problemDetail(res);
       return detail ? ` (the server answered: "${oneLine(detail, 200)}")` : '';
     },
   };

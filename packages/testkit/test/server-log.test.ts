@@ -41,6 +41,22 @@ describe('captureServerLog()', () => {
     }
   });
 
+  it("gives a 4xx problem's detail, and nothing for an answer that is not a problem", async () => {
+    const server = captureServerLog();
+    const http = await serve((req, res) => {
+      res.statusCode = req.url === '/missing' ? 404 : 400;
+      if (req.url === '/plain') return void res.end('no');
+      res.setHeader('content-type', 'application/problem+json');
+      res.end(JSON.stringify({ status: 404, detail: 'There is no employee with id 7.' }));
+    });
+    try {
+      expect(server.said(await http.get('/missing'))).toBe(' ("There is no employee with id 7.")');
+      expect(server.said(await http.get('/plain'))).toBe('');
+    } finally {
+      await http.close();
+    }
+  });
+
   it('reports each entry once: a second 5xx names what was logged since the first', async () => {
     const server = captureServerLog();
     let n = 0;
