@@ -1,13 +1,20 @@
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { captureServerLog, type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
 
 const services = useServices();
 const open: HttpHarness[] = [];
+/** What the apps logged: a 500's message says it (the answer itself only says "see the server log"). */
+const server = captureServerLog();
 
-/** A fresh app, so a fresh cache: every test starts cold. */
+/**
+ * A fresh app, so a fresh cache: every test starts cold. Its clock stands still unless a test
+ * passes its own `now` (the TTL test does): whether an answer is still cached never depends on
+ * how long the machine took between two requests, and a TTL in the wrong unit fails the TTL
+ * test, which says so, rather than the tests of the key.
+ */
 async function start(options: Omit<AppDeps, 'db'> = {}): Promise<HttpHarness> {
-  const http = await serve(createApp({ db: services.db, log: () => {}, ...options }));
+  const http = await serve(createApp({ db: services.db, log: server.log, now: () => 1_000_000, ...options }));
   open.push(http);
   return http;
 }
@@ -15,7 +22,10 @@ async function start(options: Omit<AppDeps, 'db'> = {}): Promise<HttpHarness> {
 afterEach(async () => {
   await Promise.all(open.splice(0).map((h) => h.close()));
 });
-beforeEach(() => services.queries.reset());
+beforeEach(() => {
+  services.queries.reset();
+  server.clear();
+});
 
 interface Payments {
   investor: string;
@@ -54,14 +64,17 @@ const scans = () => services.queries.matching(/FROM borrower_payments/);
 
 async function stats(http: HttpHarness): Promise<Stats> {
   const res = await http.get('/cache/stats');
-  expect(res.status, `GET /cache/stats answered ${res.status}: keep that route, the tests read it`).toBe(200);
+  expect(
+    res.status,
+    `GET /cache/stats answered ${res.status}${server.said(res)}: keep that route, the tests read it`,
+  ).toBe(200);
   return res.json<Stats>();
 }
 
 /** Ask, and insist on a 200: every other check reads the body. */
 async function get(http: HttpHarness, path: string): Promise<TestResponse> {
   const res = await http.get(path);
-  expect(res.status, `GET ${path} answered ${res.status} (${res.text.slice(0, 160)}): it should answer 200`).toBe(200);
+  expect(res.status, `GET ${path} answered ${res.status}${server.said(res)}: it should answer 200`).toBe(200);
   return res;
 }
 
@@ -185,12 +198,12 @@ describe('memory is bounded by bytes', () => {
       held.bytes,
       `after three answers of about 71 kB the cache holds ${held.bytes} bytes in ${held.entries} entries, over maxBytes ${maxBytes}: bound it by bytes (lru-cache: maxSize with a sizeCalculation)`,
     ).toBeLessThanOrEqual(maxBytes);
-    const last = await http.get(months[2] as string);
+    const last = await get(http, months[2] as string);
     expect(
       last.cache,
       `the most recent answer (${months[2]}) was not kept (X-Cache: ${last.cache}): a full cache evicts the least recently used answers, not the newest`,
     ).toBe('HIT');
-    const oldest = await http.get(months[0] as string);
+    const oldest = await get(http, months[0] as string);
     expect(
       oldest.json<Payments>().from,
       `GET ${months[0]} was answered with the rows of another range: the key must include every parameter`,
@@ -210,7 +223,7 @@ describe('memory is bounded by bytes', () => {
     for (const path of small.slice(1)) await get(http, path);
     services.queries.reset();
     for (const path of small) {
-      const res = await http.get(path);
+      const res = await get(http, path);
       expect(
         res.cache,
         `GET ${path} was evicted though five small answers (about 9.5 kB) fit in ${maxBytes} bytes: bound the memory by bytes, not by a number of entries`,
@@ -251,7 +264,9 @@ describe('what is not cached, and for how long', () => {
     const path = '/payments?investor=NOBODY&from=2024-01-01&to=2025-01-01';
     for (let i = 0; i < 2; i++) {
       const res = await http.get(path);
-      expect(res.status, `GET ${path} answered ${res.status}: NOBODY does not exist, so 404`).toBe(404);
+      expect(res.status, `GET ${path} answered ${res.status}${server.said(res)}: NOBODY does not exist, so 404`).toBe(
+        404,
+      );
       expect(
         res.cache,
         `GET ${path} answered 404 with X-Cache: ${res.cache}: errors are not cached, so they say nothing about the cache`,
@@ -275,7 +290,7 @@ describe('what is not cached, and for how long', () => {
     // Both sides of the bound, on the injected clock: still fresh 1 s before ttlMs (a TTL far too
     // short, or in the wrong unit, fails here), expired 1 ms after it (too long, or none, fails below).
     now += ttlMs - 1_000;
-    const fresh = await http.get(path);
+    const fresh = await get(http, path);
     expect(
       fresh.cache,
       `GET ${path} 44 s after it was stored said X-Cache: ${fresh.cache}: with ttlMs 45000 it should still be a HIT (lru-cache's ttl is in milliseconds, and it comes from options.ttlMs)`,
@@ -283,7 +298,7 @@ describe('what is not cached, and for how long', () => {
     now += 1_001;
     // lru-cache may reuse its last reading of the clock for 1 ms (its ttlResolution): give it that.
     await new Promise((resolve) => setTimeout(resolve, 5));
-    const expired = await http.get(path);
+    const expired = await get(http, path);
     expect(
       expired.cache,
       `GET ${path} 45.001 s after it was stored said X-Cache: ${expired.cache}: it is older than ttlMs (45000), so it must be loaded again (lru-cache: ttl from options.ttlMs, perf: { now } for the injected clock, and a read must not restart the TTL)`,
@@ -296,7 +311,7 @@ describe('what is not cached, and for how long', () => {
     const two = await start();
     const path = payments('2024-01-01', 30);
     await getTwice(one, path);
-    const other = await two.get(path);
+    const other = await get(two, path);
     expect(
       other.cache,
       `a second app answered GET ${path} from the first app's cache: create the cache inside createApp (createPaymentsCache), not once per module`,

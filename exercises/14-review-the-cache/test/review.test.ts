@@ -1,6 +1,7 @@
 import { createPool, type Pool } from '@cachelab/db';
 import { listPayments, type Payment } from '@cachelab/lesson-01-uncached/queries';
 import {
+  captureServerLog,
   countQueries,
   type HttpHarness,
   type QueryCounter,
@@ -13,8 +14,8 @@ import { createApp, TTL_SECONDS } from '../src/app.ts';
 
 const services = useServices();
 /** What the app logged for its 500s, so a message can say what went wrong inside. */
-const logged: unknown[] = [];
-const log = (err: unknown) => logged.push(err);
+const serverLog = captureServerLog();
+const { log, said } = serverLog;
 let http: HttpHarness;
 /**
  * The app's own pool (this file's schema first, like services.db): a connection the app takes
@@ -44,7 +45,7 @@ async function endPool(pool: Pool | undefined): Promise<void> {
 beforeEach(async () => {
   await services.clearRedis();
   queries.reset();
-  logged.length = 0;
+  serverLog.clear();
 });
 
 interface Query {
@@ -58,22 +59,6 @@ const Q: Query = { investor: 'INV00002', from: '2024-01-01', to: '2024-03-01', l
 const path = (q: Query) => `/payments?investor=${q.investor}&from=${q.from}&to=${q.to}&limit=${q.limit}`;
 /** What lesson 01's query (ORDER BY transaction_date, id) answers, as JSON would carry it. */
 const truth = async (q: Query): Promise<Payment[]> => JSON.parse(JSON.stringify(await listPayments(services.db, q)));
-
-/** ` (the server logged: …)` after a 500, the problem's detail after a 503: what the reviewer needs to see. */
-function said(res: TestResponse): string {
-  if (res.status < 500) return '';
-  const first = logged.shift();
-  if (first !== undefined) {
-    const message = first instanceof Error ? first.message : String(first);
-    return ` (the server logged: ${message.replace(/\s+/g, ' ').slice(0, 160)})`;
-  }
-  try {
-    const detail = res.json<{ detail?: string }>().detail;
-    return detail ? ` (${detail.slice(0, 200)})` : '';
-  } catch {
-    return '';
-  }
-}
 
 async function ok(q: Query, what: string): Promise<TestResponse> {
   const res = await http.get(path(q));
@@ -89,6 +74,9 @@ describe('the first request: a miss, answered from PostgreSQL', () => {
       `the first GET ${path(Q)} answered ${res.status}${said(res)}. On a miss Redis answers null: code that reads the cached value (its .length, say) before checking for null crashes on every miss`,
     ).toBe(200);
     expect(res.cache, 'the first request found nothing in Redis: it should say X-Cache: MISS').toBe('MISS');
+    expect(res.headers.get('content-type') ?? '', 'the answer is JSON: Content-Type application/json').toMatch(
+      /^application\/json/,
+    );
   });
 
   it('answers the earliest payments of the range, in date order: ORDER BY before LIMIT', async () => {
@@ -226,6 +214,18 @@ describe('Server-Timing tells the truth', () => {
       ).toBeGreaterThanOrEqual(295);
       const hit = await ok(Q, 'the second');
       expect(hit.cache).toBe('HIT');
+      // Each metric is `name;dur=…` with a name (RFC: a token): an empty one is not a metric.
+      for (const res of [miss, hit]) {
+        const header = res.headers.get('server-timing') ?? '';
+        for (const metric of header
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean))
+          expect(
+            metric,
+            `Server-Timing of the ${res.cache} has the metric "${metric}": each needs a name (db, l2, …) before ;dur=`,
+          ).toMatch(/^[A-Za-z0-9_-]+(;|$)/);
+      }
       expect(
         hit.timing.db,
         `the HIT's Server-Timing says db;dur=${hit.timing.db}, but a hit never asks PostgreSQL: report the Redis lookup under another name (cache, l2) and leave db out`,
