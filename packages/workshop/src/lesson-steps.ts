@@ -72,13 +72,17 @@ export function parseStepTitleLine(line: string): { lesson: string; step: number
 
 /**
  * A step's title: from its first line (`# Lesson 05, step 2 — Delete on write` → `Delete on
- * write`), else its first heading, else its slug in words. Reads the file.
+ * write`), else its first heading, else its slug in words. Step 1's is the one the README's
+ * Steps line gives it (`**Steps:** 1. A TTL per kind of data (this page) · …`), else the
+ * lesson's title. Reads the file.
  */
 export function stepTitle(step: Step): string {
   const slug = STEP_FILE.exec(step.file.replace(/^steps\//, ''))?.[2];
   const fallback = slug ? slug.replaceAll('-', ' ') : 'the lesson';
   if (!existsSync(step.path)) return fallback;
   const text = readFileSync(step.path, 'utf8');
+  const own = step.number === 1 ? /^\*\*Steps:?\*\*:?\s*1\.\s+(.+?)\s+\(this page\)/m.exec(text)?.[1] : undefined;
+  if (own) return own;
   const first = text.split('\n', 1)[0] ?? '';
   const parsed = parseStepTitleLine(first.trim());
   if (parsed) return parsed.title;

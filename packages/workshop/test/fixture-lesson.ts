@@ -52,6 +52,8 @@ export interface StepTextOptions {
   takeaways?: number;
   /** The README's Steps line, for a lesson with steps: [number, title, file] of each later step. */
   steps?: [number, string, string][];
+  /** Step 1's own title in the Steps line (default: `title`). */
+  firstStep?: string;
   /** Words of content (default 200). */
   content?: number;
   /** Markdown put at the end of the content (a link to the appendix, a figure marker). */
@@ -74,7 +76,7 @@ export function stepText(o: StepTextOptions): string {
   }
   if (o.steps)
     parts.push(
-      `**Steps:** 1. ${o.title} (this page) · ${o.steps.map(([n, t, f]) => `${n}. [${t}](${f})`).join(' · ')}`,
+      `**Steps:** 1. ${o.firstStep ?? o.title} (this page) · ${o.steps.map(([n, t, f]) => `${n}. [${t}](${f})`).join(' · ')}`,
       '',
     );
   parts.push(
@@ -101,7 +103,8 @@ export function stepText(o: StepTextOptions): string {
 
 /**
  * Lesson 05 of a fixture tree in three steps and an appendix, every rule kept:
- * README.md (step 1, "Ideas"), steps/2-delete-on-write.md, steps/3-tags.md, appendix.md.
+ * README.md (lesson "Ideas", step 1 "A TTL per kind"), steps/2-delete-on-write.md, steps/3-tags.md,
+ * appendix.md.
  */
 export function writeGoodLesson(tree: FixtureTree, name = '05-fixture'): void {
   const lesson = name.slice(0, 2);
@@ -115,6 +118,7 @@ export function writeGoodLesson(tree: FixtureTree, name = '05-fixture'): void {
       lesson,
       step: 1,
       title: 'Ideas',
+      firstStep: 'A TTL per kind',
       steps,
       extra: 'How it was measured: [the appendix](appendix.md#method).',
     }),

@@ -48,8 +48,8 @@ describe("a lesson's steps", () => {
     expect(listSteps(findLesson('01', tree.root) as NonNullable<ReturnType<typeof findLesson>>)).toHaveLength(1);
   });
 
-  it('take their titles from their first lines, and their numbers from their file names', () => {
-    expect(listSteps(lesson()).map(stepTitle)).toEqual(['Ideas', 'Delete on write', 'Versions and tags']);
+  it("take their titles from their first lines (step 1's from the Steps line), their numbers from their names", () => {
+    expect(listSteps(lesson()).map(stepTitle)).toEqual(['A TTL per kind', 'Delete on write', 'Versions and tags']);
     expect(stepOfFile('README.md')).toBe(1);
     expect(stepOfFile('./steps/3-tags.md')).toBe(3);
     expect(stepOfFile('appendix.md')).toBeUndefined();
@@ -120,7 +120,7 @@ describe('reading a lesson in steps', () => {
     const { message, exitCode } = refusal(() => renderLesson(lesson(), { step: 4 }, plain));
     expect(exitCode).toBe(2);
     expect(message).toBe(
-      'Lesson 05 has no step 4. Its steps: 05 Ideas · 05.2 Delete on write · 05.3 Versions and tags.',
+      'Lesson 05 has no step 4. Its steps: 05 A TTL per kind · 05.2 Delete on write · 05.3 Versions and tags.',
     );
     expect(message).not.toContain('\n');
   });

@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { Separator, select } from '@inquirer/prompts';
 import { nextExercise } from '../choose.ts';
 import { readHints } from '../hints.ts';
+import { listSteps, readCommand, stepCount, stepTitle } from '../lesson-steps.ts';
 import { c, fail, mark, UserError, warn } from '../output.ts';
-import { loadProgress, PROGRESS_FILE } from '../progress.ts';
+import { loadProgress, PROGRESS_FILE, stepsRead } from '../progress.ts';
 import { type Exercise, type Lesson, listExercises, listLessons } from '../repo.ts';
 import { serviceStates } from '../services.ts';
 import { hint } from './hint.ts';
@@ -29,6 +30,8 @@ type Home = `lesson:${string}` | `exercise:${string}` | 'watch' | 'quit';
 
 type Action =
   | 'read'
+  | `read:${number}`
+  | 'read-all'
   | 'demo'
   | 'run'
   | 'quiz'
@@ -89,9 +92,13 @@ function homeChoices(lessons: Lesson[], exercises: Exercise[], next: Exercise | 
   const choices: (Separator | { value: Home; name: string; description: string })[] = [];
   for (const lesson of lessons) {
     const visited = Boolean(progress.visited[lesson.id]);
+    // Steps from the folder listing only: the home screen reads no lesson text.
+    const total = stepCount(lesson);
+    const read = stepsRead(progress, lesson.id).filter((n) => n <= total).length;
+    const steps = total > 1 ? `  ${c.dim(read > 0 ? `${read} of ${total} steps read` : `${total} steps`)}` : '';
     choices.push({
       value: `lesson:${lesson.id}`,
-      name: `${visited ? mark.ok : c.cyan('•')} Lesson ${lesson.id}  ${c.bold(lesson.title)}`,
+      name: `${visited ? mark.ok : c.cyan('•')} Lesson ${lesson.id}  ${c.bold(lesson.title)}${steps}`,
       description: `Read it, try it (MISS vs HIT, measured), run its server. Same as: npx cachelab read ${lesson.id} · demo ${lesson.id} · run ${lesson.id}`,
     });
     for (const e of exercises.filter((x) => x.lesson === lesson.id)) {
@@ -194,10 +201,39 @@ async function lessonMenu(id: string): Promise<Action | undefined> {
   if (!lesson) return 'back';
   const exercises = listExercises().filter((e) => e.lesson === id);
   const hasServer = existsSync(join(lesson.dir, 'src', 'main.ts'));
-  let focus: Action = loadProgress().visited[id] ? (hasServer ? 'demo' : 'read') : 'read';
+  // A lesson in steps offers each step (✓ once read) and the whole; a one-page lesson, itself.
+  const steps = listSteps(lesson).map((s) => ({ number: s.number, title: stepTitle(s) }));
+  const done = () => new Set(stepsRead(loadProgress(), id));
+  const firstUnread = steps.find((s) => !done().has(s.number));
+  let focus: Action =
+    steps.length > 1
+      ? firstUnread
+        ? `read:${firstUnread.number}`
+        : hasServer
+          ? 'demo'
+          : 'read-all'
+      : loadProgress().visited[id] && hasServer
+        ? 'demo'
+        : 'read';
   for (;;) {
+    const seen = done();
+    const reading =
+      steps.length > 1
+        ? [
+            ...steps.map((s) => ({
+              value: `read:${s.number}` as Action,
+              name: `${seen.has(s.number) ? mark.ok : mark.todo} Step ${s.number}: ${s.title}`,
+              description: readCommand(id, s.number),
+            })),
+            {
+              value: 'read-all' as Action,
+              name: 'The whole lesson, every step in order',
+              description: `npx cachelab read ${id} --all`,
+            },
+          ]
+        : [{ value: 'read' as Action, name: 'Read the lesson', description: `npx cachelab read ${id}` }];
     const choices = [
-      { value: 'read' as Action, name: 'Read the lesson', description: `npx cachelab read ${id}` },
+      ...reading,
       ...(hasServer
         ? [
             {
@@ -224,7 +260,7 @@ async function lessonMenu(id: string): Promise<Action | undefined> {
       })),
       { value: 'back' as Action, name: '← Back', description: 'The list of lessons and exercises.' },
     ];
-    const action = await ask<Action>({
+    const action: Action | undefined = await ask<Action>({
       message: `Lesson ${id} — ${lesson.title}`,
       choices,
       default: focus,
@@ -232,9 +268,16 @@ async function lessonMenu(id: string): Promise<Action | undefined> {
       loop: false,
     });
     if (action === undefined || action === 'back' || action.startsWith('exercise:')) return action;
-    if (action === 'read') {
-      await attempt(() => read(id));
-      focus = hasServer ? 'demo' : exercises[0] ? `exercise:${exercises[0].id}` : 'back';
+    const afterReading: Action = hasServer ? 'demo' : exercises[0] ? `exercise:${exercises[0].id}` : 'back';
+    if (action === 'read' || action === 'read-all') {
+      await attempt(() => read(id, { all: action === 'read-all' }));
+      focus = afterReading;
+    } else if (action.startsWith('read:')) {
+      const n: number = Number(action.slice('read:'.length));
+      await attempt(() => read(id, { step: String(n) }));
+      // On to the next step, or, after the last one, to trying the lesson out.
+      const next: { number: number } | undefined = steps.find((s) => s.number > n);
+      focus = next ? `read:${next.number}` : afterReading;
     } else if (action === 'demo') {
       await runCli(['demo', id]);
       focus = exercises[0] ? `exercise:${exercises[0].id}` : 'run';
