@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
+import { listSteps, readCommand, stepOfFile } from './lesson-steps.ts';
+import { closestAnchor, githubSlug, readmeSections } from './markdown.ts';
 import { type Lesson, REPO_ROOT } from './repo.ts';
 
 /**
@@ -21,7 +23,8 @@ import { type Lesson, REPO_ROOT } from './repo.ts';
  *
  *     Why the right answer is right, and why the tempting wrong one is wrong.
  *
- *     See: [Section title](README.md#its-anchor)   the README section to re-read (checked)
+ *     See: [Section title](README.md#its-anchor)   the section to re-read (checked); in a lesson
+ *                                                  with steps, steps/2-slug.md#its-anchor too
  *
  * Anything before the first question (a title, notes) and every HTML comment is ignored.
  * `loadQuiz` parses the file and validates each question with zod; every problem names the
@@ -148,9 +151,11 @@ export interface Choice {
   text: string;
 }
 
-/** A README section: its heading as written and the anchor GitHub gives it. */
+/** A section of the lesson: its heading as written, its file and the anchor GitHub gives it. */
 export interface SectionRef {
   title: string;
+  /** The step file it is in, relative to the lesson's folder: `README.md` or `steps/2-slug.md`. */
+  file: string;
   anchor: string;
 }
 
@@ -224,9 +229,10 @@ const rawQuestion = z
         'needs an explanation under "### Why" (at least a few sentences: why the right answer is right, and why the tempting wrong one is wrong)',
       ),
     see: z.object(
-      { title: z.string(), anchor: z.string() },
+      { title: z.string(), file: z.string(), anchor: z.string() },
       {
-        error: 'needs a "See: [Section](README.md#anchor)" line under "### Why", naming the README section to re-read',
+        error:
+          'needs a "See: [Section](README.md#anchor)" line under "### Why" (steps/M-slug.md#anchor for a later step of the lesson), naming the section to re-read',
       },
     ),
     stray: z.array(z.string()).max(0),
@@ -354,10 +360,12 @@ function parseQuizMarkdown(text: string): { questions: RawQuestion[]; problems: 
       continue;
     }
     if (part === 'why') {
-      const see = /^see:\s*\[(.+)\]\((?:\.\/)?(?:README\.md)?#([^)\s]+)\)\s*\.?\s*$/i.exec(line.trim());
+      const see = /^see:\s*\[(.+)\]\((?:\.\/)?(README\.md|steps\/[^)#\s]+\.md)?#([^)\s]+)\)\s*\.?\s*$/i.exec(
+        line.trim(),
+      );
       if (see) {
         if (current.see) current.stray.push(line);
-        else current.see = { title: (see[1] as string).trim(), anchor: see[2] as string };
+        else current.see = { title: (see[1] as string).trim(), file: see[2] ?? 'README.md', anchor: see[3] as string };
       } else why.push(line);
       continue;
     }
@@ -457,7 +465,9 @@ function ordinal(n: number): string {
 
 /**
  * What `cachelab check` asks of a lesson's quiz: it loads, it has at least MIN_QUIZ_QUESTIONS
- * questions, and every See: link names a heading of the lesson's README (by GitHub's anchor).
+ * questions, and every See: link names a heading (by GitHub's anchor) of the step file it
+ * names: the README, or in a lesson with steps one of its steps/M-slug.md. When the heading
+ * has moved to another step, the problem says where it is now.
  */
 export function lintQuiz(lesson: Pick<Lesson, 'id' | 'name' | 'title' | 'dir'>, root: string = REPO_ROOT): string[] {
   let quiz: Quiz;
@@ -472,69 +482,34 @@ export function lintQuiz(lesson: Pick<Lesson, 'id' | 'name' | 'title' | 'dir'>, 
     problems.push(
       `${quiz.file}: ${quiz.questions.length} question${quiz.questions.length === 1 ? '' : 's'}, at least ${MIN_QUIZ_QUESTIONS} wanted. Turn the README's "Check yourself" into questions that test judgement (which TTL, what a 304 confirms, what a race leaves behind).`,
     );
-  const readme = join(lesson.dir, 'README.md');
-  const anchors = existsSync(readme) ? readmeSections(readFileSync(readme, 'utf8')) : new Map<string, string>();
+  const steps = listSteps(lesson);
+  const anchorsOf = new Map(
+    steps.map((s) => [s.file, existsSync(s.path) ? readmeSections(readFileSync(s.path, 'utf8')) : new Map()]),
+  );
   for (const q of quiz.questions) {
-    if (!anchors.has(q.see.anchor))
+    const at = `${quiz.file}, question ${q.number} ("${q.title}")`;
+    const anchors = anchorsOf.get(q.see.file);
+    const target = relative(root, join(lesson.dir, q.see.file));
+    if (!anchors) {
       problems.push(
-        `${quiz.file}, question ${q.number} ("${q.title}"): its See: link #${q.see.anchor} is not a heading of ${relative(root, readme)}${closest(q.see.anchor, [...anchors.keys()])}.`,
+        `${at}: its See: link names ${q.see.file}, which is not a step of the lesson (${steps.map((s) => s.file).join(', ')}).`,
       );
+      continue;
+    }
+    if (anchors.has(q.see.anchor)) continue;
+    const elsewhere = steps.find((s) => anchorsOf.get(s.file)?.has(q.see.anchor));
+    problems.push(
+      elsewhere
+        ? `${at}: its See: link #${q.see.anchor} is not a heading of ${target}: the section is in ${elsewhere.file} now (See: [${q.see.title}](${elsewhere.file}#${q.see.anchor})).`
+        : `${at}: its See: link #${q.see.anchor} is not a heading of ${target}${closestAnchor(q.see.anchor, anchors.keys())}.`,
+    );
   }
   return problems;
 }
 
-function closest(anchor: string, anchors: string[]): string {
-  const words = new Set(anchor.split('-').filter((w) => w.length > 2));
-  let best: { anchor: string; score: number } | undefined;
-  for (const a of anchors) {
-    const score = a.split('-').filter((w) => words.has(w)).length;
-    if (score > 0 && (!best || score > best.score)) best = { anchor: a, score };
-  }
-  return best ? ` (did you mean #${best.anchor}?)` : '';
-}
-
-/**
- * The headings of a Markdown document, outside code blocks: anchor → heading text. Anchors as
- * GitHub makes them (lower case, punctuation dropped, each space a dash, -1, -2 … for repeats).
- */
-export function readmeSections(markdown: string): Map<string, string> {
-  const sections = new Map<string, string>();
-  const seen = new Map<string, number>();
-  let fence: string | undefined;
-  for (const line of markdown.replace(/<!--[\s\S]*?-->/g, '').split(/\r?\n/)) {
-    const fenceMark = /^\s*(```|~~~)/.exec(line)?.[1];
-    if (fence) {
-      if (fenceMark === fence) fence = undefined;
-      continue;
-    }
-    if (fenceMark) {
-      fence = fenceMark;
-      continue;
-    }
-    const heading = /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
-    if (!heading) continue;
-    const title = heading[1] as string;
-    const base = githubSlug(title);
-    const n = seen.get(base) ?? 0;
-    seen.set(base, n + 1);
-    sections.set(n === 0 ? base : `${base}-${n}`, title);
-  }
-  return sections;
-}
-
-/** GitHub's heading anchor (github-slugger's rule, on the heading's rendered text). */
-export function githubSlug(heading: string): string {
-  const text = heading
-    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1') // links and images: their text
-    .replace(/<[^>]+>/g, '') // inline HTML
-    .replace(/`/g, '')
-    .replace(/(\*\*|__)(.+?)\1/g, '$2')
-    .replace(/(^|[^\p{L}\p{N}])[*_](.+?)[*_](?=[^\p{L}\p{N}]|$)/gu, '$1$2');
-  return text
-    .toLowerCase()
-    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
-    .replace(/ /g, '-');
-}
+// The anchors GitHub gives headings live in markdown.ts (shared with the steps lint and the
+// link test); exported here too, where they were first.
+export { githubSlug, readmeSections };
 
 // ---------------------------------------------------------------------------------------------
 // Answers and grading.
@@ -685,8 +660,12 @@ export function formatCorrect(q: Question): string {
   return formatExpected(q);
 }
 
-/** The README section a question points to, as a path a terminal can open. */
+/** The section a question points to, as a path a terminal can open: `lessons/05-x/steps/2-y.md#anchor`. */
 export function sectionPath(quiz: Quiz, q: Question): string {
-  const readme = relative(REPO_ROOT, join(quiz.lesson.dir, 'README.md'));
-  return `${readme}#${q.see.anchor}`;
+  return `${relative(REPO_ROOT, join(quiz.lesson.dir, q.see.file))}#${q.see.anchor}`;
+}
+
+/** The command that shows the step a question points to: `npx cachelab read 05.2`. */
+export function sectionCommand(quiz: Quiz, q: Question): string {
+  return readCommand(quiz.lesson.id, stepOfFile(q.see.file) ?? 1);
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readCommand, stepOfFile } from '../src/lesson-steps.ts';
 import {
   lintQuiz,
   loadQuiz,
@@ -11,6 +12,8 @@ import {
   type Question,
   type Quiz,
   QuizError,
+  sectionCommand,
+  sectionPath,
 } from '../src/quiz.ts';
 import { findLesson, listLessons, REPO_ROOT } from '../src/repo.ts';
 import { BIN, cachelab, createLearner } from './learner-kit.ts';
@@ -159,6 +162,50 @@ describe('quiz files: problems name the file and the question', () => {
     );
   });
 
+  it('See: links may point into a step of a lesson in steps; a section that moved is found where it is now', () => {
+    const stepped = { id: '03', name: '03-stepped', title: 'Stepped', dir: join(root, 'lessons', '03-stepped') };
+    write('lessons/03-stepped/README.md', '# Lesson 03 — Stepped\n\n## A TTL per kind\n');
+    write('lessons/03-stepped/steps/2-on-write.md', '# Lesson 03, step 2 — On write\n\n## After the commit\n');
+    const question = (n: number, see: string) => [
+      `## ${n}. Question ${n}`,
+      '',
+      'Which TTL fits the status?',
+      '',
+      'Answer: 60 s',
+      '',
+      '### Why',
+      '',
+      why,
+      '',
+      see,
+      '',
+    ];
+    write(
+      'lessons/03-stepped/quiz.md',
+      [
+        ...question(1, 'See: [A TTL per kind](README.md#a-ttl-per-kind)'),
+        ...question(2, 'See: [After the commit](steps/2-on-write.md#after-the-commit)'),
+        ...question(3, 'See: [After the commit](README.md#after-the-commit)'),
+        ...question(4, 'See: [Tags](steps/3-tags.md#tags)'),
+      ].join('\n'),
+    );
+    const quiz = loadQuiz(stepped, root);
+    expect(quiz.questions.map((q) => q.see.file)).toEqual([
+      'README.md',
+      'steps/2-on-write.md',
+      'README.md',
+      'steps/3-tags.md',
+    ]);
+    expect(lintQuiz(stepped, root)).toEqual([
+      'lessons/03-stepped/quiz.md, question 3 ("Question 3"): its See: link #after-the-commit is not a heading of lessons/03-stepped/README.md: the section is in steps/2-on-write.md now (See: [After the commit](steps/2-on-write.md#after-the-commit)).',
+      'lessons/03-stepped/quiz.md, question 4 ("Question 4"): its See: link names steps/3-tags.md, which is not a step of the lesson (README.md, steps/2-on-write.md).',
+    ]);
+    const [first, second] = quiz.questions as [Question, Question];
+    expect(sectionCommand(quiz, first)).toBe('npx cachelab read 03');
+    expect(sectionCommand(quiz, second)).toBe('npx cachelab read 03.2');
+    expect(sectionPath(quiz, second)).toMatch(/lessons\/03-stepped\/steps\/2-on-write\.md#after-the-commit$/);
+  });
+
   it('says when the file is missing', () => {
     const other = { ...lesson, id: '02', name: '02-none', dir: join(root, 'lessons', '02-none') };
     expect(lintQuiz(other, root).join('\n')).toContain('lessons/02-none/quiz.md: missing');
@@ -273,7 +320,9 @@ describe('cachelab quiz, without a terminal', { timeout: 60_000 }, () => {
     expect(code, out).toBe(1);
     expect(out).toMatch(new RegExp(`✗ 2\\. ${second.title}: you answered .*; the answer is `));
     expect(out).toContain(second.explanation.split('\n')[0]?.replace(/[`*_]/g, '').slice(0, 30));
-    expect(out).toContain(`Read again: ${second.see.title} — lessons/05-invalidation/README.md#${second.see.anchor}`);
+    expect(out).toContain(
+      `Read again: ${second.see.title} — ${readCommand('05', stepOfFile(second.see.file) ?? 1)} (lessons/05-invalidation/${second.see.file}#${second.see.anchor})`,
+    );
     expect(out).toContain(`Score: ${quiz.questions.length - 1} of ${quiz.questions.length}.`);
     const n = quiz.questions.length;
     expect(out).toMatch(new RegExp(`Best: ${n} of ${n} \\(\\d{4}-\\d{2}-\\d{2}\\)`));

@@ -16,6 +16,7 @@ import {
   type Quiz,
   QuizError,
   readAnswer,
+  sectionCommand,
   sectionPath,
   unitSuffix,
 } from '../quiz.ts';
@@ -27,7 +28,7 @@ import { renderMarkdown } from './read.ts';
  * `cachelab quiz NN`: the lesson's "Check yourself" questions (lessons/NN-slug/quiz.md).
  *
  *  - on a terminal: one question at a time (@inquirer/prompts), each followed by whether it was
- *    right, why, and the README section to re-read; then the score;
+ *    right, why, and the section to re-read (the step's `npx cachelab read NN.M`); then the score;
  *  - `--answers 1=b,2=42,…` (or `--answers -` with the same, or JSON, on stdin): graded at once,
  *    the same feedback for every question, for scripts, CI and the workshop's own tests;
  *  - with neither and no terminal: the questions, and how to answer them; `--json` the same as
@@ -184,7 +185,7 @@ function feedback(quiz: Quiz, g: Graded): string {
     head,
     ...(answerText && !right ? [indent(`${c.bold(`${correctLetter})`)} ${inline(answerText)}`, 4)] : []),
     md(q.explanation, 4),
-    indent(c.dim(`Read again: ${q.see.title} — ${sectionPath(quiz, q)}`), 4),
+    indent(c.dim(`Read again: ${q.see.title} — ${sectionCommand(quiz, q)} (${sectionPath(quiz, q)})`), 4),
   ].join('\n');
 }
 
@@ -202,8 +203,14 @@ function scoreLine(quiz: Quiz, score: number, record: QuizRecord): string {
 function nextLine(quiz: Quiz, graded: Graded[]): string {
   const missed = graded.filter((g) => !g.right);
   if (missed.length > 0) {
-    const titles = [...new Set(missed.map((g) => `“${g.question.see.title}”`))].join(', ');
-    return `Re-read ${titles} (\`npx cachelab read ${quiz.lesson.id}\`), then try again: \`npx cachelab quiz ${quiz.lesson.id}\`.`;
+    // The sections to re-read, grouped by the step that has them: “A”, “B” (`read 05.2`), “C” (`read 05`).
+    const byStep = new Map<string, Set<string>>();
+    for (const g of missed) {
+      const command = sectionCommand(quiz, g.question);
+      byStep.set(command, (byStep.get(command) ?? new Set()).add(`“${g.question.see.title}”`));
+    }
+    const sections = [...byStep].map(([command, titles]) => `${[...titles].join(', ')} (\`${command}\`)`).join(', ');
+    return `Re-read ${sections}, then try again: \`npx cachelab quiz ${quiz.lesson.id}\`.`;
   }
   const progress = loadProgress();
   const exercise = listExercises().find((e) => e.lesson === quiz.lesson.id && !progress.solved[e.id]);
@@ -240,7 +247,7 @@ function finish(quiz: Quiz, graded: Graded[], options: { json?: boolean }, print
               : {}),
             right,
             explanation: q.explanation,
-            see: { title: q.see.title, path: sectionPath(quiz, q) },
+            see: { title: q.see.title, path: sectionPath(quiz, q), read: sectionCommand(quiz, q) },
           })),
         },
         null,
