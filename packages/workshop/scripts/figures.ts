@@ -1,14 +1,14 @@
 /**
- * Are the lessons' figures still what their commands print? (src/figures.ts says how a README
- * marks them.)
+ * Are the lessons' figures still what their commands print? (src/figures.ts says how a lesson's
+ * text — README, steps/*.md, appendix.md — marks them.)
  *
  *   npm run figures -- [NN…] [--write] [--verbose]
  *
  * Runs every command the lessons' markers name (each once, one after the other, with `--json`),
- * and prints one row per marked figure: the README and line, the figure, what is written, what
- * was measured now, the tolerance, ✓ or ✗. Exits 1 when a figure drifted past its tolerance, a
+ * and prints one row per marked figure: the text and line (05 the README, 05.3 step 3, 05 appendix),
+ * the figure, what is written, what was measured now, the tolerance, ✓ or ✗. Exits 1 when a figure drifted past its tolerance, a
  * marker cannot be read, or a script prints other figures than it declares. `--write` puts the
- * measured value of each drifted figure into its README (the prose around it is yours to check).
+ * measured value of each drifted figure into its file (the prose around it is yours to check).
  *
  * Timings depend on the machine's load: it prints the load average before each command, and
  * warns when it is above three quarters of the CPUs.
@@ -28,6 +28,7 @@ import {
   lessonFigures,
   parseCommand,
   rewrite,
+  shortTextName,
   withinTolerance,
 } from '../src/figures.ts';
 import { c, fail, mark, ok, progress, warn } from '../src/output.ts';
@@ -126,9 +127,9 @@ const rows: Row[] = figures.map((figure) => {
 });
 const script = (command: string) => /([^/\s]+)\.ts\b/.exec(command)?.[1] ?? command;
 const table = drawTable(
-  ['README', 'figure', 'written', 'now', 'tolerance', ''],
+  ['text', 'figure', 'written', 'now', 'tolerance', ''],
   rows.map(({ figure, now, ok: good }) => [
-    `${figure.file.replace(/^lessons\/(\d\d)-[^/]+\/README\.md$/, '$1')}:${figure.line}`,
+    `${shortTextName(figure.file)}:${figure.line}`,
     `${script(figure.command)} ${figure.name}`,
     figure.writtenText,
     now === undefined ? '—' : formatLike(now, figure.writtenText),
@@ -146,7 +147,7 @@ for (const { figure } of rows.filter((r) => r.now === undefined && measured.has(
 const drifted = rows.filter((r) => !r.ok && r.now !== undefined);
 if (drifted.length === 0 && !failed) {
   ok(
-    `${rows.length} figures in ${readmes.length} README${readmes.length === 1 ? '' : 's'} are what their commands print`,
+    `${rows.length} figures in ${readmes.length} lesson text${readmes.length === 1 ? '' : 's'} are what their commands print`,
   );
   process.exit(0);
 }

@@ -1,10 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { APPENDIX_FILE, listSteps, stepOfFile } from './lesson-steps.ts';
 import { listLessons, REPO_ROOT } from './repo.ts';
 
 /**
- * The figures a lesson's README quotes from a measure script, and how to check them
- * (`npm run figures`, scripts/figures.ts). A README marks them with an HTML comment, which
+ * The figures a lesson's text quotes from a measure script, and how to check them
+ * (`npm run figures`, scripts/figures.ts). A lesson's text is its README, its steps
+ * (steps/M-slug.md) and its appendix.md; each marks them with an HTML comment, which
  * GitHub does not show and `cachelab read` drops, just before the block that holds them:
  *
  *     <!-- figures: npx tsx lessons/10-production/src/measure-fail-open.ts
@@ -237,13 +239,26 @@ export function parseFigures(file: string, text: string): MarkedReadme {
   return { file, figures, problems };
 }
 
-/** Every lesson README's markers (or only those of `lessonIds`). */
+/**
+ * The markers of every lesson's texts (or only those of `lessonIds`): its README, its steps
+ * (steps/M-slug.md, lesson-steps.ts) and its appendix.md, in reading order.
+ */
 export function lessonFigures(lessonIds: string[] = [], root: string = REPO_ROOT): MarkedReadme[] {
   return listLessons(root)
     .filter((l) => lessonIds.length === 0 || lessonIds.includes(l.id))
-    .map((l) => join(l.dir, 'README.md'))
+    .flatMap((l) => [...listSteps(l).map((s) => s.path), join(l.dir, APPENDIX_FILE)])
     .filter((f) => existsSync(f))
     .map((f) => parseFigures(relative(root, f), readFileSync(f, 'utf8')));
+}
+
+/** `lessons/05-invalidation/steps/3-tags.md` → `05.3`; README `05`, appendix `05 appendix`. */
+export function shortTextName(file: string): string {
+  const m = /^lessons\/(\d\d)-[^/]+\/(.+)$/.exec(file);
+  if (!m) return file;
+  const [, id, rest] = m as unknown as [string, string, string];
+  if (rest === APPENDIX_FILE) return `${id} appendix`;
+  const step = stepOfFile(rest);
+  return step === undefined ? file : step === 1 ? id : `${id}.${step}`;
 }
 
 /** How a marker's command runs: node's own arguments, the script, and the script's arguments. */

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/commands/read.ts';
 import {
   declaredFigures,
@@ -11,9 +11,11 @@ import {
   parseFigures,
   parseTolerance,
   rewrite,
+  shortTextName,
   withinTolerance,
 } from '../src/figures.ts';
 import { REPO_ROOT } from '../src/repo.ts';
+import { fixtureTree, stepText, writeGoodLesson } from './fixture-lesson.ts';
 
 const README = `# A lesson
 
@@ -150,7 +152,43 @@ describe('npm run figures: commands and declarations', () => {
   });
 });
 
-describe('the lessons’ READMEs: every marked figure can be checked', () => {
+describe('npm run figures: a lesson in steps', () => {
+  const tree = fixtureTree('figures-steps');
+  afterAll(() => tree.dispose());
+  const marker = (figure: string) => `<!-- figures: npx tsx lessons/05-fixture/src/measure-x.ts\n${figure}\n-->`;
+  writeGoodLesson(tree);
+  tree.write(
+    'lessons/05-fixture/steps/2-delete-on-write.md',
+    stepText({
+      lesson: '05',
+      step: 2,
+      title: 'Delete on write',
+      extra: `${marker('miss.ms  ×3  a miss took {} ms')}\nHere a miss took 12.5 ms.`,
+    }),
+  );
+  tree.write(
+    'lessons/05-fixture/appendix.md',
+    `# Lesson 05 — appendix\n\n## Method\n\n${marker('runs  exact  over {} runs')}\nMeasured over 20 runs.\n`,
+  );
+
+  it('finds the markers of every step and of the appendix, in reading order', () => {
+    const found = lessonFigures([], tree.root);
+    expect(found.map((r) => r.file)).toEqual([
+      'lessons/05-fixture/README.md',
+      'lessons/05-fixture/steps/2-delete-on-write.md',
+      'lessons/05-fixture/steps/3-tags.md',
+      'lessons/05-fixture/appendix.md',
+    ]);
+    expect(found.flatMap((r) => r.problems)).toEqual([]);
+    expect(found.flatMap((r) => r.figures.map((f) => [shortTextName(f.file), f.name, f.writtenText]))).toEqual([
+      ['05.2', 'miss.ms', '12.5'],
+      ['05 appendix', 'runs', '20'],
+    ]);
+    expect(shortTextName('lessons/05-fixture/README.md')).toBe('05');
+  });
+});
+
+describe('the lessons’ texts: every marked figure can be checked', () => {
   const readmes = lessonFigures();
   const scripts = readdirSync(join(REPO_ROOT, 'lessons')).flatMap((lesson) => {
     const dir = join(REPO_ROOT, 'lessons', lesson, 'src');
