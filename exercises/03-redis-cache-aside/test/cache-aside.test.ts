@@ -2,11 +2,11 @@ import { createServer } from 'node:net';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import {
   type ChaosProxy,
+  captureServerLog,
   type HttpHarness,
   redisUrl,
   serve,
   startChaosProxy,
-  type TestResponse,
   useServices,
 } from '@cachelab/testkit';
 import type { Redis } from 'ioredis';
@@ -14,9 +14,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 
 const services = useServices();
-/** What the app logged for its 500s, so a message can say what went wrong inside. */
-const logged: unknown[] = [];
-const log = (err: unknown) => logged.push(err);
+/** What the app logged for its 500s, so a message can say what went wrong inside (`said`). */
+const serverLog = captureServerLog();
+const { log, said } = serverLog;
 let http: HttpHarness;
 
 beforeAll(async () => {
@@ -26,7 +26,7 @@ afterAll(() => http.close());
 beforeEach(async () => {
   await services.clearRedis();
   services.queries.reset();
-  logged.length = 0;
+  serverLog.clear();
 });
 
 /** The task: an entry lives TTL_SECONDS (30 s), so PTTL right after the write is at most this… */
@@ -41,14 +41,6 @@ const ROUTES = [
   ['the investor summary', '/investors/INV00001/summary', /borrower_payments/],
   ['the employee', '/employees/42', /FROM employees/],
 ] as const;
-
-/** ` (the server logged: …)` after a 500: what the learner needs to see. */
-function said(res: TestResponse): string {
-  const first = logged[0];
-  if (res.status < 500 || first === undefined) return '';
-  const message = first instanceof Error ? first.message : String(first);
-  return ` (the server logged: ${message.replace(/\s+/g, ' ').slice(0, 160)})`;
-}
 
 /** A TCP port nobody listens on: a Redis that is down. */
 function closedPort(): Promise<number> {
@@ -71,13 +63,23 @@ describe('cache-aside', () => {
       first.cache,
       `the first GET ${path} said X-Cache: ${first.cache}: nothing was in Redis yet, so it is a MISS`,
     ).toBe('MISS');
+    // What the first request left in Redis, at once: when the second request misses, this tells
+    // "nothing stored" and "stored, but gone already" (a TTL in the wrong unit) from "never looked up".
+    const stored = await Promise.all((await services.redisKeys()).map((key) => services.redis.pttl(key)));
+    const ttlLeft = stored.find((pttl) => pttl > 0);
 
     services.queries.reset();
     const second = await http.get(path);
     expect(second.status, `the second GET ${path} answered ${second.status}${said(second)}`).toBe(200);
     expect(
       services.queries.matching(table),
-      `the second request for ${what} reached PostgreSQL: it should have been served from Redis (look the key up first, and store the body after a miss)`,
+      `the second request for ${what} reached PostgreSQL: it should have been served from Redis. ${
+        stored.length === 0
+          ? 'Right after the first answer, nothing was in Redis: store the body after a miss, for TTL_SECONDS (EX takes seconds: an entry written with PX 30 is gone after 30 ms)'
+          : ttlLeft !== undefined && ttlLeft <= MIN_TTL_MS
+            ? `Right after the first answer, its entry had ${ttlLeft} ms left (PTTL), so it expired before the second request: TTL_SECONDS is seconds, EX 30, not PX 30`
+            : 'The first request stored it: look the key up first'
+      }`,
     ).toBe(0);
     expect(second.cache, `the second GET ${path} said X-Cache: ${second.cache}: an answer from Redis is a HIT`).toBe(
       'HIT',
@@ -178,7 +180,7 @@ describe('errors are never cached', () => {
     const after = await http.get(path);
     expect(
       after.status,
-      `GET ${path} answered ${after.status} after the employee was created: a "not found" must not be remembered`,
+      `GET ${path} answered ${after.status}${said(after)} after the employee was created: a "not found" must not be remembered`,
     ).toBe(200);
   });
 
@@ -211,7 +213,8 @@ describe('when Redis is down, PostgreSQL answers', () => {
 
   it.each(ROUTES)('still answers %s, with X-Cache: BYPASS', async (what, path) => {
     const healthy = await http.get(path);
-    logged.length = 0;
+    expect(healthy.status, `with Redis up, GET ${path} answered ${healthy.status}${said(healthy)}`).toBe(200);
+    serverLog.clear();
     const started = performance.now();
     const res = await broken.get(path);
     const ms = performance.now() - started;
@@ -250,7 +253,7 @@ describe('when Redis fails after the lookup, the answer still comes', () => {
     const healthy = await http.get(path);
     expect(healthy.status, `GET ${path} answered ${healthy.status}${said(healthy)}`).toBe(200);
     await services.clearRedis();
-    logged.length = 0;
+    serverLog.clear();
 
     // The app's Redis goes through a proxy the test can cut, like a Redis that crashes.
     const proxy: ChaosProxy = await startChaosProxy({ upstream: redisUrl() });

@@ -1,12 +1,15 @@
 import { type Employee, getEmployee } from '@cachelab/lesson-01-uncached/queries';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { serveForTest, useServices } from '@cachelab/testkit';
+import { captureServerLog, type HttpHarness, serveForTest, useServices } from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import type { StalenessBudgets } from '../src/ttl-policy.ts';
 
 const services = useServices();
 const redis = createRedisClient({ log: () => {}, commandTimeoutMs: 2_000 });
+/** What the app logged: a 500's message says it (the answer itself only says "see the server log"). */
+const serverLog = captureServerLog();
+const { said } = serverLog;
 
 beforeAll(async () => {
   expect(await whenReady(redis), 'could not connect to Redis').toBe(true);
@@ -15,14 +18,28 @@ afterAll(() => redis.disconnect());
 beforeEach(async () => {
   await services.clearRedis();
   services.queries.reset();
+  serverLog.clear();
 });
 
 const DEFAULT = { statusSeconds: 60, nameSeconds: 24 * 3600 };
 
 const appWith = (budgets?: StalenessBudgets) =>
-  createApp({ db: services.db, redis, keyPrefix: services.prefix, log: () => {}, ...(budgets ? { budgets } : {}) });
+  createApp({
+    db: services.db,
+    redis,
+    keyPrefix: services.prefix,
+    log: serverLog.log,
+    ...(budgets ? { budgets } : {}),
+  });
 
 const start = (budgets?: StalenessBudgets) => serveForTest(appWith(budgets));
+
+/** GET /employees/:id, insisting on a 200: what follows reads the answer. */
+async function read(http: HttpHarness, id: number) {
+  const res = await http.get(`/employees/${id}`);
+  expect(res.status, `GET /employees/${id} answered ${res.status}${said(res)}: it should answer 200`).toBe(200);
+  return res;
+}
 
 const flip = (status: string) => (status === 'in' ? 'out' : 'in');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,8 +89,7 @@ type CachedEntry = Awaited<ReturnType<typeof cachedParts>>['profile'];
  */
 async function firstGet(http: Awaited<ReturnType<typeof start>>, id: number) {
   const startedAt = Date.now();
-  const res = await http.get(`/employees/${id}`);
-  expect(res.status, res.text.slice(0, 200)).toBe(200);
+  await read(http, id);
   const parts = await cachedParts((await getEmployee(services.db, id)) as Employee);
   return { ...parts, elapsedMs: Date.now() - startedAt };
 }
@@ -110,8 +126,7 @@ function expectTtl(
 describe('GET /employees/:id, cached in two parts', () => {
   it('answers the same employee as lesson 01, and from Redis the second time', async () => {
     const http = await start();
-    const first = await http.get('/employees/5');
-    expect(first.status, first.text.slice(0, 200)).toBe(200);
+    const first = await read(http, 5);
     expect(
       first.headers.get('x-cache'),
       'the first GET /employees/5 should say X-Cache: MISS (both parts were loaded): pass both parts to sendParts',
@@ -121,7 +136,7 @@ describe('GET /employees/:id, cached in two parts', () => {
       truth,
     );
     services.queries.reset();
-    const second = await http.get('/employees/5');
+    const second = await read(http, 5);
     expect(second.json(), 'the second GET /employees/5 answered something else than the first').toEqual(truth);
     expect(services.queries.count, 'the second GET /employees/5 reached PostgreSQL: it should come from Redis').toBe(0);
     expect(second.headers.get('x-cache'), 'the second GET /employees/5 should say X-Cache: HIT').toBe('HIT');
@@ -130,8 +145,7 @@ describe('GET /employees/:id, cached in two parts', () => {
   it('answers each employee with its own data: the keys hold the id', async () => {
     const http = await start();
     for (const id of [5, 6, 5, 6]) {
-      const res = await http.get(`/employees/${id}`);
-      expect(res.status, res.text.slice(0, 200)).toBe(200);
+      const res = await read(http, id);
       const truth = JSON.parse(JSON.stringify(await getEmployee(services.db, id)));
       expect(
         res.json(),
@@ -142,7 +156,7 @@ describe('GET /employees/:id, cached in two parts', () => {
 
   it('stores the name and the status under two different keys', async () => {
     const http = await start();
-    await http.get('/employees/6');
+    await read(http, 6);
     const { profile, status } = await cachedParts((await getEmployee(services.db, 6)) as Employee);
     expect(profile.key).not.toBe(status.key);
   });
@@ -208,7 +222,7 @@ describe('GET /employees/:id, cached in two parts', () => {
   it('shows a status written straight into PostgreSQL within the status budget, while the name still comes from the cache', async () => {
     const budgets = { statusSeconds: 1, nameSeconds: 60 };
     const http = await start(budgets);
-    const before = (await http.get('/employees/9')).json<Employee>();
+    const before = (await read(http, 9)).json<Employee>();
     // The badge reader and the HR import write to PostgreSQL directly: nobody tells the cache.
     await services.db.query('UPDATE employees SET status = $2, name = $3 WHERE id = $1', [
       9,
@@ -220,7 +234,7 @@ describe('GET /employees/:id, cached in two parts', () => {
     // really run out here, so we sleep; the 150 ms on top only absorb timer granularity (a
     // slower machine makes the wait longer, never shorter, so the verdict cannot change).
     await sleep(budgets.statusSeconds * 1000 + 150);
-    const seen = (await http.get('/employees/9')).json<Employee>();
+    const seen = (await read(http, 9)).json<Employee>();
     expect(
       seen.status,
       `a status changed in PostgreSQL was still not visible ${budgets.statusSeconds} s later; the status budget is ${budgets.statusSeconds} s`,
@@ -233,13 +247,13 @@ describe('GET /employees/:id, cached in two parts', () => {
 
   it('reloads only the status when the status expires: one query, and the profile still comes from Redis', async () => {
     const http = await start();
-    await http.get('/employees/12');
+    await read(http, 12);
     const truth = JSON.parse(JSON.stringify(await getEmployee(services.db, 12)));
     const { status } = await cachedParts(truth as Employee);
     // What the status TTL running out does, without waiting for it: the status key is gone.
     await services.redis.del(status.key);
     services.queries.reset();
-    const res = await http.get('/employees/12');
+    const res = await read(http, 12);
     expect(res.json(), 'GET /employees/12 after its status expired answered something else').toEqual(truth);
     expect(
       res.headers.get('x-cache'),
@@ -253,8 +267,10 @@ describe('GET /employees/:id, cached in two parts', () => {
 
   it('never caches a 404', async () => {
     const http = await start();
-    expect((await http.get('/employees/999999999')).status).toBe(404);
-    expect((await http.get('/employees/999999999')).status).toBe(404);
+    for (let i = 1; i <= 2; i++) {
+      const res = await http.get('/employees/999999999');
+      expect(res.status, `GET /employees/999999999 (request ${i}) answered ${res.status}${said(res)}`).toBe(404);
+    }
     expect(
       await services.redisKeys(),
       'a 404 was stored in Redis: it would hide the employee created a second later',
