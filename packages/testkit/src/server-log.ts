@@ -1,4 +1,5 @@
-import type { TestResponse } from './http.ts';
+import { expect } from 'vitest';
+import type { HttpHarness, TestResponse } from './http.ts';
 
 /**
  * What an app logged while a test ran, so that a failing assertion can say it. A 500 answers
@@ -33,12 +34,18 @@ export interface ServerLog {
    * Otherwise ''.
    */
   said(res: TestResponse): string;
+  /**
+   * `http`, with every answer checked: a 5xx fails the test at once with what the server logged
+   * (`GET /employees/3 answered 500 (the server logged: …)`), before a check of its headers or
+   * body can blame something else ("no ETag header"). For tests in which no request may fail.
+   */
+  failOn5xx(http: HttpHarness): HttpHarness;
 }
 
 export function captureServerLog(): ServerLog {
   const entries: unknown[] = [];
   let reported = 0;
-  return {
+  const log: ServerLog = {
     log: (err) => {
       entries.push(err);
     },
@@ -58,7 +65,20 @@ export function captureServerLog(): ServerLog {
       if (last !== undefined) return ` (the server logged: ${describeLogged(last)})`;
       return detail ? ` (the server answered: "${oneLine(detail, 200)}")` : '';
     },
+    failOn5xx(http) {
+      const checked = async (method: string, path: string, pending: Promise<TestResponse>) => {
+        const res = await pending;
+        expect(res.status, `${method} ${path} answered ${res.status}${log.said(res)}`).toBeLessThan(500);
+        return res;
+      };
+      return {
+        ...http,
+        request: (path, init) => checked(init?.method ?? 'GET', path, http.request(path, init)),
+        get: (path, headers) => checked('GET', path, http.get(path, headers)),
+      };
+    },
   };
+  return log;
 }
 
 /** `TypeError: Cannot read … at src/app.ts:42:11`: the class (when not plain Error), the message, where. */

@@ -73,6 +73,29 @@ describe('captureServerLog()', () => {
     }
   });
 
+  it('failOn5xx: a 5xx fails the test at once, saying what the server logged; other answers pass through', async () => {
+    const server = captureServerLog();
+    const http = await serve((req, res) => {
+      if (req.url === '/gone') {
+        res.statusCode = 404;
+        return void res.end();
+      }
+      server.log(new RangeError('Invalid time value'));
+      res.statusCode = 500;
+      res.end();
+    });
+    try {
+      const checked = server.failOn5xx(http);
+      expect((await checked.get('/gone')).status).toBe(404);
+      await expect(checked.request('/boom', { method: 'PATCH' })).rejects.toThrow(
+        /^PATCH \/boom answered 500 \(the server logged: RangeError: Invalid time value( at \S+)?\)/,
+      );
+      expect(checked.url).toBe(http.url);
+    } finally {
+      await http.close();
+    }
+  });
+
   it("names the first line of the learner's code in the stack, not the workshop's or a dependency's", () => {
     const err = new TypeError('x is not a function');
     err.stack = [
