@@ -1,10 +1,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describePool, mapAdaptive } from '../concurrency.ts';
 import { readHints } from '../hints.ts';
-import { c, fail, indent, ok, progress } from '../output.ts';
+import { APPENDIX_FILE, listSteps, parseStepTitleLine, STEP_FILE, STEPS_DIR, type Step } from '../lesson-steps.ts';
+import { countWords, type Heading, headings, LIST_ITEM, type ProseLine, proseLines } from '../markdown.ts';
+import { markdownLinks } from '../markdown-links.ts';
+import { c, fail, indent, ok, progress, warn } from '../output.ts';
 import { lintQuiz } from '../quiz.ts';
-import { type Exercise, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
+import { type Exercise, type Lesson, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { listFiles } from '../runner/workspace.ts';
 import { applyWrongAnswer, listWrongAnswers, MIN_WRONG_ANSWERS, type WrongAnswer } from '../wrong-answers.ts';
@@ -14,7 +17,8 @@ import { requireServices } from './doctor.ts';
  * The self-check maintainers and CI rely on (`npm test` ends with it):
  *  1. the structure: every exercise has a task, hints, tests, a starter with a TODO, metadata
  *     and a solution that mirrors its files; every lesson a README and a quiz of at least
- *     MIN_QUIZ_QUESTIONS questions (quiz.ts); ids are unique; no stray folders;
+ *     MIN_QUIZ_QUESTIONS questions (quiz.ts), and a text in short steps (lintLessonTexts);
+ *     ids are unique; no stray folders;
  *  2. honesty: each exercise's tests FAIL on its starter and PASS on its solution, run by
  *     the same mechanism as verify and grade;
  *  3. the wrong answers of its catalog (at least MIN_WRONG_ANSWERS per exercise) (`solutions/NN-slug/wrong/*.patch`, wrong-answers.ts)
@@ -22,7 +26,10 @@ import { requireServices } from './doctor.ts';
  */
 const FOLDER = /^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
-export function lintStructure(root: string = REPO_ROOT): string[] {
+export function lintStructure(
+  root: string = REPO_ROOT,
+  notYetInSteps: readonly string[] = LESSONS_NOT_YET_IN_STEPS,
+): string[] {
   const problems: string[] = [];
   const exercises = listExercises(root);
   const lessons = new Set(listLessons(root).map((l) => l.id));
@@ -41,9 +48,11 @@ export function lintStructure(root: string = REPO_ROOT): string[] {
     if (!existsSync(join(lesson.dir, 'README.md')))
       problems.push(`lessons/${lesson.name}: no README.md. The README is the lesson: write it.`);
     // Its "Check yourself" as a quiz (`cachelab quiz NN`): enough valid questions, each with an
-    // explanation and a See: link to a heading the README has.
+    // explanation and a See: link to a heading the README (or a step) has.
     problems.push(...lintQuiz(lesson, root));
   }
+  // Its text in short steps, each with what it teaches and its takeaways (below).
+  problems.push(...lintLessonTexts(root, notYetInSteps));
   const seen = new Map<string, string>();
   for (const e of exercises) {
     const at = `exercises/${e.name}`;
@@ -114,6 +123,301 @@ export function lintStructure(root: string = REPO_ROOT): string[] {
         problems.push(`solutions/${entry.name}: no exercise of that name. Remove it or add exercises/${entry.name}.`);
     }
   }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lessons' texts in short steps (issue 17 item 1; lesson-steps.ts has the layout).
+
+/**
+ * Lessons whose texts do not follow the steps convention YET: their README.md has no
+ * "## You will learn". It exists only because the lessons are rewritten one at a time: each one
+ * listed here is skipped by the lint below, and `cachelab check` names them in a warning. The
+ * list must only shrink, and be empty once every lesson is rewritten (then remove it): when a
+ * listed lesson's README gains "## You will learn", check FAILS until its name is taken out of
+ * this list, and from then on the lesson is linted strictly like every other.
+ */
+export const LESSONS_NOT_YET_IN_STEPS: readonly string[] = [
+  '01-uncached',
+  '02-in-memory-lru',
+  '03-redis-cache-aside',
+  '04-hierarchical',
+  '07-http-caching',
+  '08-stampedes',
+  '09-load-testing',
+  '10-production',
+];
+
+/** A step holds at most this many words, outside code blocks and comments (markdown.ts countWords). */
+export const MAX_STEP_WORDS = 2000;
+/** "## You will learn" has exactly this many bullets. */
+export const LEARN_BULLETS = 3;
+/** "## Takeaways" has this many bullets, from…to. */
+export const TAKEAWAY_BULLETS = [3, 5] as const;
+/** The short intro paragraph a step may have before "## You will learn", in words at most. */
+export const MAX_INTRO_WORDS = 150;
+/** The sections that may follow "## Takeaways", in any order. */
+const AFTER_TAKEAWAYS = ['Next', 'Check yourself', 'Links'];
+
+const LEARN = /^you will learn$/i;
+
+/** Does this lesson's README follow the steps convention (it has "## You will learn")? */
+function inSteps(lesson: Lesson): boolean {
+  const readme = join(lesson.dir, 'README.md');
+  return existsSync(readme) && headings(readFileSync(readme, 'utf8')).some((h) => h.level === 2 && LEARN.test(h.title));
+}
+
+/** The lessons LESSONS_NOT_YET_IN_STEPS (or `notYetInSteps`) exempts, as `NN-slug`: what check warns about. */
+export function lessonsAwaitingSteps(
+  root: string = REPO_ROOT,
+  notYetInSteps: readonly string[] = LESSONS_NOT_YET_IN_STEPS,
+): string[] {
+  return listLessons(root)
+    .filter((l) => notYetInSteps.includes(l.name) && !inSteps(l))
+    .map((l) => l.name);
+}
+
+/**
+ * Every lesson not exempted follows the steps convention (lesson-steps.ts, and the root
+ * README's "For maintainers"): its step files are numbered 2, 3 … with nothing missing, each
+ * (README.md and steps/M-slug.md) has the title line, "## You will learn" with 3 bullets
+ * after at most a short intro, the README of a lesson with steps its "**Steps:**" line,
+ * "## Takeaways" with 3–5 bullets followed only by Next, Check yourself (last step) and Links,
+ * and at most 2,000 words; an appendix.md is linked from a step. An exemption that is no longer
+ * needed, or names no lesson, is a problem too.
+ */
+export function lintLessonTexts(
+  root: string = REPO_ROOT,
+  notYetInSteps: readonly string[] = LESSONS_NOT_YET_IN_STEPS,
+): string[] {
+  const problems: string[] = [];
+  const lessons = listLessons(root);
+  const where = 'LESSONS_NOT_YET_IN_STEPS (packages/workshop/src/commands/check.ts)';
+  for (const name of notYetInSteps)
+    if (!lessons.some((l) => l.name === name))
+      problems.push(`${where} names ${name}, which is not a lesson folder: remove it from the list.`);
+  for (const lesson of lessons) {
+    if (!existsSync(join(lesson.dir, 'README.md'))) continue; // lintStructure says so
+    if (notYetInSteps.includes(lesson.name)) {
+      if (!inSteps(lesson)) continue;
+      problems.push(
+        `lessons/${lesson.name}: its README follows the steps convention now ("## You will learn"): remove it from ${where}, so that it is linted like the others.`,
+      );
+    }
+    problems.push(...lintLessonSteps(lesson, root));
+  }
+  return problems;
+}
+
+/** The steps convention, for one lesson. */
+export function lintLessonSteps(lesson: Lesson, root: string = REPO_ROOT): string[] {
+  const problems: string[] = [];
+  const rel = (path: string) => relative(root, path);
+  const stepsDir = join(lesson.dir, STEPS_DIR);
+  if (existsSync(stepsDir)) {
+    for (const name of readdirSync(stepsDir).filter((n) => n.endsWith('.md')))
+      if (!STEP_FILE.exec(name) || name.startsWith('0') || name.startsWith('1-'))
+        problems.push(
+          `${rel(join(stepsDir, name))}: not a step's name. Steps are steps/M-slug.md, M from 2 (step 1 is the README): steps/2-delete-on-write.md.`,
+        );
+  }
+  const steps = listSteps(lesson).filter((s) => s.number > 1);
+  steps.forEach((step, i) => {
+    if (step.number !== i + 2)
+      problems.push(
+        `${rel(step.path)}: is step ${step.number} but comes ${i + 2}${i === 0 ? 'nd' : i === 1 ? 'rd' : 'th'}: number the steps 2, 3, 4 … without gaps or repeats (the lesson's steps: ${steps.map((s) => s.file.slice(STEPS_DIR.length + 1)).join(', ')}).`,
+      );
+  });
+  const all = listSteps(lesson);
+  const texts = new Map(all.map((s) => [s.file, existsSync(s.path) ? readFileSync(s.path, 'utf8') : '']));
+  all.forEach((step, i) => {
+    problems.push(
+      ...lintStepText(texts.get(step.file) ?? '', {
+        file: rel(step.path),
+        lessonId: lesson.id,
+        step: step.number,
+        last: i === all.length - 1,
+        steps: all.length > 1 ? all : undefined,
+      }),
+    );
+  });
+  const appendix = join(lesson.dir, APPENDIX_FILE);
+  if (existsSync(appendix)) {
+    const linked = all.some((step) =>
+      markdownLinks(texts.get(step.file) ?? '').some((link) => {
+        const path = link.target.split('#')[0] as string;
+        return path !== '' && resolve(dirname(step.path), path) === appendix;
+      }),
+    );
+    if (!linked)
+      problems.push(
+        `${rel(appendix)}: no step links to it. Link it from the step whose caveat it explains: one sentence saying what it means for the reader, and [the appendix](${all.length > 1 ? '../' : ''}appendix.md#section).`,
+      );
+  }
+  return problems;
+}
+
+/** The convention for one step file (`README.md` is step 1). */
+export function lintStepText(
+  text: string,
+  ctx: {
+    /** For messages: `lessons/05-invalidation/steps/2-x.md`. */
+    file: string;
+    lessonId: string;
+    step: number;
+    /** The lesson's last step (Check yourself goes there). */
+    last: boolean;
+    /** Every step of the lesson, when it has more than one (the README's Steps line lists them). */
+    steps?: Step[] | undefined;
+  },
+): string[] {
+  const problems: string[] = [];
+  const at = (line?: number) => (line === undefined ? ctx.file : `${ctx.file}:${line}`);
+  const lines = proseLines(text);
+  const hs = headings(text);
+  const readme = ctx.step === 1;
+  const title = readme ? `# Lesson ${ctx.lessonId} — Title` : `# Lesson ${ctx.lessonId}, step ${ctx.step} — Title`;
+  const first = text.split('\n', 1)[0] ?? '';
+  const parsed = parseStepTitleLine(first);
+  if (
+    !parsed ||
+    parsed.lesson !== ctx.lessonId ||
+    parsed.step !== ctx.step ||
+    (readme && /^#\s+Lesson\s+\d+,/.test(first))
+  )
+    problems.push(`${at(1)}: the first line must be "${title}" (it is "${first.trim()}").`);
+
+  /** The lines of the section under heading `h`, up to the next heading. */
+  const sectionOf = (h: Heading) => {
+    const next = hs.find((x) => x.line > h.line);
+    return lines.filter((l) => l.line > h.line && (next === undefined || l.line < next.line));
+  };
+  const bullets = (section: ProseLine[]) => section.filter((l) => !l.code && LIST_ITEM.test(l.text));
+  const h2 = hs.filter((h) => h.level <= 2 && h.line > 1);
+  const learn = h2.find((h) => h.level === 2 && LEARN.test(h.title));
+  const takeaways = h2.find((h) => h.level === 2 && /^takeaways$/i.test(h.title));
+
+  if (!learn) {
+    problems.push(
+      `${at()}: no "## You will learn": after the title (and at most a short intro paragraph), ${LEARN_BULLETS} bullets saying what the reader will be able to do after this ${readme ? 'page' : 'step'}.`,
+    );
+  } else {
+    const before = hs.filter((h) => h.line > 1 && h.line < learn.line);
+    if (before.length > 0)
+      problems.push(
+        `${at(learn.line)}: "## You will learn" comes after "${before[0]?.title}": only a short intro paragraph may come before it.`,
+      );
+    const intro = lines.filter((l) => l.line > 1 && l.line < learn.line);
+    const blocks = intro.filter(
+      (l, i) =>
+        (l.code || l.text.trim() !== '') && (i === 0 || (!intro[i - 1]?.code && intro[i - 1]?.text.trim() === '')),
+    ).length;
+    const introWords = countWords(intro.map((l) => l.text).join('\n'));
+    if (blocks > 1 || intro.some((l) => l.code))
+      problems.push(
+        `${at(learn.line)}: ${blocks} blocks before "## You will learn": at most one short intro paragraph (move the rest into the step's content).`,
+      );
+    else if (introWords > MAX_INTRO_WORDS)
+      problems.push(
+        `${at(learn.line)}: the intro before "## You will learn" has ${introWords} words: keep it short (at most ${MAX_INTRO_WORDS}), the rest belongs in the content.`,
+      );
+    const learnBullets = bullets(sectionOf(learn));
+    if (learnBullets.length !== LEARN_BULLETS)
+      problems.push(
+        `${at(learn.line)}: "## You will learn" has ${learnBullets.length} bullet${learnBullets.length === 1 ? '' : 's'}; exactly ${LEARN_BULLETS} wanted (what the reader will be able to do after this ${readme ? 'page' : 'step'}).`,
+      );
+  }
+
+  // The Steps line: in the README of a lesson with steps, right after You will learn's bullets.
+  const stepsLine = lines.find((l) => !l.code && /^\*\*Steps:?\*\*/.test(l.text.trim()));
+  if (readme && ctx.steps) {
+    const expected = ctx.steps
+      .map((s) => (s.number === 1 ? '1. Title (this page)' : `${s.number}. [Title](${s.file})`))
+      .join(' · ');
+    if (!stepsLine) {
+      problems.push(
+        `${at()}: the lesson has steps, so right after the bullets of "## You will learn" comes one line: **Steps:** ${expected}`,
+      );
+    } else {
+      const afterBullets = learn ? bullets(sectionOf(learn)).at(-1)?.line : undefined;
+      const between = lines.filter(
+        (l) =>
+          afterBullets !== undefined &&
+          l.line > afterBullets &&
+          l.line < stepsLine.line &&
+          (l.code || (l.text.trim() !== '' && !/^\s+\S/.test(l.text))),
+      );
+      if (!learn || afterBullets === undefined || stepsLine.line < afterBullets || between.length > 0)
+        problems.push(
+          `${at(stepsLine.line)}: the **Steps:** line must come right after the bullets of "## You will learn".`,
+        );
+      const items = stepsLine.text
+        .trim()
+        .replace(/^\*\*Steps:?\*\*:?\s*/, '')
+        .split(/\s+·\s+/);
+      const listed = items.map((item) => {
+        const m = /^(\d+)\.\s+(.*)$/.exec(item.trim());
+        if (!m) return undefined;
+        const link = /^\[[^\]]+\]\((?:\.\/)?([^)#\s]+)\)$/.exec((m[2] as string).trim());
+        return { number: Number(m[1]), file: link ? (link[1] as string) : undefined, text: (m[2] as string).trim() };
+      });
+      const right =
+        listed.length === ctx.steps.length &&
+        ctx.steps.every((s, i) => {
+          const item = listed[i];
+          if (!item || item.number !== s.number) return false;
+          return s.number === 1 ? /\(this page\)$/.test(item.text) : item.file === s.file;
+        });
+      if (!right)
+        problems.push(
+          `${at(stepsLine.line)}: the **Steps:** line must list every step in order, this page first: **Steps:** ${expected}`,
+        );
+    }
+  } else if (stepsLine) {
+    problems.push(
+      readme
+        ? `${at(stepsLine.line)}: a **Steps:** line, but the lesson has no steps/ (a lesson of at most ${MAX_STEP_WORDS.toLocaleString('en-US')} words is one page).`
+        : `${at(stepsLine.line)}: only the lesson's README.md has the **Steps:** line.`,
+    );
+  }
+
+  if (!takeaways) {
+    problems.push(
+      `${at()}: no "## Takeaways": ${TAKEAWAY_BULLETS[0]}–${TAKEAWAY_BULLETS[1]} bullets at the end of the ${readme ? 'page' : 'step'}, what to remember from it.`,
+    );
+  } else {
+    const n = bullets(sectionOf(takeaways)).length;
+    if (n < TAKEAWAY_BULLETS[0] || n > TAKEAWAY_BULLETS[1])
+      problems.push(
+        `${at(takeaways.line)}: "## Takeaways" has ${n} bullet${n === 1 ? '' : 's'}; ${TAKEAWAY_BULLETS[0]}–${TAKEAWAY_BULLETS[1]} wanted.`,
+      );
+    if (learn && takeaways.line < learn.line)
+      problems.push(`${at(takeaways.line)}: "## Takeaways" comes before "## You will learn": it ends the step.`);
+    for (const h of h2.filter((x) => x.line > takeaways.line)) {
+      const allowed = h.level === 2 && AFTER_TAKEAWAYS.find((a) => a.toLowerCase() === h.title.trim().toLowerCase());
+      if (!allowed) {
+        problems.push(
+          `${at(h.line)}: "${'#'.repeat(h.level)} ${h.title}" after "## Takeaways": only ${AFTER_TAKEAWAYS.map((a) => `## ${a}`).join(', ')} may follow it (move the section before the Takeaways).`,
+        );
+        continue;
+      }
+      if (allowed === 'Check yourself' && !ctx.last)
+        problems.push(`${at(h.line)}: "## Check yourself" goes in the lesson's last step, not in step ${ctx.step}.`);
+      if (allowed === 'Next') {
+        const said = sectionOf(h).filter((l) => l.code || l.text.trim() !== '').length;
+        if (said > 2)
+          problems.push(
+            `${at(h.line)}: "## Next" has ${said} lines; one or two: the next step (\`npx cachelab read ${ctx.lessonId}.${ctx.step + 1}\`) and/or the exercise to solve now.`,
+          );
+      }
+    }
+  }
+
+  const words = countWords(text);
+  if (words > MAX_STEP_WORDS)
+    problems.push(
+      `${at()}: ${words.toLocaleString('en-US')} words, at most ${MAX_STEP_WORDS.toLocaleString('en-US')} (outside code blocks and HTML comments): split it along a seam into steps/M-slug.md, or move methodology to ${APPENDIX_FILE}.`,
+    );
   return problems;
 }
 
@@ -204,9 +508,14 @@ export async function check(options: { only?: string[]; concurrency?: number } =
     for (const p of structure) console.log(indent(p, 4));
   } else {
     ok(
-      'structure: every lesson has a README and a quiz; every exercise has a task, hints, tests, a starter with TODOs, metadata and a mirrored solution',
+      'structure: every lesson has a README in short steps and a quiz; every exercise has a task, hints, tests, a starter with TODOs, metadata and a mirrored solution',
     );
   }
+  const awaiting = lessonsAwaitingSteps();
+  if (awaiting.length > 0)
+    warn(
+      `lesson texts: ${awaiting.length} not in steps yet, not linted (LESSONS_NOT_YET_IN_STEPS in packages/workshop/src/commands/check.ts): ${awaiting.join(', ')}`,
+    );
   let exercises = listExercises();
   if (options.only && options.only.length > 0) {
     const wanted = new Set(options.only.map((s) => s.padStart(2, '0')));
