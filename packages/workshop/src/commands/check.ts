@@ -145,7 +145,6 @@ export const LESSONS_NOT_YET_IN_STEPS: readonly string[] = [
   '07-http-caching',
   '08-stampedes',
   '09-load-testing',
-  '10-production',
 ];
 
 /** A step holds at most this many words, outside code blocks and comments (markdown.ts countWords). */
