@@ -179,7 +179,7 @@ export function parseFigures(file: string, text: string): MarkedReadme {
     if (!open) continue;
     const where = `${file}:${i + 1}`;
     const command = (open[1] as string).replace(/\s*-->$/, '');
-    let end = i + 1;
+    let end = (lines[i] as string).includes('-->') ? i : i + 1;
     while (end < lines.length && !(lines[end] as string).includes('-->')) end++;
     if (end >= lines.length) {
       problems.push(`${where}: the marker is never closed with -->`);
@@ -221,17 +221,17 @@ export function parseFigures(file: string, text: string): MarkedReadme {
       }
       const match = matches[0] as RegExpMatchArray & { indices: [number, number][] };
       const writtenText = match[1] as string;
-      const at0 = blockFrom + (match.indices[1] as [number, number])[0];
+      const numberAt = blockFrom + (match.indices[1] as [number, number])[0];
       figures.push({
         file,
-        line: lineOf(at0),
+        line: lineOf(numberAt),
         command,
         name,
         tolerance,
         toleranceText,
         writtenText,
         written: parseWritten(writtenText),
-        offset: at0,
+        offset: numberAt,
       });
     }
     i = end;
