@@ -1,13 +1,27 @@
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, redisUrl, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  captureServerLog,
+  expectJsonOnly,
+  expectMalformedJson,
+  type HttpHarness,
+  redisUrl,
+  serve,
+  startChaosProxy,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
+/** What the instances logged: a 500's message says it (the answer itself only says "see the server log"). */
+const serverLog = captureServerLog();
+const { said } = serverLog;
 
 beforeEach(async () => {
   await services.clearRedis();
+  serverLog.clear();
 });
 afterEach(async () => {
   for (const clean of cleanups.splice(0).reverse()) await clean();
@@ -28,7 +42,7 @@ async function instance(name: string, extra: Partial<AppDeps> = {}, options: { r
     subscriber,
     keyPrefix: services.prefix,
     instanceId: name,
-    log: () => {},
+    log: serverLog.log,
     ...extra,
   });
   cleanups.push(() => app.locals.close?.());
@@ -140,9 +154,7 @@ const countsIn = (res: TestResponse): Counts | undefined => {
 async function warm(who: Instance, paths: string[]) {
   for (const path of paths) {
     const res = await who.http.get(path);
-    expect(res.status, `${who.name.toUpperCase()}: GET ${path} answered ${res.status}: ${res.text.slice(0, 160)}`).toBe(
-      200,
-    );
+    expect(res.status, `${who.name.toUpperCase()}: GET ${path} answered ${res.status}${said(res)}`).toBe(200);
   }
   // A second time: on an instance that did not load it, the first read was an L2 hit that filled its L1.
   for (const path of paths) await who.http.get(path);
@@ -163,7 +175,9 @@ async function expectOnB(
 ) {
   const onB = await eventually(() => b.http.get(path), fresh);
   if (fresh(onB)) return;
+  expect(onB.status, `after ${write} on A, B answered GET ${path} with ${onB.status}${said(onB)}`).toBeLessThan(500);
   const onA = await a.http.get(path);
+  expect(onA.status, `after ${write} on A, A answered GET ${path} with ${onA.status}${said(onA)}`).toBeLessThan(500);
   const why = fresh(onA)
     ? `A shows the change, but B still answers from ${level(onB)}: B was never told to drop its copy. Invalidate through the cache (cache.delete): it deletes the Redis copy and A's L1, and tells every other instance over the bus`
     : onA.headers.get('x-cache-level') === 'L1'
@@ -186,7 +200,7 @@ describe('every write shows on the other instance', () => {
       department,
       status: 'out',
     });
-    expect(res.status, `POST /employees answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(201);
+    expect(res.status, `POST /employees answered ${res.status}${said(res)}`).toBe(201);
     const { id } = res.json<Row>();
     const expected = await countsOf(department);
 
@@ -196,7 +210,7 @@ describe('every write shows on the other instance', () => {
       isDeepEqual(countsIn(r), expected),
     );
     const created = await b.http.get(employeePath(id));
-    expect(created.status, `B answers ${created.status} for the employee A has just created`).toBe(200);
+    expect(created.status, `B answers ${created.status}${said(created)} for the employee A has just created`).toBe(200);
   });
 
   it("a PATCH on A shows in B's reads of the employee, of its department list and of its summary", async () => {
@@ -209,7 +223,7 @@ describe('every write shows on the other instance', () => {
     await warm(b, paths);
 
     const res = await send(a.http, 'PATCH', employeePath(employee.id), { name: 'Grace Renamed', status });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
     const expected = await countsOf('Finance');
 
     const write = `a PATCH of employee ${employee.id}'s name and status`;
@@ -235,7 +249,7 @@ describe('every write shows on the other instance', () => {
     await warm(b, paths);
 
     const res = await send(a.http, 'DELETE', employeePath(employee.id));
-    expect(res.status, `DELETE answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(204);
+    expect(res.status, `DELETE answered ${res.status}${said(res)}`).toBe(204);
     const expected = await countsOf('Support');
 
     const write = `a DELETE of employee ${employee.id}`;
@@ -268,7 +282,7 @@ describe('every write shows on the other instance', () => {
     await warm(b, paths);
 
     const res = await send(a.http, 'PATCH', employeePath(employee.id), { department: 'Operations' });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
     const [oldCounts, newCounts] = [await countsOf('Marketing'), await countsOf('Operations')];
 
     const write = `moving employee ${employee.id} from Marketing to Operations`;
@@ -354,7 +368,7 @@ describe('invalidation waits for the commit', () => {
       }
       held.open();
       const res = await pending;
-      expect(res.status, `${method} answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(status);
+      expect(res.status, `${method} answered ${res.status}${said(res)}`).toBe(status);
       const id = employee?.id ?? res.json<Row>().id;
       const expected = await countsOf(department);
       const fresh: Record<string, (r: TestResponse) => boolean> = {
@@ -373,6 +387,10 @@ describe('invalidation waits for the commit', () => {
         const check = fresh[path] ?? (() => true);
         for (const who of [b, a]) {
           const read = await eventually(() => who.http.get(path), check);
+          expect(
+            read.status,
+            `${who.name.toUpperCase()}: GET ${path} answered ${read.status}${said(read)}`,
+          ).toBeLessThan(500);
           const whileOpen = during.get(path);
           const why =
             whileOpen?.cache === 'MISS'
@@ -406,7 +424,7 @@ describe('a write answers once its invalidation has finished', () => {
     proxy.restore();
     expect(
       res.status,
-      `a PATCH while Redis did not answer got ${res.status}: the write is committed in PostgreSQL, so it succeeded; a cache failure must not turn it into an error. ${res.text.slice(0, 200)}`,
+      `a PATCH while Redis did not answer got ${res.status}${said(res)}: the write is committed in PostgreSQL, so it succeeded; a cache failure must not turn it into an error`,
     ).toBe(200);
     expect(
       res.headers.get('x-cache-invalidation'),
@@ -421,17 +439,19 @@ describe('a write answers once its invalidation has finished', () => {
     const paths = [employeePath(employee.id), listPath('Engineering')];
     await warm(a, paths);
     const res = await send(a.http, 'PATCH', employeePath(employee.id), { name: 'Barbara Next' });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
     expect(
       ['db', 'l2'].filter((metric) => !(metric in res.timing)),
       `the PATCH's Server-Timing is ${JSON.stringify(res.headers.get('server-timing'))}: it should time the transaction as \`db\` and the invalidation as \`l2\` (keep the starter's time(res, 'db', …), and invalidate with invalidate(res, …), which records l2)`,
     ).toEqual([]);
     const own = await a.http.get(employeePath(employee.id));
+    expect(own.status, `GET ${employeePath(employee.id)} answered ${own.status}${said(own)}`).toBe(200);
     expect(
       own.json<Row>().name,
       `right after A answered the PATCH, A itself still answers employee ${employee.id} with the old name (from ${level(own)}): answer a write only once its invalidation has finished`,
     ).toBe('Barbara Next');
     const list = await a.http.get(listPath('Engineering'));
+    expect(list.status, `GET ${listPath('Engineering')} answered ${list.status}${said(list)}`).toBe(200);
     expect(
       entryOf(list, employee.id)?.name,
       `right after A answered the PATCH, A's list of Engineering still has the old name (from ${level(list)})`,
@@ -483,10 +503,7 @@ describe('failed writes', () => {
     ];
     for (const [what, method, path, body, status] of failing) {
       const res = await send(a.http, method, path, body);
-      expect(
-        res.status,
-        `${what} (${method} ${path}) answered ${res.status}, not ${status}: ${res.text.slice(0, 200)}`,
-      ).toBe(status);
+      expect(res.status, `${what} (${method} ${path}) answered ${res.status}, not ${status}${said(res)}`).toBe(status);
     }
 
     const keysAfter = await services.redisKeys();
@@ -524,3 +541,27 @@ async function getRow(id: number): Promise<Row | undefined> {
 function isDeepEqual(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+describe('what a write reads', () => {
+  it('answers a body not sent as application/json with 415 naming it, before any write', async () => {
+    const a = await instance('a');
+    const employee = await employeeOf('Finance', 29);
+    const body = JSON.stringify({
+      name: 'Ada Unlabelled',
+      email: 'ada.unlabelled@test.example',
+      department: 'Finance',
+    });
+    // Without a Content-Type (curl -d without -H) and as text/plain: the label is the mistake, not the body.
+    await expectJsonOnly(a.http, 'POST', '/employees', body, undefined);
+    await expectJsonOnly(a.http, 'PATCH', employeePath(employee.id), '{"name":"Ada Unlabelled"}', undefined);
+    await expectJsonOnly(a.http, 'PATCH', employeePath(employee.id), '{"name":"Ada Unlabelled"}');
+    expect((await getRow(employee.id))?.name, 'a PATCH the server refused (415) changed the row').toBe(employee.name);
+  });
+
+  it('answers malformed JSON with a 400 that says where it breaks', async () => {
+    const a = await instance('a');
+    const employee = await employeeOf('Finance', 31);
+    await expectMalformedJson(a.http, 'POST', '/employees');
+    await expectMalformedJson(a.http, 'PATCH', employeePath(employee.id));
+  });
+});

@@ -1,4 +1,5 @@
 import type { Pool } from '@cachelab/db';
+import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
 import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
@@ -91,7 +92,7 @@ export function createApp(deps: AppDeps): Express {
   // The tests rely on these two: they wait for `ready` before writing and call `close` after.
   app.locals.ready = cache.ready;
   app.locals.close = () => cache.close();
-  const json = express.json({ limit: '10kb' });
+  const json = jsonBody();
 
   app.get('/employees/:id', async (req, res) => {
     const id = parse(employeeId, req.params.id, 'id');
