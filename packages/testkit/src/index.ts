@@ -40,5 +40,15 @@ export { freePort } from './net.ts';
 export { countQueries, type QueryCounter } from './query-counter.ts';
 export { type Gate, gate, holdTheStoreOf } from './redis-gate.ts';
 export { captureServerLog, describeLogged, type ServerLog } from './server-log.ts';
-export { connectRedis, DEFAULT_REDIS_URL, describeRedis, probeRedis, REDIS_FIX, redisUrl } from './services.ts';
+export {
+  connectRedis,
+  DEFAULT_REDIS_URL,
+  describeRedis,
+  probeRedis,
+  REDIS_FIX,
+  readServiceNeeds,
+  redisUrl,
+  type ServiceNeed,
+  type ServiceNeeds,
+} from './services.ts';
 export { serveForTest, type TestServices, useServices } from './use-services.ts';

@@ -87,10 +87,15 @@ function escapeGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, '\\$&');
 }
 
+/** The key prefix of isolation `id`: `cachelab:test:<id>:`. */
+export function isolatedPrefix(id: string): string {
+  // CACHELAB_REDIS_PREFIX: set by the grader's sandbox, whose Redis user may only touch keys under it.
+  return `${process.env.CACHELAB_REDIS_PREFIX ?? 'cachelab:test:'}${id}:`;
+}
+
 /** A Redis key namespace of one's own on the shared server, removed on dispose. */
 export function createIsolatedRedis(options: { id?: string } = {}): IsolatedRedis {
-  // CACHELAB_REDIS_PREFIX: set by the grader's sandbox, whose Redis user may only touch keys under it.
-  const prefix = `${process.env.CACHELAB_REDIS_PREFIX ?? 'cachelab:test:'}${options.id ?? isolationId()}:`;
+  const prefix = isolatedPrefix(options.id ?? isolationId());
   const redis = connectRedis();
   const keys = async () => {
     const found: string[] = [];

@@ -7,6 +7,7 @@ import {
   createIsolatedRedis,
   type IsolatedDatabase,
   type IsolatedRedis,
+  isolatedPrefix,
   isolationId,
 } from './isolation.ts';
 import { countQueries, type QueryCounter } from './query-counter.ts';
@@ -44,10 +45,18 @@ export function useServices(): TestServices {
   let queries: QueryCounter | undefined;
   const id = isolationId();
 
+  // Redis is connected on first use, not before every file: a file (an exercise) that never
+  // touches it runs without a Redis at all. The prefix is only a name: it needs no connection.
+  let prefix: string | undefined;
+  const isolatedRedis = () => {
+    redis ??= createIsolatedRedis({ id });
+    return redis;
+  };
+
   beforeAll(async () => {
     database = await createIsolatedDatabase({ id });
     queries = countQueries(database.pool);
-    redis = createIsolatedRedis({ id });
+    prefix = isolatedPrefix(id);
   }, 30_000);
 
   afterAll(async () => {
@@ -69,13 +78,20 @@ export function useServices(): TestServices {
       return need(queries, 'queries');
     },
     get redis() {
-      return need(redis, 'redis').redis;
+      need(prefix, 'redis');
+      return isolatedRedis().redis;
     },
     get prefix() {
-      return need(redis, 'prefix').prefix;
+      return need(prefix, 'prefix');
     },
-    redisKeys: () => need(redis, 'redis').keys(),
-    clearRedis: () => need(redis, 'redis').clear(),
+    redisKeys: () => {
+      need(prefix, 'redis');
+      return isolatedRedis().keys();
+    },
+    clearRedis: () => {
+      need(prefix, 'redis');
+      return isolatedRedis().clear();
+    },
   };
 }
 

@@ -1,9 +1,17 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { databaseUrl, describeDatabase, POSTGRES_FIX, probeDatabase } from '@cachelab/db';
-import { describeRedis, probeRedis, REDIS_FIX, redisUrl } from '@cachelab/testkit';
-import { REPO_ROOT, STATE_DIR } from './repo.ts';
+import {
+  createPool,
+  databaseUrl,
+  describeDatabase,
+  POSTGRES_FIX,
+  plainConnectionError,
+  probeDatabase,
+  seedStatus,
+} from '@cachelab/db';
+import { describeRedis, probeRedis, REDIS_FIX, readServiceNeeds, redisUrl, type ServiceNeeds } from '@cachelab/testkit';
+import { listExercises, listLessons, REPO_ROOT, STATE_DIR } from './repo.ts';
 
 /**
  * Where PostgreSQL and Redis come from, in order: DATABASE_URL / REDIS_URL, servers already
@@ -29,10 +37,12 @@ export function folderClosedToPostgres(): string | undefined {
   }
 }
 
+export type ServiceName = 'PostgreSQL' | 'Redis';
+
 export interface ServiceState {
-  name: 'PostgreSQL' | 'Redis';
+  name: ServiceName;
   where: string;
-  /** null when it answers, else why not */
+  /** null when it answers, else why not, in words ("nothing listens on 127.0.0.1:5499") */
   error: string | null;
   /** 'embedded' when this workshop started it, else 'external' */
   origin: 'embedded' | 'external' | 'none';
@@ -51,25 +61,102 @@ function pidAlive(file: string): number | undefined {
   }
 }
 
+/** One service's state: does it answer (PostgreSQL: the server, whatever the database), and who started it. */
+export async function serviceState(name: ServiceName): Promise<ServiceState> {
+  const pg = name === 'PostgreSQL';
+  const raw = await (pg ? probeDatabase() : probeRedis());
+  const error = raw === null ? null : plainConnectionError(raw);
+  return {
+    name,
+    where: pg ? describeDatabase(databaseUrl()) : describeRedis(redisUrl()),
+    error,
+    origin: error ? 'none' : pidAlive(pg ? PG_PID : REDIS_PID) ? 'embedded' : 'external',
+    fix: pg ? POSTGRES_FIX : REDIS_FIX,
+  };
+}
+
 /** PostgreSQL's state, then Redis's. */
 export async function serviceStates(): Promise<[ServiceState, ServiceState]> {
-  const [pgError, redisError] = await Promise.all([probeDatabase(), probeRedis()]);
-  return [
-    {
-      name: 'PostgreSQL',
-      where: describeDatabase(databaseUrl()),
-      error: pgError,
-      origin: pgError ? 'none' : pidAlive(PG_PID) ? 'embedded' : 'external',
-      fix: POSTGRES_FIX,
-    },
-    {
-      name: 'Redis',
-      where: describeRedis(redisUrl()),
-      error: redisError,
-      origin: redisError ? 'none' : pidAlive(REDIS_PID) ? 'embedded' : 'external',
-      fix: REDIS_FIX,
-    },
-  ];
+  return Promise.all([serviceState('PostgreSQL'), serviceState('Redis')]);
+}
+
+/**
+ * What went wrong with a service, for one line: "Redis: nothing listens on 127.0.0.1:6399"
+ * when the reason names the address, else "Redis at 127.0.0.1:6399: <reason>".
+ */
+export function describeDown(s: ServiceState): string {
+  const server = s.where.replace(/\/.*$/, '');
+  return s.error?.includes(server) ? `${s.name}: ${s.error}` : `${s.name} at ${s.where}: ${s.error}`;
+}
+
+export { readServiceNeeds, type ServiceNeeds };
+
+/**
+ * The lessons and exercises that work without `service` (their package.json does not list
+ * it), by id: what a learner can still do while it is down.
+ */
+export function workWithout(service: keyof ServiceNeeds): { lessons: string[]; exercises: string[] } {
+  return {
+    lessons: listLessons()
+      .filter((l) => !readServiceNeeds(l.dir)[service])
+      .map((l) => l.id),
+    exercises: listExercises()
+      .filter((e) => !readServiceNeeds(e.dir)[service])
+      .map((e) => e.id),
+  };
+}
+
+/** "lessons 01, 02 and exercises 01, 02, 08", or '' when nothing works without it. */
+export function describeWorkWithout(service: keyof ServiceNeeds): string {
+  const { lessons, exercises } = workWithout(service);
+  const parts = [
+    lessons.length > 0 ? `${lessons.length === 1 ? 'lesson' : 'lessons'} ${lessons.join(', ')}` : '',
+    exercises.length > 0 ? `${exercises.length === 1 ? 'exercise' : 'exercises'} ${exercises.join(', ')}` : '',
+  ].filter(Boolean);
+  return parts.join(' and ');
+}
+
+/** The workshop database: does it exist, is it seeded. */
+export interface DataState {
+  /** seeded: employees and payments are there; empty: the database exists, never seeded; missing: it does not exist; unknown: PostgreSQL did not say (down, slow, refused). */
+  state: 'seeded' | 'empty' | 'missing' | 'unknown';
+  /** The database DATABASE_URL names, and the server it is on (`host:port`). */
+  database: string;
+  server: string;
+  /** Rows per seeded table, when seeded. */
+  rows: Map<string, number>;
+  /** Why it is unknown. */
+  error?: string;
+}
+
+/** The database DATABASE_URL names (its path) and the server it is on, as `name` and `host:port`. */
+export function databaseAndServer(url: string = databaseUrl()): { database: string; server: string } {
+  const u = new URL(url);
+  return {
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres',
+    server: `${u.hostname || '127.0.0.1'}:${u.port || '5432'}`,
+  };
+}
+
+/**
+ * Is the workshop database there and seeded? One connection, one query, given at most
+ * `timeoutMs` to connect (default 1500 ms): cheap enough for the home screen.
+ */
+export async function dataState(options: { timeoutMs?: number } = {}): Promise<DataState> {
+  const { database, server } = databaseAndServer();
+  const pool = createPool({ max: 1, connectionTimeoutMs: options.timeoutMs ?? 1_500 });
+  try {
+    const rows = await seedStatus(pool);
+    const seeded = rows.has('borrower_payments') && rows.has('employees');
+    return { state: seeded ? 'seeded' : 'empty', database, server, rows };
+  } catch (err) {
+    // 3D000: the server answers, but not for this database.
+    if ((err as { code?: string }).code === '3D000') return { state: 'missing', database, server, rows: new Map() };
+    const message = err instanceof Error ? err.message || String((err as { code?: string }).code) : String(err);
+    return { state: 'unknown', database, server, rows: new Map(), error: plainConnectionError(message) };
+  } finally {
+    await pool.end().catch(() => {});
+  }
 }
 
 /** A Docker engine answers (the client alone is not enough). */
@@ -344,4 +431,26 @@ export async function servicesDown(): Promise<string[]> {
     }
   }
   return lines;
+}
+
+/**
+ * What the home screen says before the menu, one line each: a service that does not answer
+ * (with the fix, and what still works without Redis), the workshop database missing or
+ * empty (and that the first demo, run or verify will create and seed it). Every check runs
+ * at once, each bounded (1.5 s to connect): nothing at all when everything is ready.
+ */
+export async function homeNotes(): Promise<string[]> {
+  const [[pg, redis], data] = await Promise.all([serviceStates(), dataState({ timeoutMs: 1_500 })]);
+  const notes: string[] = [];
+  if (pg.error) notes.push(`${describeDown(pg)}. Every lesson and exercise needs it. ${pg.fix}`);
+  if (redis.error) {
+    const still = describeWorkWithout('redis');
+    notes.push(`${describeDown(redis)}. ${redis.fix}${still ? ` Without it, ${still} still work.` : ''}`);
+  }
+  if (!pg.error && (data.state === 'missing' || data.state === 'empty')) {
+    notes.push(
+      `The database ${data.database} on ${data.server} ${data.state === 'missing' ? 'does not exist yet' : 'has no data yet'}: the first demo, run or verify creates and seeds it (a few seconds), or do it now with \`npx cachelab db seed\`.`,
+    );
+  }
+  return notes;
 }

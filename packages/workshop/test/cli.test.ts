@@ -51,9 +51,10 @@ describe('the cachelab CLI, non-interactive', () => {
     const port = await freePort();
     const { code, out } = await cachelab(['doctor'], { REDIS_URL: `redis://127.0.0.1:${port}` });
     expect(code).toBe(1);
-    expect(out).toContain(`Redis at 127.0.0.1:${port}`);
+    expect(out).toContain(`✗ Redis: nothing listens on 127.0.0.1:${port}.`);
     expect(out).toMatch(/docker compose up -d.*cachelab services up/);
-    expect(out).toMatch(/✓ PostgreSQL/);
+    expect(out, 'what does not need Redis').toMatch(/Without it, lessons 01, 02 and exercises 01, 02/);
+    expect(out).toMatch(/✓ PostgreSQL server answers at /);
   });
 
   it('refuses a bad --rows with a clear message', async () => {
@@ -216,8 +217,9 @@ describe('services and doctor, as they are', () => {
   it('services status exits 1 when neither service answers', async () => {
     const { env } = await nothingListens();
     const { code, out } = await cachelab(['services', 'status'], env);
-    expect(out).toMatch(/^✗ PostgreSQL at .*ECONNREFUSED/m);
-    expect(out).toMatch(/^✗ Redis at .*ECONNREFUSED/m);
+    expect(out).toMatch(/^✗ PostgreSQL at .*: nothing listens on 127\.0\.0\.1:\d+\./m);
+    expect(out).toMatch(/^✗ Redis at .*: nothing listens on 127\.0\.0\.1:\d+\./m);
+    expect(out, 'the reason in words, not node’s error code').not.toMatch(/ECONNREFUSED/);
     expect(code).toBe(1);
   });
 

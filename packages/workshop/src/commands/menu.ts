@@ -9,7 +9,7 @@ import { listSteps, readCommand, stepCount, stepTitle } from '../lesson-steps.ts
 import { c, fail, mark, UserError, warn } from '../output.ts';
 import { loadProgress, PROGRESS_FILE, stepsRead } from '../progress.ts';
 import { type Exercise, type Lesson, listExercises, listLessons } from '../repo.ts';
-import { serviceStates } from '../services.ts';
+import { homeNotes } from '../services.ts';
 import { hint } from './hint.ts';
 import { read } from './read.ts';
 
@@ -139,10 +139,8 @@ function preselect(next: Exercise | undefined): Home {
 }
 
 export async function menu(): Promise<number> {
-  // Say up front when a service is missing: every demo, run, verify and watch needs both.
-  for (const s of await serviceStates()) {
-    if (s.error) warn(`${s.name} at ${s.where} does not answer (${s.error}). ${s.fix}`);
-  }
+  // Say up front what is not ready: a service that does not answer, a database not seeded yet.
+  for (const note of await homeNotes()) warn(note);
   let focus: Home | undefined;
   for (;;) {
     const lessons = listLessons();

@@ -6,6 +6,7 @@ import { freePort } from '@cachelab/testkit';
 import { UserError, warn } from '../output.ts';
 import { updateProgress } from '../progress.ts';
 import { findLesson, listLessons } from '../repo.ts';
+import { readServiceNeeds } from '../services.ts';
 import { requireServices } from './doctor.ts';
 
 function portFree(port: number): Promise<boolean> {
@@ -19,6 +20,12 @@ function portFree(port: number): Promise<boolean> {
 /**
  * Start a lesson's server (its src/main.ts) with its live request log. The port is --port,
  * else PORT, else 3000 — or a free one when 3000 is taken and none was asked for.
+ *
+ * Only the services the lesson uses are checked (`cachelab.services` in its package.json):
+ * PostgreSQL down is a refusal naming the fix; Redis down is a refusal only for a lesson
+ * whose server cannot start without it (04 onwards), and a warning for one that answers
+ * from PostgreSQL meanwhile (03: X-Cache: BYPASS), since that is what such a lesson teaches.
+ * The database is created and seeded first if it is not yet.
  */
 export async function runLesson(query: string, options: { port?: string }): Promise<number> {
   const lesson = findLesson(query);
@@ -45,7 +52,11 @@ export async function runLesson(query: string, options: { port?: string }): Prom
     warn(`Port ${port} is busy; using ${other} instead (ask for one with --port).`);
     port = other;
   }
-  await requireServices();
+  await requireServices(readServiceNeeds(lesson.dir), {
+    who: `lesson ${lesson.id}`,
+    optionalMeans:
+      'answers that would come from Redis will be X-Cache: BYPASS (from PostgreSQL) until Redis is back, then it caches again by itself',
+  });
   updateProgress((p) => {
     p.visited[lesson.id] = new Date().toISOString();
   });

@@ -7,7 +7,7 @@ export async function seedCommand(options: { rows?: string; force?: boolean }): 
   if (!Number.isInteger(rows) || rows < 800 || rows > 50_000_000) {
     throw new UserError(`--rows must be a whole number from 800 to 50,000,000, got "${options.rows}".`, 2);
   }
-  await requireServices();
+  await requireServices({ postgres: 'required' }, { seed: false });
   await ensureDatabase();
   const pool = createPool({ max: 1, statementTimeoutMs: 0 });
   const spinner = progress(`Seeding employees and ${rows.toLocaleString('en')} payments…`);

@@ -9,6 +9,7 @@ import { loadProgress, updateProgress } from '../progress.ts';
 import { type Exercise, listExercises, REPO_ROOT } from '../repo.ts';
 import { describeResult } from '../result-view.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
+import { readServiceNeeds } from '../services.ts';
 import { requireServices } from './doctor.ts';
 import { renderMarkdown } from './read.ts';
 import { applyReset, describePlan, isPristine, planReset, type ResetPlan } from './reset.ts';
@@ -36,9 +37,26 @@ type View = 'result' | 'list' | 'check' | 'confirm-reset';
 
 const KEYS = `${c.bold('h')} hint · ${c.bold('l')} list · ${c.bold('c')} check all · ${c.bold('r')} reset · ${c.bold('q')} quit · ${c.bold('Enter')} test again`;
 
+/** What watch says when it stops, whichever way: q, Ctrl-D, Ctrl-C (a key on a terminal, SIGINT elsewhere) or SIGTERM. */
+const STOPPED = 'Stopped watching. Carry on any time with `npx cachelab watch`.';
+
 export async function watch(query: string | undefined, options: WatchOptions = {}): Promise<number> {
   const first = resolveExercise(query);
-  await requireServices();
+  // Before the session takes the keys, Ctrl-C is a signal: checking the services, or seeding
+  // the database the first time, can take seconds, and stopping then says the same as later.
+  const early = () => {
+    console.log(`\n${STOPPED}`);
+    process.exit(0);
+  };
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
+  try {
+    // The first exercise's services; a later one that needs more says so when its tests start.
+    await requireServices(readServiceNeeds(first.dir), { who: `exercise ${first.id}` });
+  } finally {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
+  }
   return new Promise<number>((resolve) => new WatchSession(first, options, resolve).start());
 }
 
@@ -76,8 +94,10 @@ class WatchSession {
   }
 
   start(): void {
-    process.once('SIGINT', this.#onSignal);
-    process.once('SIGTERM', this.#onSignal);
+    // `on`, not `once`: a second Ctrl-C while the run is being stopped must not end the
+    // process half-way, without a word (#quit ignores it).
+    process.on('SIGINT', this.#onSignal);
+    process.on('SIGTERM', this.#onSignal);
     if (this.#tty) process.stdout.on('resize', this.#onResize);
     if (this.#keysTty) {
       process.stdin.setRawMode(true);
@@ -347,7 +367,7 @@ class WatchSession {
     }
     this.#readline?.close();
     process.stdin.pause();
-    console.log(`\nStopped watching. Carry on any time with \`npx cachelab watch\`.`);
+    console.log(`\n${STOPPED}`);
     this.#done(0);
   }
 
