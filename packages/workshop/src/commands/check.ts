@@ -138,12 +138,10 @@ export function lintStructure(
  * this list, and from then on the lesson is linted strictly like every other.
  */
 export const LESSONS_NOT_YET_IN_STEPS: readonly string[] = [
-  '01-uncached',
   '02-in-memory-lru',
   '03-redis-cache-aside',
   '04-hierarchical',
   '07-http-caching',
-  '08-stampedes',
   '09-load-testing',
 ];
 
