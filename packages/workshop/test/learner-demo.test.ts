@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
+import { createPool } from '@cachelab/db';
 import { connectRedis } from '@cachelab/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type DemoReport, type Measurement, renderReport, runSequence } from '../src/commands/demo.ts';
+import { type DemoReport, type Measurement, renderReport, runSequence, times } from '../src/commands/demo.ts';
+import { request as demoRequest } from '../src/commands/demo-kit.ts';
 import { BURST_REQUESTS } from '../src/commands/demo-strategies.ts';
 import { UserError } from '../src/output.ts';
 import { findLesson, type Lesson } from '../src/repo.ts';
@@ -53,6 +55,16 @@ function strategyRows(out: string): Record<string, string>[] {
     rows.push(Object.fromEntries(names.map((n, i) => [n, cells[i] ?? ''])));
   }
   return rows;
+}
+
+/** Employee 42's status in PostgreSQL, where every demo reads and writes it. */
+async function statusOf42(): Promise<string | undefined> {
+  const pool = createPool({ max: 1 });
+  try {
+    return (await pool.query<{ status: string }>('SELECT status FROM employees WHERE id = 42')).rows[0]?.status;
+  } finally {
+    await pool.end();
+  }
 }
 
 /** What lesson 09 mounts (its app's MOUNTS): each strategy under the number of its lesson. */
@@ -149,6 +161,12 @@ describe('cachelab demo', { timeout: 180_000 }, () => {
       expect(report.write.map((m) => `${m.method} ${m.cache ?? '—'}`)).toEqual(['PATCH —', 'GET MISS', 'GET HIT']);
       expect(report.statusChange?.reread, 'the re-read answers the new status').toBe(report.statusChange?.to);
       expect(report.statusChange?.to).not.toBe(report.statusChange?.from);
+      expect(report.statusChange?.restored, 'put back through the lesson, as any write').toBe('patch');
+      const again2 = JSON.parse(again.out) as DemoReport;
+      expect(again2.statusChange?.from, 'the second demo finds the status the first one found').toBe(
+        report.statusChange?.from,
+      );
+      expect(await statusOf42(), 'the demo leaves employee 42 as it found it').toBe(report.statusChange?.from);
     },
   );
 
@@ -365,5 +383,107 @@ describe('cachelab demo, what it says about an answer', () => {
     expect(renderReport(report('HIT'))).toContain(
       'The first request was HIT, not a MISS: something had already cached',
     );
+  });
+});
+
+describe('cachelab demo, its numbers', () => {
+  it('rounds ratios to 2 significant figures: two timings are not known better than that', () => {
+    expect(times(2_026.8, 0.2)).toBe('10,000×');
+    expect(times(323, 1)).toBe('320×');
+    expect(times(46.3, 1)).toBe('46×');
+    expect(times(4.56, 1)).toBe('4.6×');
+    expect(times(1.04, 1)).toBe('1.0×');
+  });
+
+  it('"client ms" for 17.8 MB is what a client waits for, as curl measures it, not the demo copying bytes', async () => {
+    const body = Buffer.alloc(17_800_000, 'x');
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, 'x-cache': 'HIT' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    /** The same download over a bare socket, the bytes counted: the floor any client can reach. */
+    const raw = () =>
+      new Promise<number>((resolve, reject) => {
+        const started = performance.now();
+        let bytes = 0;
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+        );
+        socket.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+        });
+        socket.on('end', () =>
+          bytes > body.length ? resolve(performance.now() - started) : reject(new Error('short')),
+        );
+        socket.on('error', reject);
+      });
+    const median = (ns: number[]) => [...ns].sort((a, b) => a - b)[Math.floor(ns.length / 2)] as number;
+    try {
+      const demo: number[] = [];
+      const floor: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const m = await demoRequest(`http://127.0.0.1:${port}`, 'GET /', 'GET', '/');
+        expect(m.bytes).toBe(body.length);
+        expect(m.text, 'a large body is counted, not kept').toBe('');
+        demo.push(m.wallMs);
+        floor.push(await raw());
+      }
+      expect(
+        median(demo),
+        `demo ${demo.map((n) => n.toFixed(1)).join(', ')} ms; bare socket ${floor.map((n) => n.toFixed(1)).join(', ')} ms`,
+      ).toBeLessThan(3 * median(floor) + 20);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('cachelab demo, the employee it changes', () => {
+  it('puts the status back even when a step after the PATCH fails', async () => {
+    // A lesson-like server whose re-read after the PATCH fails: the demo stops there.
+    let status = 'in';
+    const patches: string[] = [];
+    let patched = false;
+    const server = createServer((req, res) => {
+      const json = (code: number, value: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(value));
+      };
+      if (req.url === '/')
+        return json(200, { routes: ['GET /payments', 'GET /employees/:id', 'PATCH /employees/:id'] });
+      if (req.url?.startsWith('/payments')) return json(200, { rows: [] });
+      if (req.method === 'PATCH') {
+        let text = '';
+        req.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        req.on('end', () => {
+          status = (JSON.parse(text) as { status: string }).status;
+          patches.push(status);
+          patched = true;
+          json(200, { id: 42, status });
+        });
+        return;
+      }
+      if (patched && patches.length === 1) return json(500, { title: 'Internal server error', status: 500 });
+      return json(200, { id: 42, status });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const error = await runSequence(findLesson('04') as Lesson, base, {
+        hits: 1,
+        freshParameters: false,
+        proxy: null,
+        onStep: () => {},
+      }).catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(UserError);
+      expect(patches, 'the PATCH of the demo, then the one that puts it back').toEqual(['out', 'in']);
+      expect(status).toBe('in');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -2,11 +2,23 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createPool } from '@cachelab/db';
 import { type ChaosProxy, connectRedis, deleteByPrefix, freePort, redisUrl, startChaosProxy } from '@cachelab/testkit';
 import { c, mark, progress, UserError } from '../output.ts';
 import { updateProgress } from '../progress.ts';
 import { findLesson, type Lesson, listLessons } from '../repo.ts';
-import { bar, EMPLOYEE, type Measurement, ms, REQUEST_TIMEOUT_MS, RouteNotFound, request, strip } from './demo-kit.ts';
+import { readServiceNeeds } from '../services.ts';
+import {
+  bar,
+  CLIENT_MS_MEANS,
+  EMPLOYEE,
+  type Measurement,
+  ms,
+  REQUEST_TIMEOUT_MS,
+  RouteNotFound,
+  request,
+  strip,
+} from './demo-kit.ts';
 import { renderStrategies, runStrategies, type StrategyComparison, strategiesOf } from './demo-strategies.ts';
 import { requireServices } from './doctor.ts';
 
@@ -23,7 +35,9 @@ export { bar, EMPLOYEE, type Measurement } from './demo-kit.ts';
  *  2. start the server on a free port and wait until it answers;
  *  3. GET the classic payments query once, then `hits` more times; GET /employees/42
  *     three times; where the lesson has `PATCH /employees/:id`, change the employee's
- *     status and read it twice more (the first re-read must be a MISS with the new value);
+ *     status and read it twice more (the first re-read must be a MISS with the new value),
+ *     and at the end put the status back as it was (also when a later step fails): a demo
+ *     leaves the learner's data as it found it;
  *  4. what the lesson adds, where its answers show it:
  *     - an `ETag` (lesson 07): ask again with `If-None-Match` (a 304 with no body), and
  *       after the PATCH with the old ETag (a 200 with the new value and a new ETag);
@@ -82,8 +96,12 @@ export interface DemoReport {
   employee: Measurement[];
   /** PATCH and the reads after it, when the lesson has a write route. */
   write: Measurement[];
-  /** The employee's status before and after the PATCH. */
-  statusChange: { from: string; to: string; reread: string | undefined } | null;
+  /**
+   * The employee's status before and after the PATCH, and how it was put back afterwards:
+   * `patch` through the lesson's server (its caches invalidated as by any write), `sql` straight
+   * in PostgreSQL when the server could not, `null` when neither could.
+   */
+  statusChange: { from: string; to: string; reread: string | undefined; restored: 'patch' | 'sql' | null } | null;
   /** Requests with `If-None-Match`, when the answers carry an ETag. */
   conditional: Measurement[];
   /** `GET /metrics` after the requests above, when the lesson has it. */
@@ -126,10 +144,19 @@ export async function demo(query: string, options: { hits?: number; json?: boole
     throw new UserError('--hits must be a whole number from 1 to 50.', 2);
   const main = join(lesson.dir, 'src', 'main.ts');
   if (!existsSync(main)) throw new UserError(`Lesson ${lesson.id} has no server to try yet (no src/main.ts).`);
-  await requireServices();
+  const source = readFileSync(main, 'utf8');
+  // The services the lesson uses. Redis is required where its main.ts uses it, even when its
+  // server would start without it (lesson 03): a demo of a cache that answers BYPASS shows nothing.
+  const needs = readServiceNeeds(lesson.dir);
+  await requireServices(
+    {
+      ...(needs.postgres ? { postgres: 'required' as const } : {}),
+      ...(needs.redis && usesRedis(source) ? { redis: 'required' as const } : {}),
+    },
+    { who: `lesson ${lesson.id}`, ...(options.json ? { say: (line: string) => console.error(line) } : {}) },
+  );
 
   const say = options.json ? () => {} : (line: string) => console.log(line);
-  const source = readFileSync(main, 'utf8');
   const lessonPrefix = keyPrefixOf(source);
   const ownPrefix = usesRedis(source) && takesKeyPrefix(source) ? demoPrefix(lesson.id) : null;
   const freshParameters = usesRedis(source) && ownPrefix === null;
@@ -442,43 +469,76 @@ async function sendSequence(
     );
   const write: Measurement[] = [];
   let statusChange: DemoReport['statusChange'] = null;
-  if (canPatch) {
-    const before = (JSON.parse(last.text) as { status?: string }).status ?? 'in';
-    const after = before === 'in' ? 'out' : 'in';
-    write.push(
-      strip(await request(base, `PATCH ${EMPLOYEE} status=${after}`, 'PATCH', EMPLOYEE, { body: { status: after } })),
-    );
-    const reread = await request(base, `GET ${EMPLOYEE} (re-read)`, 'GET', EMPLOYEE);
-    write.push(strip(reread));
-    write.push(strip(await request(base, `GET ${EMPLOYEE}`, 'GET', EMPLOYEE)));
-    statusChange = { from: before, to: after, reread: (JSON.parse(reread.text) as { status?: string }).status };
-    // The copy a client kept from before the write: its old ETag must no longer match.
-    if (employeeTag)
-      conditional.push(
-        strip(
-          await request(base, `GET ${EMPLOYEE} If-None-Match: ${shortTag(employeeTag)} (old)`, 'GET', EMPLOYEE, {
-            ifNoneMatch: employeeTag,
-          }),
-        ),
+  let restore: (() => Promise<'patch' | 'sql' | null>) | null = null;
+  try {
+    if (canPatch) {
+      const before = (JSON.parse(last.text) as { status?: string }).status ?? 'in';
+      const after = before === 'in' ? 'out' : 'in';
+      // Armed before the PATCH is sent: one that timed out may still have been applied.
+      restore = () => restoreStatus(base, before);
+      statusChange = { from: before, to: after, reread: undefined, restored: null };
+      write.push(
+        strip(await request(base, `PATCH ${EMPLOYEE} status=${after}`, 'PATCH', EMPLOYEE, { body: { status: after } })),
       );
+      const reread = await request(base, `GET ${EMPLOYEE} (re-read)`, 'GET', EMPLOYEE);
+      write.push(strip(reread));
+      write.push(strip(await request(base, `GET ${EMPLOYEE}`, 'GET', EMPLOYEE)));
+      statusChange.reread = (JSON.parse(reread.text) as { status?: string }).status;
+      // The copy a client kept from before the write: its old ETag must no longer match.
+      if (employeeTag)
+        conditional.push(
+          strip(
+            await request(base, `GET ${EMPLOYEE} If-None-Match: ${shortTag(employeeTag)} (old)`, 'GET', EMPLOYEE, {
+              ifNoneMatch: employeeTag,
+            }),
+          ),
+        );
+    }
+    const metrics = hasMetrics ? await scrapeMetrics(base) : null;
+    const outage = options.proxy && metrics ? await runOutage(base, options.proxy, metrics) : null;
+    const all = [...payments, ...employee, ...write, ...conditional];
+    return {
+      lesson: lesson.name,
+      cached: all.some((m) => m.cache !== undefined),
+      keys: null,
+      freshParameters: options.freshParameters,
+      payments,
+      employee,
+      write,
+      statusChange,
+      conditional,
+      metrics,
+      outage,
+      strategies: null,
+    };
+  } finally {
+    if (restore && statusChange) statusChange.restored = await restore();
   }
-  const metrics = hasMetrics ? await scrapeMetrics(base) : null;
-  const outage = options.proxy && metrics ? await runOutage(base, options.proxy, metrics) : null;
-  const all = [...payments, ...employee, ...write, ...conditional];
-  return {
-    lesson: lesson.name,
-    cached: all.some((m) => m.cache !== undefined),
-    keys: null,
-    freshParameters: options.freshParameters,
-    payments,
-    employee,
-    write,
-    statusChange,
-    conditional,
-    metrics,
-    outage,
-    strategies: null,
-  };
+}
+
+/**
+ * Put employee 42's status back to `status`: through the lesson's PATCH, so that its caches
+ * forget the demo's value as they would after any write; if the server cannot (it crashed,
+ * Redis is held by the outage step), straight in PostgreSQL. Resolves to how, or null.
+ */
+async function restoreStatus(base: string, status: string): Promise<'patch' | 'sql' | null> {
+  try {
+    await request(base, `PATCH ${EMPLOYEE} status=${status} (put back)`, 'PATCH', EMPLOYEE, { body: { status } });
+    return 'patch';
+  } catch {
+    const pool = createPool({ max: 1 });
+    try {
+      await pool.query(
+        'UPDATE employees SET status = $1, status_updated_at = now(), updated_at = now() WHERE id = $2',
+        [status, Number(EMPLOYEE.split('/').pop())],
+      );
+      return 'sql';
+    } catch {
+      return null;
+    } finally {
+      await pool.end();
+    }
+  }
 }
 
 /**
@@ -526,9 +586,14 @@ const METRIC_ORDER = ['db', 'l1', 'l2', 'json', 'total'];
 const avg = (ns: number[]) => ns.reduce((a, b) => a + b, 0) / Math.max(1, ns.length);
 const serverMs = (m: Measurement) => m.timing.total ?? m.wallMs;
 
-function times(slow: number, fast: number): string {
-  const ratio = slow / Math.max(fast, 0.05);
-  return ratio >= 10 ? `${Math.round(ratio).toLocaleString('en')}×` : `${ratio.toFixed(1)}×`;
+/**
+ * How many times `slow` is `fast`, to 2 significant figures (10,134 → "10,000×", 46.3 →
+ * "46×", 4.56 → "4.6×"): two timings of a few requests on a shared machine are not known
+ * better than that, so more digits would be noise presented as precision.
+ */
+export function times(slow: number, fast: number): string {
+  const ratio = Number((slow / Math.max(fast, 0.05)).toPrecision(2));
+  return ratio >= 10 ? `${ratio.toLocaleString('en')}×` : `${ratio.toFixed(1)}×`;
 }
 
 function size(bytes: number): string {
@@ -681,15 +746,18 @@ export function renderReport(report: DemoReport): string {
       out.push(
         `${mark.fail} After PATCH ${EMPLOYEE} set status "${change.to}", the next GET answered "${change.reread}" (${reread?.cache ?? '—'}): the cached copy was not invalidated.`,
       );
+    out.push(
+      change.restored
+        ? `${mark.info} Then the demo put the status back to "${change.from}" (${change.restored === 'patch' ? `PATCH ${EMPLOYEE}` : 'in PostgreSQL, the server could not'}): your data is as it was.`
+        : `${mark.warn} The demo could not put employee 42's status back to "${change.from}": \`npx cachelab db seed --force\` restores every row.`,
+    );
   }
   out.push(...conditionalLines(report));
   if (report.metrics) out.push('', ...metricsLines(report, report.metrics));
   if (report.outage) out.push(...outageLines(report.outage));
   out.push(...keysLines(report), '');
   out.push(
-    c.dim(
-      `Columns: X-Cache and Server-Timing are the response's own headers; "client ms" is measured by this demo, request to last byte.`,
-    ),
+    c.dim(`Columns: X-Cache and Server-Timing are the response's own headers; "client ms" is ${CLIENT_MS_MEANS}.`),
   );
   out.push(
     `Try it yourself: \`npx cachelab run ${id}\`, then curl -si 'http://127.0.0.1:3000${CLASSIC_PAYMENTS}' | grep -iE '^(x-cache|server-timing)'`,
