@@ -52,17 +52,25 @@ export function describeResult(result: RunResult, options: ResultViewOptions = {
   const e = result.exercise;
   const seconds = c.dim(`(${(result.durationMs / 1000).toFixed(1)} s)`);
   if (result.status === 'pass') return [`${mark.ok} ${e.id} ${e.slug} passed: ${result.message} ${seconds}`];
-  if (result.status === 'error' || result.status === 'timeout') {
+  // A run stopped at its timeout lists what ran before (the checks that passed, failed, and
+  // the one still running) like a failed run; one that stopped before any test, just why.
+  if (result.status === 'error' || (result.status === 'timeout' && result.tests.length === 0)) {
     const lines = [`${mark.fail} ${e.id} ${e.slug}: ${result.message}`];
+    if (result.detail && result.detail.length > 0) lines.push(indent(result.detail.join('\n'), 4));
     if (options.verbose && result.output) lines.push(indent(result.output.trim().split('\n').slice(-30).join('\n')));
     return lines;
   }
   const { width } = options;
   const where =
     options.srcDir === null ? '' : relative(REPO_ROOT, options.srcDir ?? `${e.dir}/src`) || options.srcDir || '';
-  const lines = [`${mark.fail} ${e.id} ${e.slug} failed: ${result.message}${where ? `  ${c.dim(where)}` : ''}`];
-  let used = rows(`x ${e.id} ${e.slug} failed: ${result.message}  ${where}`, width);
-  const failing = result.tests.filter(failed);
+  const headline = result.status === 'timeout' ? `${e.id} ${e.slug}:` : `${e.id} ${e.slug} failed:`;
+  const lines = [`${mark.fail} ${headline} ${result.message}${where ? `  ${c.dim(where)}` : ''}`];
+  let used = rows(`x ${headline} ${result.message}  ${where}`, width);
+  // The check that was running when the run was stopped is the one to look at first.
+  const failing = [
+    ...result.tests.filter((t) => t.stoppedAfterMs !== undefined),
+    ...result.tests.filter((t) => failed(t) && t.stoppedAfterMs === undefined),
+  ];
   const passing = result.tests.filter((t) => t.status === 'pass');
   const detailed = options.all ? failing.length : (options.detailed ?? 3);
   let shownDetailed = 0;
@@ -103,5 +111,6 @@ export function describeResult(result: RunResult, options: ResultViewOptions = {
   } else {
     lines.push(`  ${mark.ok} ${passing.length} other checks pass`);
   }
+  if (result.notRun) lines.push(`  ${c.dim(`… ${result.notRun} more never ran: the run was stopped first`)}`);
   return lines;
 }

@@ -15,3 +15,19 @@ export const fixtureExercise: Exercise = {
   dir: join(fixturesDir, 'exercises', '01-fixture'),
   solutionDir: join(fixturesDir, 'variants', 'right'),
 };
+
+/**
+ * The runner's fixture for progress and hangs (fixtures/runner/01-fixture-async: 4 async
+ * checks of 2 s each). Kept out of fixtures/exercises, which the grader's tests grade whole.
+ */
+export const asyncFixtureExercise: Exercise = {
+  id: '01',
+  slug: 'fixture-async',
+  name: '01-fixture-async',
+  title: 'fixture-async',
+  lesson: '01',
+  points: 10,
+  timeoutSeconds: 60,
+  dir: join(fixturesDir, 'runner', '01-fixture-async'),
+  solutionDir: join(fixturesDir, 'variants', 'greet-right'),
+};

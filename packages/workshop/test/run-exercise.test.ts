@@ -1,7 +1,10 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeResult } from '../src/result-view.ts';
 import { runExercise } from '../src/runner/run-exercise.ts';
-import { fixtureExercise, fixturesDir } from './fixture-exercise.ts';
+import { asyncFixtureExercise, fixtureExercise, fixturesDir } from './fixture-exercise.ts';
 
 const fixtures = fixturesDir;
 const exercise = fixtureExercise;
@@ -105,5 +108,157 @@ describe("a learner's runs reuse their folder and vitest's module cache", () => 
       });
       expect(result.status, `${name}: ${result.message}`).toBe(status);
     }
+  }, 60_000);
+});
+
+describe('what a run says when the code cannot load, in the paths a person opens', () => {
+  const work = mkdtempSync(join(tmpdir(), 'cachelab-run-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  /** A src/ laid out as in a clone or a submission: <root>/exercises/01-fixture/src. */
+  const laidOut = (name: string, files: Record<string, string>) => {
+    const src = join(work, name, 'exercises', exercise.name, 'src');
+    mkdirSync(src, { recursive: true });
+    for (const [file, content] of Object.entries(files)) writeFileSync(join(src, file), content);
+    return src;
+  };
+  const right = readFileSync(join(variant('right'), 'price.ts'), 'utf8');
+  const unfinished = 'export const rates = { standard: 0.2 };\nexport const schema = Object.freeze({ rate: Number(\n';
+
+  it('reports a syntax error in a file no test imports, before any test runs, with its place and the code', async () => {
+    const srcDir = laidOut('syntax', { 'price.ts': right, 'notes.ts': unfinished });
+    const started = Date.now();
+    const result = await runExercise({ exercise, srcDir, label: 'test-syntax' });
+    expect(result.status).toBe('error');
+    expect(result.message).toMatch(
+      /^exercises\/01-fixture\/src\/notes\.ts:3:1: Unexpected end of file \(something opened above it, a bracket, a brace or a string, is never closed\)\. A syntax error: no test could run\.$/,
+    );
+    expect(result.detail).toEqual(['2 | export const schema = Object.freeze({ rate: Number(', '3 |', '  | ^']);
+    expect(result.tests).toEqual([]);
+    expect(Date.now() - started, 'found without starting vitest').toBeLessThan(5_000);
+  });
+
+  it('reports it in a graded run too, as an error, with the path in the submission', async () => {
+    const srcDir = laidOut('syntax-graded', { 'price.ts': `${right}\nexport const broken = [1, 2;\n` });
+    const result = await runExercise({
+      exercise,
+      srcDir,
+      label: 'test-syntax-graded',
+      manifest: { tests: [] },
+      tripwires: 2,
+    });
+    expect(result.status).toBe('error');
+    expect(result.message).toMatch(/^exercises\/01-fixture\/src\/price\.ts:5:28: Expected "]" but found ";"/);
+  });
+
+  it('names the file and line of the learner code that threw while a test file imported it', async () => {
+    const result = await runExercise({ exercise, srcDir: variant('crash-on-import'), label: 'test-crash' });
+    expect(result.status).toBe('error');
+    expect(result.message).toMatch(
+      /^No test could run: packages\/workshop\/fixtures\/variants\/crash-on-import\/rates\.ts:4:\d+: Cannot read properties of undefined \(reading 'vat'\) \(thrown as test\/price\.test\.ts imported it\)$/,
+    );
+    expect(result.output).not.toContain('.cachelab/runs');
+  });
+
+  it("says a package is missing, in the learner's path, with the dependency of the nearest name", async () => {
+    const srcDir = laidOut('missing-package', {
+      'price.ts': readFileSync(join(variant('missing-package'), 'price.ts'), 'utf8'),
+    });
+    const result = await runExercise({ exercise, srcDir, label: 'test-zodd' });
+    expect(result.status).toBe('error');
+    expect(result.message).toBe(
+      "No test could run: test/price.test.ts: There is no package 'zodd' (imported from exercises/01-fixture/src/price.ts): it is not installed.",
+    );
+    expect(result.message + result.output).not.toContain('.cachelab/runs');
+  });
+
+  it('says which subpath an installed package lacks, the nearest one it exports, and what it exports', async () => {
+    const result = await runExercise({ exercise, srcDir: variant('missing-subpath'), label: 'test-subpath' });
+    expect(result.status).toBe('error');
+    expect(result.message).toContain(
+      "'@cachelab/lesson-01-uncached/problems' cannot be imported (imported from packages/workshop/fixtures/variants/missing-subpath/price.ts): the package @cachelab/lesson-01-uncached is installed, but it has no subpath './problems'. Did you mean '@cachelab/lesson-01-uncached/problem'?",
+    );
+    expect(result.message).toMatch(
+      /It exports: @cachelab\/lesson-01-uncached, @cachelab\/lesson-01-uncached\/app, .*@cachelab\/lesson-01-uncached\/queries/,
+    );
+    expect(result.message).not.toMatch(/Cannot find package/);
+  });
+});
+
+describe('a run that hangs says which checks passed, failed, and which one was running', () => {
+  const greet = asyncFixtureExercise;
+  const manifest = {
+    tests: ['Ada', 'Grace', 'Edsger', 'Barbara'].map((n) => ({
+      file: 'test/greet.test.ts',
+      name: `greet › greets ${n}`,
+    })),
+  };
+
+  it('stops once two checks in a row have hung until their time limit, and lists what ran', async () => {
+    const result = await runExercise({ exercise: greet, srcDir: variant('greet-hangs-after-ada'), label: 'test-hung' });
+    expect(result.status).toBe('timeout');
+    expect(result.message).toBe(
+      'Stopped early: 2 checks in a row hung until the 2 s test timeout, and the ones after them would most likely hang too. 1 check passed, 2 failed (2 on the 2 s test timeout), 1 never ran. Look for a promise that never settles, an endless loop, or a connection that is never closed.',
+    );
+    expect(result.tests.map((t) => [t.name, t.status])).toEqual([
+      ['greet › greets Ada', 'pass'],
+      ['greet › greets Grace', 'fail'],
+      ['greet › greets Edsger', 'fail'],
+    ]);
+    expect(result.tests[1]?.message).toMatch(/^The check was still waiting after 2 s, its time limit/);
+    expect(result.notRun).toBe(1);
+    expect(result.passed).toBe(1);
+  });
+
+  it('never stops a graded run early: there, the checks after a hang may still earn credit', async () => {
+    const result = await runExercise({
+      exercise: greet,
+      srcDir: variant('greet-hangs-after-ada'),
+      label: 'test-hung-graded',
+      manifest,
+    });
+    expect(result.status, result.message).toBe('fail');
+    expect(result.passed).toBe(1);
+    expect(result.failed).toBe(3);
+  });
+
+  it("names the check that was running when the run's timeout stopped it, and for how long it had run", async () => {
+    const result = await runExercise({
+      exercise: greet,
+      srcDir: variant('greet-stuck-on-grace'),
+      label: 'test-stuck',
+      timeoutMs: 30_000,
+    });
+    expect(result.status).toBe('timeout');
+    expect(result.message).toMatch(
+      /^The tests did not finish within 30 s and were stopped while running: greet › greets Grace \(running for \d+ s\)\. 1 check passed, 0 failed, 2 never ran\. Look for/,
+    );
+    const running = result.tests.find((t) => t.stoppedAfterMs !== undefined);
+    expect(running?.name).toBe('greet › greets Grace');
+    expect(running?.status).toBe('error');
+    expect(running?.message).toMatch(/^stopped while running \(running for \d+ s\)$/);
+    expect(result.tests.find((t) => t.name === 'greet › greets Ada')?.status).toBe('pass');
+
+    const view = describeResult(result, { srcDir: null }).join('\n');
+    expect(view).toMatch(/^✗ 01 fixture-async: The tests did not finish within 30 s/);
+    expect(view.indexOf('✗ greet › greets Grace'), 'the running check first').toBeGreaterThan(0);
+    expect(view).toMatch(/stopped while running \(running for \d+ s\)/);
+    expect(view).toContain('✓ greet › greets Ada');
+    expect(view).toContain('… 2 more never ran: the run was stopped first');
+  }, 60_000);
+
+  it('names the check most likely running when an endless loop kept even its start from being reported', async () => {
+    const result = await runExercise({ exercise, srcDir: variant('hang'), label: 'test-loop', timeoutMs: 25_000 });
+    expect(result.status).toBe('timeout');
+    expect(result.message).toMatch(
+      /^The tests did not finish within 25 s and were stopped while running, most likely: priceWithVat › adds 20% VAT \(for about \d+ s; its start was not even reported: code that never awaits, like an endless loop, blocks the test process\)\. 0 checks passed, 0 failed, 2 never ran\./,
+    );
+    expect(result.tests.map((t) => [t.name, t.status])).toEqual([['priceWithVat › adds 20% VAT', 'error']]);
+    expect(result.notRun).toBe(2);
+  }, 60_000);
+
+  it('passes the right answer with every check counted (the fixture itself is sound)', async () => {
+    const result = await runExercise({ exercise: greet, srcDir: variant('greet-right'), label: 'test-greet' });
+    expect(result.status, result.message).toBe('pass');
+    expect(result.passed).toBe(4);
   });
 });

@@ -1,4 +1,4 @@
-import type { ChannelTest } from './channel-reporter.ts';
+import type { ChannelTest, ChannelTestEnd } from './channel-reporter.ts';
 import type { Tripwire } from './tripwires.ts';
 
 /**
@@ -13,7 +13,10 @@ import type { Tripwire } from './tripwires.ts';
  *  - a tripwire that passed (or was skipped while the real tests beside it passed): the
  *    assertions were made to pass whatever they were given;
  *  - what the setup file saw (grading-setup.ts): a failed verdict rewritten, a built-in
- *    replaced.
+ *    replaced;
+ *  - the report against the channel's progress (channel.ts): a test the progress saw end
+ *    one way and the report calls another, or one the report does not have, was changed
+ *    after it ran.
  * Each finding is one sentence for the instructor; [] means none.
  */
 
@@ -30,6 +33,8 @@ export interface IntegrityInput {
   wires: [ChannelTest, Tripwire][];
   /** "file: message" for each file that failed to load or whose hooks failed. */
   fileErrors: string[];
+  /** Every test-end of the channel's progress (tripwires included). Default: none. */
+  streamed?: ChannelTestEnd[];
   manifest?: TestManifest;
 }
 
@@ -77,6 +82,25 @@ export function checkIntegrity(input: IntegrityInput): string[] {
     findings.push(
       tests.length === 1 ? `${tests[0]}: ${finding}` : `${finding} (seen in ${tests.length} tests, first ${tests[0]})`,
     );
+
+  if (input.streamed && input.streamed.length > 0) {
+    const all = [...input.tests, ...input.wires.map(([test]) => test)];
+    const at = (t: { file: string; path: string[]; location?: { line: number; column: number } }) =>
+      `${t.file}\u0000${t.path.join('\u0000')}\u0000${t.location?.line ?? ''}:${t.location?.column ?? ''}`;
+    const reported = new Map<string, string[]>();
+    for (const t of all) reported.set(at(t), [...(reported.get(at(t)) ?? []), t.state]);
+    const changed: string[] = [];
+    for (const end of input.streamed) {
+      const states = reported.get(at(end)) ?? [];
+      const i = states.indexOf(end.state);
+      if (i >= 0) states.splice(i, 1);
+      else changed.push(`${nameOf(end)} ended "${end.state}", reported ${states[0] ? `"${states[0]}"` : 'not at all'}`);
+    }
+    if (changed.length > 0)
+      findings.push(
+        `the final report disagrees with the tests' results as they ended: ${changed.slice(0, 3).join('; ')}${changed.length > 3 ? '; …' : ''}`,
+      );
+  }
 
   if (input.manifest) {
     const key = (file: string, name: string) => `${file}\u0000${name}`;

@@ -3,9 +3,12 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exercise } from '../repo.ts';
 import { REPO_ROOT } from '../repo.ts';
+import { ChannelReader, isTestTimeout, type ProgressTest } from './channel.ts';
 import type { ChannelReport, ChannelTest } from './channel-reporter.ts';
 import { checkIntegrity, type TestManifest } from './integrity.ts';
+import { explainMissingPackage, type PathMap, pathMap, srcShownAs, toLearnerPaths } from './learner-paths.ts';
 import { sandboxCommand } from './sandbox.ts';
+import { describeSyntaxProblems, findSyntaxErrors } from './syntax-check.ts';
 import type { Tripwire } from './tripwires.ts';
 import { listFiles, MODULE_CACHE_DIR, prepareWorkspace } from './workspace.ts';
 
@@ -15,15 +18,22 @@ import { listFiles, MODULE_CACHE_DIR, prepareWorkspace } from './workspace.ts';
  * running an exercise's tests.
  *
  * Steps:
+ *  0. parse every source file of `srcDir`: a syntax error is the result, before any test
+ *     (syntax-check.ts; a file no test imports would otherwise go unnoticed);
  *  1. build a workspace: the pristine exercise with `srcDir` as its src/ (workspace.ts);
  *     (grade: plant tripwires in the workspace's copy of the tests, tripwires.ts);
  *  2. run vitest there in its own process group, with the workshop's grading config (its
  *     setup file freezes the assertion machinery before the src/ loads), so that nothing
  *     the src/ brings can change what runs; for grade, inside the sandbox (sandbox.ts);
- *  3. kill the whole group at the timeout (an infinite loop or a hang scores as `timeout`);
+ *  3. kill the whole group at the timeout (an infinite loop or a hang scores as `timeout`),
+ *     or, in a run that is not graded, once two tests in a row have hung until their
+ *     testTimeout (`stopAfterHungTests`);
  *  4. take the report from the channel (a socket the tests' workers cannot reach, see
- *     channel-reporter.ts) into one result per test, with the failure message a person
- *     reads (the assertion's own message first, no stack trace);
+ *     channel-reporter.ts and channel.ts) into one result per test, with the failure
+ *     message a person reads (the assertion's own message first, no stack trace, the
+ *     workspace's paths turned back into the learner's, learner-paths.ts); a run stopped
+ *     before its report lists what the channel's progress says: the checks that passed,
+ *     those that failed and the one that was running;
  *  5. check the run's integrity (integrity.ts): no skipped test, the pinned tests and no
  *     others (grade), every tripwire failed, no finding of the setup file. A run that fails
  *     a check keeps its tests but says why in `integrity`.
@@ -45,6 +55,8 @@ export interface TestOutcome {
   durationMs: number;
   /** The shipped starter passes it too: reported, but worth no points (grade). */
   given?: boolean;
+  /** The run was stopped while this test was running, this long after it started (status 'error'). */
+  stoppedAfterMs?: number;
 }
 
 export interface RunResult {
@@ -62,6 +74,10 @@ export interface RunResult {
   integrity: string[];
   /** The run happened inside the sandbox. */
   sandboxed: boolean;
+  /** Lines to show under the message: the code around a syntax error. */
+  detail?: string[];
+  /** A run stopped before the end (timeout): how many of the tests that loaded never started. */
+  notRun?: number;
 }
 
 /** How a graded run is confined (sandbox.ts); the grader builds it per run. */
@@ -104,6 +120,16 @@ export interface RunOptions {
    * that changed. Never for graded runs: nothing is shared across submissions.
    */
   moduleCache?: boolean;
+  /**
+   * Stop the run once this many tests in a row have failed on vitest's testTimeout (20 s):
+   * the code hangs, and the tests after them would most likely hang too, each for 20 s, until
+   * the run's own timeout; the result then lists what ran. 0 never stops early. Default: 2,
+   * and 0 for graded runs (`manifest`): there, a run stopped early would score 0 where the
+   * full run, finished within its timeout, earns credit for the tests that pass.
+   */
+  stopAfterHungTests?: number;
+  /** How the src/ is named in messages. Default: srcShownAs() (`exercises/NN-slug/src`). */
+  srcShownAs?: string;
 }
 
 const VITEST_BIN = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
@@ -134,8 +160,22 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
     };
   }
 
+  const shownAs = options.srcShownAs ?? srcShownAs(options.srcDir, exercise);
+  const syntax = await findSyntaxErrors(options.srcDir, shownAs);
+  if (syntax.length > 0) {
+    return {
+      ...base,
+      status: 'error',
+      message: describeSyntaxProblems(syntax),
+      detail: syntax[0]?.frame ?? [],
+      durationMs: Math.round(performance.now() - started),
+      output: syntax.map((p) => [`${p.file}:${p.line}:${p.column}: ${p.text}`, ...p.frame].join('\n')).join('\n\n'),
+    };
+  }
+
   const moduleCache = options.moduleCache === true && options.sandbox === undefined;
   const workspace = prepareWorkspace(exercise, options.srcDir, options.label, { stable: moduleCache });
+  const paths = { ...pathMap(workspace.dir, options.srcDir, exercise), src: shownAs };
   try {
     const testFiles = listFiles(join(workspace.dir, 'test'))
       .filter((f) => f.endsWith('.test.ts'))
@@ -145,20 +185,15 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
     const tripwires: Tripwire[] = options.tripwires
       ? (await import('./tripwires.ts')).plantTripwires(workspace.dir, testFiles, options.tripwires)
       : [];
-    const { output, timedOut, aborted, exitCode, report } = await spawnVitest(workspace.dir, timeoutMs, options);
+    const run = await spawnVitest(workspace.dir, timeoutMs, options);
+    const { timedOut, aborted, exitCode, channel } = run;
+    const output = toLearnerPaths(run.output, paths);
+    const report = channel.report;
     const durationMs = Math.round(performance.now() - started);
-    if (timedOut || aborted) {
-      return {
-        ...base,
-        status: 'timeout',
-        message: aborted
-          ? 'The run was stopped before it finished.'
-          : `The tests did not finish within ${Math.round(timeoutMs / 1000)} s and were stopped: look for an endless loop, a promise that never settles, or a connection that is never closed.`,
-        durationMs,
-        output,
-      };
+    if (timedOut || aborted || run.hung.length > 0) {
+      return { ...base, ...stoppedRun(run, tripwires, paths, timeoutMs, options), durationMs, output };
     }
-    const parsed = report ? readReport(report, tripwires) : undefined;
+    const parsed = report ? readReport(report, tripwires, paths, exercise) : undefined;
     if (!parsed) {
       // vitest reports a crashed worker, an import error, even a process.exit in a test; its
       // main process ending without a report means something stopped it from outside, and in
@@ -177,7 +212,7 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         status: 'error',
         message: `The tests could not run: ${
           lastMeaningfulLine(output).startsWith('RUN ')
-            ? `vitest ended (exit code ${exitCode}) without sending its report: its main process was stopped or disrupted`
+            ? `vitest ended (exit code ${exitCode}) without sending its report${channel.rejected ? ` (its channel was refused: ${channel.rejected})` : ''}: its main process was stopped or disrupted`
             : lastMeaningfulLine(output)
         }`,
         durationMs,
@@ -190,7 +225,8 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
       tests: report?.tests.filter((t) => !wires.has(t)) ?? [],
       tripwires,
       wires: [...wires],
-      fileErrors,
+      fileErrors: fileErrors.map((e) => `${e.file}: ${e.text}`),
+      streamed: channel.tests.flatMap((t) => (t.end ? [t.end] : [])),
       ...(options.manifest ? { manifest: options.manifest } : {}),
     });
     const passed = tests.filter((t) => t.status === 'pass').length;
@@ -201,7 +237,7 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         tests,
         integrity,
         status: 'error',
-        message: `No test could run: ${fileErrors[0] ?? lastMeaningfulLine(output)}`,
+        message: `No test could run: ${fileErrors[0]?.text ?? lastMeaningfulLine(output)}`,
         durationMs,
         output,
       };
@@ -210,9 +246,9 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
     for (const error of fileErrors) {
       tests.push({
         name: 'the test file loads',
-        file: error.split(':')[0] ?? '',
+        file: error.file,
         status: 'error',
-        message: error,
+        message: error.text,
         durationMs: 0,
       });
     }
@@ -224,7 +260,7 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         name: 'no error escapes the tests (unhandled rejections, errors thrown in callbacks)',
         file: '',
         status: 'error',
-        message: `An error escaped the tests: ${cleanMessage(report.unhandled[0] ?? '').split('\n')[0]}. Catch it where the promise is created (a background refresh, a timer, an event handler).`,
+        message: `An error escaped the tests: ${cleanMessage(toLearnerPaths(report.unhandled[0] ?? '', paths)).split('\n')[0]}. Catch it where the promise is created (a background refresh, a timer, an event handler).`,
         durationMs: 0,
       });
     }
@@ -250,13 +286,129 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
   }
 }
 
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * A run stopped before its report (its timeout, two hung tests in a row, or aborted): what the
+ * channel's progress says happened, one outcome per test that started, the one(s) running
+ * when it was stopped as errors. Progress is never a verdict: the run's status is `timeout`
+ * (which scores 0 in a graded run) whatever passed before.
+ */
+function stoppedRun(
+  run: VitestRun,
+  tripwires: Tripwire[],
+  paths: PathMap,
+  timeoutMs: number,
+  options: RunOptions,
+): Pick<RunResult, 'status' | 'message' | 'tests' | 'passed' | 'failed' | 'notRun'> {
+  const isWire = (t: { file: string; location?: { line: number; column: number } }) =>
+    tripwires.some((w) => w.file === t.file && w.line === t.location?.line && w.column === t.location?.column);
+  const stoppedEarly = run.hung.length > 0 && !run.timedOut && !run.aborted;
+  const progress = run.channel.tests.filter((t) => !isWire(t));
+  // Stopped early, the test that had just started when the second hang ended never really ran.
+  const running = stoppedEarly ? [] : progress.filter((t) => !t.end);
+  const known = new Set(progress.map((t) => t.id));
+  const pending = run.channel.modules
+    .flatMap((m) => m.tests.map((t) => ({ ...t, file: m.file })))
+    .filter((t) => !isWire(t) && !known.has(t.id));
+  // No test known to be running, yet some never started: the next one most likely was. Its
+  // start went unreported because the worker sends progress at most every 100 ms, from the
+  // thread the code under test blocks when it never awaits (an endless loop).
+  const presumed = !stoppedEarly && running.length === 0 ? pending[0] : undefined;
+  const sinceLastNews = Math.max(0, run.stoppedAt - run.channel.lastMessageAt);
+
+  const tests: TestOutcome[] = [];
+  let hungTimeoutMs = 0;
+  for (const t of progress) {
+    const name = t.path.join(' › ');
+    if (!t.end) {
+      if (stoppedEarly) continue;
+      const ranMs = Math.round(Math.max(0, run.stoppedAt - t.startedAt));
+      tests.push({
+        name,
+        file: t.file,
+        status: 'error',
+        message: `stopped while running (running for ${seconds(ranMs)})`,
+        durationMs: ranMs,
+        stoppedAfterMs: ranMs,
+      });
+      continue;
+    }
+    const timeout = t.end.errors.map((e) => /^Test timed out in (\d+)ms/.exec(e)).find(Boolean);
+    if (timeout) hungTimeoutMs = Number(timeout[1]);
+    const status: TestStatus = t.end.state === 'passed' ? 'pass' : t.end.state === 'failed' ? 'fail' : 'skip';
+    tests.push({
+      name,
+      file: t.file,
+      status,
+      message:
+        status === 'fail'
+          ? cleanMessage(toLearnerPaths(t.end.errors.join('\n'), paths)) || 'The test failed.'
+          : status === 'skip'
+            ? 'The test did not run (skipped).'
+            : '',
+      durationMs: t.end.durationMs,
+    });
+  }
+  const blocked =
+    'its start was not even reported: code that never awaits, like an endless loop, blocks the test process';
+  if (presumed)
+    tests.push({
+      name: presumed.path.join(' › '),
+      file: presumed.file,
+      status: 'error',
+      message: `most likely running when the run was stopped (for about ${seconds(sinceLastNews)}): ${blocked}`,
+      durationMs: Math.round(sinceLastNews),
+      stoppedAfterMs: Math.round(sinceLastNews),
+    });
+  for (const test of tests) if (options.given?.has(`${test.file}::${test.name}`)) test.given = true;
+  const passed = tests.filter((t) => t.status === 'pass').length;
+  const failed = tests.filter((t) => t.status === 'fail').length;
+  const timedOutTests = progress.filter((t) => t.end?.errors.some(isTestTimeout)).length;
+  const cutShort = stoppedEarly ? progress.filter((t) => !t.end).length : 0;
+  const notRun = pending.length + cutShort - (presumed ? 1 : 0);
+  const base = { status: 'timeout' as const, tests, passed, failed: tests.length - passed, notRun };
+  if (run.aborted) return { ...base, message: 'The run was stopped before it finished.' };
+  const testTimeout = hungTimeoutMs ? `the ${seconds(hungTimeoutMs)} test timeout` : 'the test timeout';
+  const counts = [
+    `${plural(passed, 'check')} passed`,
+    `${failed} failed${timedOutTests > 0 ? ` (${timedOutTests} on ${testTimeout})` : ''}`,
+    ...(notRun > 0 ? [`${notRun} never ran`] : []),
+  ].join(', ');
+  const advice = 'Look for a promise that never settles, an endless loop, or a connection that is never closed.';
+  if (stoppedEarly) {
+    return {
+      ...base,
+      message: `Stopped early: ${plural(run.hung.length, 'check')} in a row hung until ${testTimeout}, and the ones after them would most likely hang too. ${counts}. ${advice}`,
+    };
+  }
+  const where =
+    running.length > 0
+      ? ` while running: ${running.map((t) => `${t.path.join(' › ')} (running for ${seconds(run.stoppedAt - t.startedAt)})`).join('; ')}`
+      : presumed
+        ? ` while running, most likely: ${presumed.path.join(' › ')} (for about ${seconds(sinceLastNews)}; ${blocked})`
+        : progress.length === 0 && run.channel.modules.length === 0
+          ? ' before any test file had loaded (a hang as the code under test is imported, or in a beforeAll hook)'
+          : '';
+  const anyNews = progress.length > 0 || presumed !== undefined;
+  return {
+    ...base,
+    message: `The tests did not finish within ${seconds(timeoutMs)} and were stopped${where}.${anyNews ? ` ${counts}.` : ''} ${advice}`,
+  };
+}
+
 interface VitestRun {
   output: string;
   timedOut: boolean;
   aborted: boolean;
+  /** The tests that hung in a row when the run was stopped for it; [] when it was not. */
+  hung: ProgressTest[];
+  /** When the run was stopped or ended (performance.now()). */
+  stoppedAt: number;
   exitCode: number | null;
-  /** What the channel reporter sent; undefined when nothing (or nonsense) arrived. */
-  report: ChannelReport | undefined;
+  /** What the channel reporter sent: its progress and its report (channel.ts). */
+  channel: ChannelReader;
 }
 
 /** The environment of an unsandboxed run: the caller's, quietened, plus the channel's fd. */
@@ -316,23 +468,30 @@ function spawnVitest(cwd: string, timeoutMs: number, options: RunOptions): Promi
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const channel = child.stdio[REPORT_FD] as NodeJS.ReadableStream | null;
-    channel?.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received <= REPORT_LIMIT) chunks.push(chunk);
-    });
-    channel?.on('error', () => {});
     let timedOut = false;
     let aborted = false;
+    let hung: ProgressTest[] = [];
+    let stoppedAt: number | undefined;
     const killGroup = () => {
+      stoppedAt ??= performance.now();
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
       } catch {
         // already gone
       }
     };
+    const reader = new ChannelReader({ limit: REPORT_LIMIT });
+    // Graded runs never stop early: see RunOptions.stopAfterHungTests.
+    const stopAfter = options.manifest ? 0 : (options.stopAfterHungTests ?? 2);
+    const channel = child.stdio[REPORT_FD] as NodeJS.ReadableStream | null;
+    channel?.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      if (stopAfter > 0 && hung.length === 0 && reader.hungInARow.length >= stopAfter) {
+        hung = [...reader.hungInARow];
+        killGroup();
+      }
+    });
+    channel?.on('error', () => {});
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup();
@@ -348,38 +507,61 @@ function spawnVitest(cwd: string, timeoutMs: number, options: RunOptions): Promi
     child.on('close', (exitCode) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
+      const killed = stoppedAt !== undefined;
       // Workers may outlive the main process on some failures: make sure the group is gone.
       killGroup();
-      resolve({ output, timedOut, aborted, exitCode, report: parseChannel(Buffer.concat(chunks), received) });
+      reader.end(killed);
+      resolve({
+        output,
+        timedOut,
+        aborted,
+        hung,
+        stoppedAt: stoppedAt ?? performance.now(),
+        exitCode,
+        channel: reader,
+      });
     });
   });
 }
 
-function parseChannel(bytes: Buffer, received: number): ChannelReport | undefined {
-  if (received === 0 || received > REPORT_LIMIT) return undefined;
-  const lines = bytes.toString('utf8').split('\n').filter(Boolean);
-  // Exactly one report, from the one process holding the descriptor.
-  if (lines.length !== 1) return undefined;
-  try {
-    const report = JSON.parse(lines[0] as string) as ChannelReport;
-    return report?.type === 'report' && Array.isArray(report.tests) ? report : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 interface ParsedReport {
   tests: TestOutcome[];
-  fileErrors: string[];
+  /** Test files that could not load (or whose hooks failed outside a test), in words for people. */
+  fileErrors: { file: string; text: string }[];
   /** The reported tests that are tripwires, by the tripwire they are. */
   wires: Map<ChannelTest, Tripwire>;
 }
 
-function readReport(report: ChannelReport, tripwires: Tripwire[]): ParsedReport {
+/**
+ * A file error as a person reads it: the workspace's paths turned into the learner's; for an
+ * error thrown as the code under test was imported, where in that code (the first stack frame
+ * in src/, unless the message names it already); for a package or subpath that cannot be
+ * found, which of the two it is (learner-paths.ts).
+ */
+function describeFileError(
+  error: ChannelReport['fileErrors'][number],
+  paths: PathMap,
+  exercise: Exercise,
+): { file: string; text: string } {
+  const message = cleanMessage(toLearnerPaths(error.message, paths));
+  const explained = explainMissingPackage(message, exercise);
+  if (explained) return { file: error.file, text: `${error.file}: ${explained}` };
+  const source = error.source ? `${toLearnerPaths(join(paths.workspace, error.source.file), paths)}` : undefined;
+  if (source && error.source && !message.includes(source)) {
+    const [first = '', ...rest] = message.split('\n');
+    const where = `${source}:${error.source.line}:${error.source.column}`;
+    return {
+      file: error.file,
+      text: [`${where}: ${first} (thrown as ${error.file} imported it)`, ...rest].join('\n'),
+    };
+  }
+  return { file: error.file, text: `${error.file}: ${message}` };
+}
+
+function readReport(report: ChannelReport, tripwires: Tripwire[], paths: PathMap, exercise: Exercise): ParsedReport {
   const tests: TestOutcome[] = [];
-  const fileErrors: string[] = [];
+  const fileErrors = report.fileErrors.map((error) => describeFileError(error, paths, exercise));
   const wires = new Map<ChannelTest, Tripwire>();
-  for (const error of report.fileErrors) fileErrors.push(`${error.file}: ${cleanMessage(error.message)}`);
   for (const t of report.tests) {
     const wire = tripwires.find(
       (w) => w.file === t.file && w.line === t.location?.line && w.column === t.location?.column,
@@ -395,7 +577,8 @@ function readReport(report: ChannelReport, tripwires: Tripwire[]): ParsedReport 
       status,
       message:
         status === 'fail'
-          ? cleanMessage(t.errors.join('\n')) || 'The test failed (its result carried no message).'
+          ? cleanMessage(toLearnerPaths(t.errors.join('\n'), paths)) ||
+            'The test failed (its result carried no message).'
           : status === 'skip'
             ? 'The test did not run (skipped): every test of an exercise must run to count.'
             : '',
@@ -413,6 +596,12 @@ function readReport(report: ChannelReport, tripwires: Tripwire[]): ParsedReport 
 export function cleanMessage(raw: string): string {
   const lines = raw
     .replace(ANSI_COLOUR, '')
+    // vitest's advice (raise the timeout) is for the tests' author; a learner's code hangs.
+    .replace(
+      /^(Test|Hook) timed out in (\d+)ms\.(?:\nIf this is a long-running (?:test|hook)[^\n]*)?/m,
+      (_, what: string, ms: string) =>
+        `${what === 'Test' ? 'The check' : 'A hook of the tests'} was still waiting after ${Math.round(Number(ms) / 1000)} s, its time limit: something it awaits never comes (a promise that never settles, a callback never called?).`,
+    )
     .split('\n')
     .filter((l) => !/^\s+at /.test(l) && !/node_modules|node:internal/.test(l))
     .map((l) =>
