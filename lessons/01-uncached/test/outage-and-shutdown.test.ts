@@ -1,12 +1,12 @@
 import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { databaseUrl } from '@cachelab/db';
 import { serve, startChaosProxy } from '@cachelab/testkit';
 import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { createDatabaseOutage, errorHandler } from '../src/problem.ts';
-import { createShutdown, serveLesson } from '../src/serve.ts';
+import { answerClientErrors, createShutdown, serveLesson } from '../src/serve.ts';
 
 /**
  * What a learner sees in the terminal of `cachelab run 01` when PostgreSQL goes away and comes
@@ -257,6 +257,35 @@ describe('Ctrl-C while a request is in flight', () => {
     } finally {
       for (const signal of ['SIGINT', 'SIGTERM'] as const)
         for (const listener of process.listeners(signal)) if (!before.has(listener)) process.off(signal, listener);
+    }
+  });
+});
+
+describe('a request the HTTP parser refuses, in the request log', () => {
+  it('says what was wrong in words, "headers too large (431)", not HPE_HEADER_OVERFLOW', async () => {
+    const app = express();
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const lines: string[] = [];
+    answerClientErrors(server, (line) => lines.push(line));
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = connect(port(server), '127.0.0.1', () =>
+          socket.write(`GET / HTTP/1.1\r\nHost: x\r\nCookie: ${'a'.repeat(20_000)}\r\n\r\n`),
+        );
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+      expect(lines).toEqual(['?      431 -      (headers too large (431), answered before the app saw it)']);
+      expect(lines.join('')).not.toMatch(/HPE_/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
