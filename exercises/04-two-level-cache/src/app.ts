@@ -1,4 +1,5 @@
 import type { Pool } from '@cachelab/db';
+import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
 import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
@@ -64,7 +65,7 @@ export function createApp(deps: AppDeps): Express {
     res.type('application/json').send(result.body);
   });
 
-  app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+  app.patch('/employees/:id', jsonBody(), async (req, res) => {
     const id = parse(employeeId, req.params.id, 'id');
     const patch = parse(employeePatch, req.body, 'body');
     const employee = await time(res, 'db', () => updateEmployee(db, id, patch));

@@ -3,17 +3,31 @@ import {
   type RedisClientOptions,
   whenReady,
 } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, redisUrl, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  captureServerLog,
+  expectJsonOnly,
+  expectMalformedJson,
+  type HttpHarness,
+  redisUrl,
+  serve,
+  startChaosProxy,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
+/** What the instances logged: a 500's message says it (the answer itself only says "see the server log"). */
+const serverLog = captureServerLog();
+const { said } = serverLog;
 
 beforeEach(async () => {
   await services.clearRedis();
   services.queries.reset();
+  serverLog.clear();
 });
 afterEach(async () => {
   for (const clean of cleanups.splice(0).reverse()) await clean();
@@ -56,7 +70,11 @@ async function instance(name: string, extra: Partial<AppDeps> = {}, redisOptions
     subscriber,
     keyPrefix: services.prefix,
     instanceId: name,
-    log: () => {},
+    log: serverLog.log,
+    // L1's clock stands still unless a test moves it (the TTL tests pass their own): whether an
+    // L1 copy is still there never depends on how long the machine took between two requests,
+    // and an L1 TTL in the wrong unit fails the TTL tests, which say so, not the read tests.
+    now: () => 1_000_000,
     ...extra,
   });
   cleanups.push(() => app.locals.close?.());
@@ -79,6 +97,20 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
   return value;
 }
 
+/** GET /employees/:id, insisting on a 200: every check after it reads the answer. */
+async function fetchEmployee(http: HttpHarness, id: number): Promise<TestResponse> {
+  const res = await http.get(`/employees/${id}`);
+  expect(res.status, `GET /employees/${id} answered ${res.status}${said(res)}: it should answer 200`).toBe(200);
+  return res;
+}
+
+/** PATCH /employees/:id, insisting on a 200. */
+async function patchOk(http: HttpHarness, id: number, body: unknown): Promise<TestResponse> {
+  const res = await patch(http, id, body);
+  expect(res.status, `PATCH /employees/${id} answered ${res.status}${said(res)}: it should answer 200`).toBe(200);
+  return res;
+}
+
 const level = (res: TestResponse) => (res.cache === 'HIT' ? res.headers.get('x-cache-level') : res.cache);
 const nameOf = (res: TestResponse) => res.json<{ name?: string }>().name;
 const patch = (http: HttpHarness, id: number, body: unknown) =>
@@ -91,10 +123,10 @@ const patch = (http: HttpHarness, id: number, body: unknown) =>
 describe('reads', () => {
   it('serves a repeated read on the same instance from L1, without Redis or PostgreSQL', async () => {
     const a = await instance('a');
-    expect((await a.http.get('/employees/1')).cache, 'the first read of employee 1 should be a MISS').toBe('MISS');
+    expect((await fetchEmployee(a.http, 1)).cache, 'the first read of employee 1 should be a MISS').toBe('MISS');
     services.queries.reset();
     a.redis.reset();
-    const again = await a.http.get('/employees/1');
+    const again = await fetchEmployee(a.http, 1);
     expect(level(again), 'the second read of employee 1 on the same instance should come from L1').toBe('L1');
     expect(services.queries.count, 'an L1 hit reached PostgreSQL').toBe(0);
     expect(a.redis.sent, 'an L1 hit sent commands to Redis').toEqual([]);
@@ -103,13 +135,13 @@ describe('reads', () => {
   it("backfills L1 on an L2 hit: instance B's second read stays in B's memory", async () => {
     const a = await instance('a');
     const b = await instance('b');
-    await a.http.get('/employees/2');
+    await fetchEmployee(a.http, 2);
     services.queries.reset();
-    const first = await b.http.get('/employees/2');
+    const first = await fetchEmployee(b.http, 2);
     expect(level(first), "B's first read of employee 2 should be an L2 hit: A put it in Redis").toBe('L2');
     expect(services.queries.count, "B's first read went to PostgreSQL although Redis had the employee").toBe(0);
     b.redis.reset();
-    const second = await b.http.get('/employees/2');
+    const second = await fetchEmployee(b.http, 2);
     expect(
       level(second),
       "B's second read of employee 2 was not served from B's L1: after an L2 hit, copy the value into L1 (backfill)",
@@ -124,17 +156,17 @@ describe('reads', () => {
       redis.disconnect();
       subscriber.disconnect();
     });
-    const app = createApp({ db: services.db, redis, subscriber, keyPrefix: services.prefix, log: () => {} });
+    const app = createApp({ db: services.db, redis, subscriber, keyPrefix: services.prefix, log: serverLog.log });
     cleanups.push(() => app.locals.close?.());
     const http = await serve(app);
     cleanups.push(() => http.close());
     const res = await http.get('/employees/3');
-    expect(res.status, `with Redis down, GET /employees/3 answered ${res.status}: ${res.text.slice(0, 160)}`).toBe(200);
+    expect(res.status, `with Redis down, GET /employees/3 answered ${res.status}${said(res)}`).toBe(200);
     expect(res.cache, 'with Redis down, the answer should say X-Cache: BYPASS').toBe('BYPASS');
     const write = await patch(http, 3, { status: 'in' });
     expect(
       write.status,
-      `with Redis down, a PATCH answered ${write.status}: a cache failure must not fail a write`,
+      `with Redis down, a PATCH answered ${write.status}${said(write)}: a cache failure must not fail a write`,
     ).toBe(200);
   });
 });
@@ -142,7 +174,7 @@ describe('reads', () => {
 describe('TTLs', () => {
   it('keeps the Redis copy for L2_TTL_SECONDS, at most 60 s: PTTL right after the write', async () => {
     const a = await instance('a');
-    await a.http.get('/employees/4');
+    await fetchEmployee(a.http, 4);
     // Read at once: the write happened before the answer was sent.
     const [key] = await services.redisKeys();
     const l2TtlMs = await services.redis.pttl(key as string);
@@ -156,11 +188,11 @@ describe('TTLs', () => {
   it('keeps the L1 copy for at least a second (on L1’s clock)', async () => {
     let now = 1_000_000;
     const a = await instance('a', { now: () => now });
-    await a.http.get('/employees/4');
+    await fetchEmployee(a.http, 4);
     // L1's own clock moves, not the real one: the verdict does not depend on the machine's speed.
     now += 1_000;
     a.redis.reset();
-    const later = await a.http.get('/employees/4');
+    const later = await fetchEmployee(a.http, 4);
     expect(
       level(later),
       `1 s after caching employee 4, instance A no longer had it in L1 (it answered from ${level(later)}): an L1 copy must live at least a second. L1_TTL_MS is in milliseconds (10 s is 10000, not 10)`,
@@ -171,13 +203,13 @@ describe('TTLs', () => {
   it('lets the L1 copy expire before the L2 copy', async () => {
     let now = 1_000_000;
     const a = await instance('a', { now: () => now });
-    await a.http.get('/employees/4');
+    await fetchEmployee(a.http, 4);
     const [key] = await services.redisKeys();
     const l2TtlMs = await services.redis.pttl(key as string);
     expect(l2TtlMs, 'the employee was not stored in Redis with a TTL').toBeGreaterThan(1000);
     // Move L1's clock to one second before the Redis copy expires.
     now += l2TtlMs - 1000;
-    const late = await a.http.get('/employees/4');
+    const late = await fetchEmployee(a.http, 4);
     expect(
       level(late),
       `L1 still served employee 4 ${Math.round((l2TtlMs - 1000) / 1000)} s after caching it, 1 s before its Redis copy expires: the L1 TTL must be shorter than the L2 TTL`,
@@ -188,9 +220,9 @@ describe('TTLs', () => {
 describe('writes', () => {
   it('shows a PATCH in the next read on the same instance', async () => {
     const a = await instance('a');
-    await a.http.get('/employees/5');
-    expect((await patch(a.http, 5, { name: 'Ada Lovelace' })).status).toBe(200);
-    const read = await a.http.get('/employees/5');
+    await fetchEmployee(a.http, 5);
+    await patchOk(a.http, 5, { name: 'Ada Lovelace' });
+    const read = await fetchEmployee(a.http, 5);
     expect(
       nameOf(read),
       `after the PATCH, instance A still answers the old name (${level(read)}): the PATCH must invalidate the cached employee`,
@@ -200,12 +232,12 @@ describe('writes', () => {
   it('shows a PATCH on instance A in the next reads on instance B (its L1 copy is dropped)', async () => {
     const a = await instance('a');
     const b = await instance('b');
-    await a.http.get('/employees/6');
-    await b.http.get('/employees/6');
-    await b.http.get('/employees/6');
-    expect((await patch(a.http, 6, { name: 'Grace Hopper' })).status).toBe(200);
+    await fetchEmployee(a.http, 6);
+    await fetchEmployee(b.http, 6);
+    await fetchEmployee(b.http, 6);
+    await patchOk(a.http, 6, { name: 'Grace Hopper' });
     const read = await eventually(
-      () => b.http.get('/employees/6'),
+      () => fetchEmployee(b.http, 6),
       (r) => nameOf(r) === 'Grace Hopper',
     );
     expect(
@@ -220,25 +252,25 @@ describe('writes', () => {
   it('deletes the Redis copy before telling the other instances', async () => {
     const a = await instance('a');
     const b = await instance('b');
-    await a.http.get('/employees/9');
-    await b.http.get('/employees/9');
+    await fetchEmployee(a.http, 9);
+    await fetchEmployee(b.http, 9);
     a.redis.reset();
-    expect((await patch(a.http, 9, { name: 'Mary Jackson' })).status).toBe(200);
+    await patchOk(a.http, 9, { name: 'Mary Jackson' });
     const sent = a.redis.sent.map((name) => name.toLowerCase());
-    const said = sent.join(', ') || 'nothing';
+    const commands = sent.join(', ') || 'nothing';
     const deleted = sent.findIndex((name) => name === 'del' || name === 'unlink');
     const published = sent.indexOf('publish');
     expect(
       deleted,
-      `during the PATCH, instance A sent ${said} to Redis: the PATCH must delete the employee's Redis copy (cache.delete)`,
+      `during the PATCH, instance A sent ${commands} to Redis: the PATCH must delete the employee's Redis copy (cache.delete)`,
     ).toBeGreaterThanOrEqual(0);
     expect(
       published,
-      `until the PATCH answered, instance A sent ${said} to Redis and no PUBLISH: after deleting, publish the key so the other instances drop their L1 copies, and answer only once that is done (await cache.delete(…))`,
+      `until the PATCH answered, instance A sent ${commands} to Redis and no PUBLISH: after deleting, publish the key so the other instances drop their L1 copies, and answer only once that is done (await cache.delete(…))`,
     ).toBeGreaterThanOrEqual(0);
     expect(
       deleted < published,
-      `during the PATCH, instance A sent ${said}: it told the other instances before deleting the Redis copy. An instance that drops its L1 copy and reads at once still finds the old value in Redis and puts it back in its L1, where no message reaches it again. Delete L2 (and this L1) first, then publish`,
+      `during the PATCH, instance A sent ${commands}: it told the other instances before deleting the Redis copy. An instance that drops its L1 copy and reads at once still finds the old value in Redis and puts it back in its L1, where no message reaches it again. Delete L2 (and this L1) first, then publish`,
     ).toBe(true);
   });
 
@@ -248,7 +280,7 @@ describe('writes', () => {
     const proxy = await startChaosProxy({ upstream: redisUrl() });
     cleanups.push(() => proxy.close());
     const a = await instance('a', {}, { url: proxy.url, commandTimeoutMs: 30_000 });
-    await a.http.get('/employees/8');
+    await fetchEmployee(a.http, 8);
     const [key] = await services.redisKeys();
 
     proxy.blackhole(); // Redis "freezes" for A: what A sends is held until restore()
@@ -276,11 +308,12 @@ describe('writes', () => {
     } finally {
       proxy.restore();
     }
-    expect((await patched).status).toBe(200);
+    const done = await patched;
+    expect(done.status, `the PATCH answered ${done.status}${said(done)}`).toBe(200);
     expect(await services.redis.exists(key as string), 'after the PATCH answered, the Redis copy was still there').toBe(
       0,
     );
-    const read = await a.http.get('/employees/8');
+    const read = await fetchEmployee(a.http, 8);
     expect(nameOf(read), `right after its PATCH answered, A still answers the old name (${level(read)})`).toBe(
       'Dorothy Vaughan',
     );
@@ -289,8 +322,8 @@ describe('writes', () => {
   it('invalidates after the UPDATE has committed, so a read during the write cannot cache the old row again', async () => {
     const a = await instance('a');
     const b = await instance('b');
-    await a.http.get('/employees/7');
-    await b.http.get('/employees/7');
+    await fetchEmployee(a.http, 7);
+    await fetchEmployee(b.http, 7);
 
     // Hold a lock on the row: the PATCH's UPDATE has to wait until this transaction ends.
     const locker = await services.db.connect();
@@ -313,19 +346,20 @@ describe('writes', () => {
       );
       expect(waiting, 'the PATCH never got to its UPDATE').toBe(1);
       // While the UPDATE waits, other requests read employee 7 (the old row is still the committed one).
-      await a.http.get('/employees/7');
-      await b.http.get('/employees/7');
+      await fetchEmployee(a.http, 7);
+      await fetchEmployee(b.http, 7);
       await locker.query('COMMIT');
     } finally {
       locker.release();
     }
-    expect((await patched)?.status).toBe(200);
+    const done = await patched;
+    expect(done?.status, `the PATCH answered ${done?.status}${done ? said(done) : ''}`).toBe(200);
     for (const [who, inst] of [
       ['A', a],
       ['B', b],
     ] as const) {
       const read = await eventually(
-        () => inst.http.get('/employees/7'),
+        () => fetchEmployee(inst.http, 7),
         (r) => nameOf(r) === 'Katherine Johnson',
       );
       expect(
@@ -333,5 +367,21 @@ describe('writes', () => {
         `${who} still answers the old name after the PATCH (${level(read)}): either the PATCH does not invalidate at all (see the tests above), or it invalidates before the UPDATE has committed and a read that ran while the UPDATE waited cached the old row again. Invalidate after the commit`,
       ).toBe('Katherine Johnson');
     }
+  });
+});
+
+describe('what a PATCH reads', () => {
+  it('answers a body not sent as application/json with 415 naming it, before any query', async () => {
+    const a = await instance('a');
+    // Without a Content-Type (curl -d without -H), and as text/plain: the label is the mistake, not the body.
+    await expectJsonOnly(a.http, 'PATCH', '/employees/10', '{"name":"Ada"}', undefined);
+    await expectJsonOnly(a.http, 'PATCH', '/employees/10', '{"name":"Ada"}');
+    expect(services.queries.count, 'a PATCH with a body in the wrong media type reached PostgreSQL').toBe(0);
+  });
+
+  it('answers malformed JSON with a 400 that says where it breaks, before any query', async () => {
+    const a = await instance('a');
+    await expectMalformedJson(a.http, 'PATCH', '/employees/10');
+    expect(services.queries.count, 'a PATCH with malformed JSON reached PostgreSQL').toBe(0);
   });
 });
