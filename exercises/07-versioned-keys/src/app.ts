@@ -1,4 +1,5 @@
 import type { Pool } from '@cachelab/db';
+import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { record, sendJson, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, parse } from '@cachelab/lesson-01-uncached/validation';
@@ -105,7 +106,7 @@ export function createApp(deps: AppDeps): Express {
     await sendCached(res, key, load);
   });
 
-  app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+  app.patch('/employees/:id', jsonBody(), async (req, res) => {
     const id = parse(employeeId, req.params.id, 'id');
     const changes = parse(employeeChanges, req.body, 'body');
     const { after } = await time(res, 'db', () =>

@@ -1,15 +1,29 @@
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { type HttpHarness, redisUrl, serve, startChaosProxy, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  captureServerLog,
+  expectJsonOnly,
+  expectMalformedJson,
+  type HttpHarness,
+  redisUrl,
+  serve,
+  startChaosProxy,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
+/** What the instances logged: a 500's message says it (the answer itself only says "see the server log"). */
+const serverLog = captureServerLog();
+const { said } = serverLog;
 
 beforeEach(async () => {
   await services.clearRedis();
   services.queries.reset();
+  serverLog.clear();
 });
 afterEach(async () => {
   for (const clean of cleanups.splice(0).reverse()) await clean();
@@ -38,7 +52,7 @@ async function instance(
     subscriber,
     keyPrefix: services.prefix,
     instanceId: name,
-    log: () => {},
+    log: serverLog.log,
     ...extra,
   });
   cleanups.push(() => app.locals.close?.());
@@ -100,6 +114,12 @@ const patch = (http: HttpHarness, id: number, body: unknown) =>
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
+/** GET `path`, insisting on a 200: what follows reads the page. */
+async function getPage(http: HttpHarness, path: string): Promise<TestResponse> {
+  const res = await http.get(path);
+  expect(res.status, `GET ${path} answered ${res.status}${said(res)}: it should answer 200`).toBe(200);
+  return res;
+}
 const level = (res: TestResponse) => (res.cache === 'HIT' ? `${res.headers.get('x-cache-level')}` : `${res.cache}`);
 const LIST_QUERY = /FROM employees WHERE department/;
 /** Where the tests read a department's version (see deptVersionKey in src/dept-version.ts). */
@@ -120,15 +140,11 @@ async function employeesOf(dept: string, n: number): Promise<{ id: number; name:
 /** Read every page twice, so that each is cached; the second read must be a hit. */
 async function warm(who: Instance, pages: [string, number, number][]) {
   for (const [dept, page, size] of pages) {
-    const first = await who.http.get(pagePath(dept, page, size));
-    expect(
-      first.status,
-      `GET ${pagePath(dept, page, size)} answered ${first.status}: ${first.text.slice(0, 160)}`,
-    ).toBe(200);
+    const first = await getPage(who.http, pagePath(dept, page, size));
     expectPage(first, page, size);
   }
   for (const [dept, page, size] of pages) {
-    const again = await who.http.get(pagePath(dept, page, size));
+    const again = await getPage(who.http, pagePath(dept, page, size));
     expect(
       again.cache,
       `the second read of ${pagePath(dept, page, size)} with no write in between was a ${again.cache}: pages must be cached while their department does not change`,
@@ -150,7 +166,7 @@ function expectPage(res: TestResponse, page: number, size: number) {
 async function notMissed(who: Instance, pages: [string, number, number][]) {
   const stale: string[] = [];
   for (const [dept, page, size] of pages) {
-    const res = await who.http.get(pagePath(dept, page, size));
+    const res = await getPage(who.http, pagePath(dept, page, size));
     if (res.cache !== 'MISS') stale.push(`${dept} page ${page} (size ${size}): ${res.cache} from ${level(res)}`);
   }
   return stale;
@@ -174,9 +190,9 @@ describe('one write, every page of the department', () => {
       ['Legal', 1, 100],
     ];
     await warm(a, [...sales, ...legal]);
-    const [employee] = (await a.http.get(pagePath('Sales', 3, 25))).json<Page>().employees;
+    const [employee] = (await getPage(a.http, pagePath('Sales', 3, 25))).json<Page>().employees;
     const res = await patch(a.http, employee?.id ?? 0, { name: 'Sam Versioned' });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
     expect(
       ['db', 'l2'].filter((metric) => !(metric in res.timing)),
       `the PATCH's Server-Timing is ${JSON.stringify(res.headers.get('server-timing'))}: it should time the write as \`db\` and the version bumps as \`l2\` (keep the names the starter gives them)`,
@@ -218,7 +234,7 @@ describe('one write, every page of the department', () => {
     await warm(a, [...marketing, ...operations, ...finance]);
     const [employee] = await employeesOf('Marketing', 1);
     const res = await patch(a.http, employee?.id ?? 0, { department: 'Operations' });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
 
     const staleNew = await notMissed(a, operations);
     expect(
@@ -231,7 +247,7 @@ describe('one write, every page of the department', () => {
       `after moving employee ${employee?.id} OUT of Marketing, pages of Marketing still came from the cache: ${staleOld.join('; ')}. A move changes both departments: bump the one in the row before the write too`,
     ).toEqual([]);
     services.queries.reset();
-    await a.http.get(pagePath('Finance', 1, 25));
+    await getPage(a.http, pagePath('Finance', 1, 25));
     expect(
       services.queries.matching(LIST_QUERY),
       "a move between Marketing and Operations made Finance's page reach PostgreSQL again",
@@ -247,13 +263,13 @@ describe('one write, every page of the department', () => {
     ];
     await warm(a, pages);
     await warm(b, pages); // B: an L2 hit, then its own L1
-    const [employee] = (await b.http.get(pagePath('Support', 1, 25))).json<Page>().employees;
+    const [employee] = (await getPage(b.http, pagePath('Support', 1, 25))).json<Page>().employees;
     const res = await patch(a.http, employee?.id ?? 0, { name: 'Aaron Versioned' });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
 
     const nameOn = (res: TestResponse) => res.json<Page>().employees.find((e) => e.id === employee?.id)?.name;
-    const read = await b.http.get(pagePath('Support', 1, 25));
-    const onA = nameOn(await a.http.get(pagePath('Support', 1, 25)));
+    const read = await getPage(b.http, pagePath('Support', 1, 25));
+    const onA = nameOn(await getPage(a.http, pagePath('Support', 1, 25)));
     expect(
       nameOn(read),
       onA === 'Aaron Versioned'
@@ -266,7 +282,7 @@ describe('one write, every page of the department', () => {
     await warm(a, [['Support', 3, 25]]);
     // Another instance of the app, in another process, has just committed a write to Support.
     await services.redis.incr(versionKey('Support'));
-    const read = await a.http.get(pagePath('Support', 3, 25));
+    const read = await getPage(a.http, pagePath('Support', 3, 25));
     expect(
       read.cache,
       `after Support's version moved on in Redis (under ${versionKey('Support').slice(services.prefix.length)}), the next read of Support page 3 was a ${read.cache} from ${level(read)}: each request must read the version from Redis, where every instance bumps it, not from a copy in this process`,
@@ -284,18 +300,15 @@ describe('when Redis cannot answer', () => {
     const path = pagePath('Support', 4, 25);
     await warm(a, [['Support', 4, 25]]); // cached under Support's version 0: in Redis and in A's L1
     // A new email, not a new name: the pages are sorted by name, so the employee stays on page 4.
-    const [employee] = (await a.http.get(path)).json<Page>().employees;
+    const [employee] = (await getPage(a.http, path)).json<Page>().employees;
     const email = `unreachable.${employee?.id}@test.example`;
     const res = await patch(a.http, employee?.id ?? 0, { email });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
 
     proxy.blackhole();
     const read = await a.http.get(path);
     proxy.restore();
-    expect(
-      read.status,
-      `with Redis not answering, GET ${path} answered ${read.status}: ${read.text.slice(0, 200)}`,
-    ).toBe(200);
+    expect(read.status, `with Redis not answering, GET ${path} answered ${read.status}${said(read)}`).toBe(200);
     const shown = read.json<Page>().employees.find((e) => e.id === employee?.id)?.email;
     expect(
       shown,
@@ -319,7 +332,7 @@ describe('old pages and the version key', () => {
     expect(oldPages.length, 'the cached pages of Finance are not in Redis').toBeGreaterThanOrEqual(pages.length);
     const [employee] = await employeesOf('Finance', 1);
     const res = await patch(a.http, employee?.id ?? 0, { name: 'Fay Versioned' });
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
 
     const keysAfter = await services.redisKeys();
     const deleted = oldPages.filter((k) => !keysAfter.includes(k));
@@ -366,7 +379,8 @@ describe('bumps: after the commit, and every one counts', () => {
     );
     const people = await employeesOf('Engineering', 9);
     // One write first, so that Engineering has a version in Redis whatever its starting value.
-    expect((await patch(a.http, people[8]?.id ?? 0, { name: 'Eve First' })).status).toBe(200);
+    const first = await patch(a.http, people[8]?.id ?? 0, { name: 'Eve First' });
+    expect(first.status, `PATCH answered ${first.status}${said(first)}`).toBe(200);
     const before = await versionOf('Engineering');
 
     held.hold(8);
@@ -394,7 +408,7 @@ describe('bumps: after the commit, and every one counts', () => {
     }
     proxy.restore();
     for (const res of await Promise.all(writes))
-      expect(res.status, `PATCH answered ${res.status}: ${res.text}`).toBe(200);
+      expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
 
     const after = await versionOf('Engineering');
     expect(
@@ -413,7 +427,7 @@ describe('bumps: after the commit, and every one counts', () => {
     const b = await instance('b');
     const path = pagePath('People', 1, 25);
     await warm(a, [['People', 1, 25]]);
-    const [employee] = (await a.http.get(path)).json<Page>().employees;
+    const [employee] = (await getPage(a.http, path)).json<Page>().employees;
 
     held.hold(1);
     const pending = patch(a.http, employee?.id ?? 0, { name: 'Aaron Gated' });
@@ -422,13 +436,13 @@ describe('bumps: after the commit, and every one counts', () => {
       'the PATCH never reached beforeCommit(): keep the `await beforeCommit?.()` in inTransaction, before COMMIT',
     ).toBe(true);
     // The write is done but not committed: a read now gets the old page, which is right at this moment.
-    const during = await b.http.get(path);
+    const during = await getPage(b.http, path);
     held.open();
     const res = await pending;
-    expect(res.status, `PATCH answered ${res.status}: ${res.text.slice(0, 200)}`).toBe(200);
+    expect(res.status, `PATCH answered ${res.status}${said(res)}`).toBe(200);
 
     for (const who of [a, b]) {
-      const read = await who.http.get(path);
+      const read = await getPage(who.http, path);
       const shown = read.json<Page>().employees.find((e) => e.id === employee?.id);
       expect(
         shown?.name,
@@ -453,16 +467,35 @@ describe('bumps: after the commit, and every one counts', () => {
     ];
     for (const [what, id, body, status] of failing) {
       const res = await patch(a.http, id, body);
-      expect(res.status, `a PATCH with ${what} answered ${res.status}, not ${status}: ${res.text.slice(0, 200)}`).toBe(
-        status,
-      );
+      expect(res.status, `a PATCH with ${what} answered ${res.status}, not ${status}${said(res)}`).toBe(status);
     }
     expect(
       await versionOf('Legal'),
       "PATCHes that all failed moved Legal's version: a write that was rejected or rolled back changed nothing, so it must not throw away the department's cached pages. Bump only after a successful commit",
     ).toBe(before);
     expect(await versionOf('Sales'), "a move that failed (409) moved Sales' version").toBe(0);
-    const read = await a.http.get(pagePath('Legal', 1, 25));
+    const read = await getPage(a.http, pagePath('Legal', 1, 25));
     expect(read.cache, 'after writes that all failed, Legal page 1 is no longer cached').toBe('HIT');
+  });
+});
+
+describe('what a PATCH reads', () => {
+  it('answers a body not sent as application/json with 415 naming it, and moves no version', async () => {
+    const a = await instance('a');
+    const [employee] = await employeesOf('Marketing', 1);
+    const path = `/employees/${employee?.id ?? 0}`;
+    const before = await versionOf('Marketing');
+    // Without a Content-Type (curl -d without -H) and as text/plain: the label is the mistake, not the body.
+    await expectJsonOnly(a.http, 'PATCH', path, '{"name":"Ada Unlabelled"}', undefined);
+    await expectJsonOnly(a.http, 'PATCH', path, '{"name":"Ada Unlabelled"}');
+    expect(await versionOf('Marketing'), "a PATCH the server refused (415) moved Marketing's version").toBe(before);
+  });
+
+  it('answers malformed JSON with a 400 that says where it breaks, and moves no version', async () => {
+    const a = await instance('a');
+    const [employee] = await employeesOf('Marketing', 1);
+    const before = await versionOf('Marketing');
+    await expectMalformedJson(a.http, 'PATCH', `/employees/${employee?.id ?? 0}`);
+    expect(await versionOf('Marketing'), "a PATCH with malformed JSON moved Marketing's version").toBe(before);
   });
 });
