@@ -12,9 +12,12 @@ import { Redis } from 'ioredis';
  * - `enableOfflineQueue: false`: while disconnected, a command is rejected immediately
  *   ("Stream isn't writeable…") instead of waiting in a queue until Redis returns.
  * - `maxRetriesPerRequest: 1`: a command caught by a dropped connection is retried once, not 20 times.
- * - `commandTimeout`: a command Redis does not answer in time is rejected ("Command timed
- *   out"). This is what protects you from a *slow* Redis, which is worse than a dead one:
- *   a dead one refuses connections at once, a slow one makes every request wait.
+ * - `commandTimeout`: a command whose reply has not been read completely in time is rejected
+ *   ("Command timed out"). This is what protects you from a *slow* Redis, which is worse than a
+ *   dead one: a dead one refuses connections at once, a slow one makes every request wait. It
+ *   is a timer of this process, running from the moment the command is written: a process too
+ *   busy to look (a blocked event loop, no CPU) fails commands Redis has answered, and learns
+ *   of a timeout late (README, "What the timeout bounds").
  * - `retryStrategy`: reconnect forever, with a backoff that grows and is capped, so the app
  *   heals itself without a restart when Redis is back (within `MAX_RECONNECT_DELAY_MS`).
  * - `enableAutoPipelining`: the commands issued during one turn of the event loop (the GETs
@@ -47,10 +50,11 @@ export interface RedisClientOptions {
   url?: string;
   /**
    * How long one command may take, in ms, before it is rejected and the caller falls back to
-   * PostgreSQL. Default 250. It bounds what a slow Redis can add to every request (about
-   * twice this, with auto-pipelining: a command may wait for the batch before it); too low
-   * and large values (a 100,000-row body is ~17.8 MB; a GET of it measured 52 ms here, see
-   * the README) time out on a busy network. Must be > 0.
+   * PostgreSQL. Default 250. It covers the whole reply, not just its start, and bounds what a
+   * frozen Redis can add to every request: about twice this with auto-pipelining (a command
+   * may wait for the batch before it, uncounted), plus however late this process's event loop
+   * is. Too low and large values (a 100,000-row body is ~17.8 MB; a GET of it measured 52 ms
+   * here, see the README) time out on a busy network or a busy machine. Must be > 0.
    */
   commandTimeoutMs?: number;
   /** Where outages are reported, one line when Redis goes away and one when it is back. Default console.warn. */
