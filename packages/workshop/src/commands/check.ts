@@ -140,8 +140,6 @@ export function lintStructure(
 export const LESSONS_NOT_YET_IN_STEPS: readonly string[] = [
   '03-redis-cache-aside',
   '04-hierarchical',
-  '07-http-caching',
-  '09-load-testing',
 ];
 
 /** A step holds at most this many words, outside code blocks and comments (markdown.ts countWords). */
