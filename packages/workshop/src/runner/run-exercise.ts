@@ -190,7 +190,8 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
     const output = toLearnerPaths(run.output, paths);
     const report = channel.report;
     const durationMs = Math.round(performance.now() - started);
-    if (timedOut || aborted || run.hung.length > 0) {
+    // (Stopped for two hung tests that were the last ones, the run may have reported anyway.)
+    if (timedOut || aborted || (run.hung.length > 0 && !report)) {
       return { ...base, ...stoppedRun(run, tripwires, paths, timeoutMs, options), durationMs, output };
     }
     const parsed = report ? readReport(report, tripwires, paths, exercise) : undefined;
@@ -368,7 +369,8 @@ function stoppedRun(
   const timedOutTests = progress.filter((t) => t.end?.errors.some(isTestTimeout)).length;
   const cutShort = stoppedEarly ? progress.filter((t) => !t.end).length : 0;
   const notRun = pending.length + cutShort - (presumed ? 1 : 0);
-  const base = { status: 'timeout' as const, tests, passed, failed: tests.length - passed, notRun };
+  // Every test that did not pass counts as failed, those that never ran too: "3 of 11 passed".
+  const base = { status: 'timeout' as const, tests, passed, failed: tests.length - passed + notRun, notRun };
   if (run.aborted) return { ...base, message: 'The run was stopped before it finished.' };
   const testTimeout = hungTimeoutMs ? `the ${seconds(hungTimeoutMs)} test timeout` : 'the test timeout';
   const counts = [
