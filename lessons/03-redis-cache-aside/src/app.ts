@@ -6,6 +6,7 @@ import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import express, { type Express } from 'express';
 import type { Redis } from 'ioredis';
 import { sendCached } from './cache-aside.ts';
+import { redisErrorLog } from './redis-error-log.ts';
 import { createRedisStore } from './redis-store.ts';
 
 /** Default time to live of every entry: how stale an answer may be, at worst, in seconds. */
@@ -51,7 +52,7 @@ export function createApp(deps: AppDeps): Express {
   const { db, redis, keyPrefix } = deps;
   const ttlSeconds = deps.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   const log = deps.log ?? ((err: unknown) => console.error(err));
-  const store = createRedisStore({ redis, ttlSeconds, onError: redisErrorLog(redis, log) });
+  const store = createRedisStore({ redis, ttlSeconds, onError: redisErrorLog(redis, (line) => log(line)) });
 
   const app = express();
   app.disable('x-powered-by');
@@ -113,27 +114,4 @@ export function createApp(deps: AppDeps): Express {
   app.use(notFoundHandler);
   app.use(errorHandler({ log }));
   return app;
-}
-
-/**
- * How Redis command failures are logged: while the client is disconnected it reports the
- * outage itself (once), so those are skipped; other failures (timeouts of a slow Redis)
- * are logged at most once every 10 s with a count, so a slow Redis cannot flood the log.
- */
-function redisErrorLog(redis: Redis, log: (err: unknown) => void): (error: Error, operation: string) => void {
-  let lastMs = Number.NEGATIVE_INFINITY;
-  let suppressed = 0;
-  return (error, operation) => {
-    if (redis.status !== 'ready') return;
-    const now = Date.now();
-    if (now - lastMs < 10_000) {
-      suppressed += 1;
-      return;
-    }
-    const more = suppressed > 0 ? ` (and ${suppressed} more failures since the last message)` : '';
-    // One line, not a stack trace: this is an expected condition, and the message says it all.
-    log(`⚠ Redis ${operation} failed: ${error.message}${more}. Answered from PostgreSQL (X-Cache: BYPASS).`);
-    lastMs = now;
-    suppressed = 0;
-  };
 }

@@ -6,6 +6,7 @@ import { sendJsonBytes } from '@cachelab/lesson-01-uncached/send-bytes';
 import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
+import { redisErrorLog } from '@cachelab/lesson-03-redis-cache-aside/redis-error-log';
 import express, { type Express, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { employeePatch, updateEmployee } from './employee-update.ts';
@@ -44,7 +45,10 @@ export interface AppDeps {
   l2TtlSeconds?: number;
   /** The stale-set guard (two-level-cache.ts). Default true; false only to watch the race. */
   generationGuard?: boolean;
-  /** Where unexpected errors are logged. Default console.error. */
+  /**
+   * Where unexpected errors (500s) and Redis command failures are logged: one line per kind of
+   * failure at most every 10 s, like lesson 03 (redis-error-log.ts). Default console.error.
+   */
   log?: (err: unknown) => void;
 }
 
@@ -73,6 +77,7 @@ export interface AppLocals {
  */
 export function createApp(deps: AppDeps): Express {
   const { db, keyPrefix } = deps;
+  const log = deps.log ?? ((err: unknown) => console.error(err));
   const cache = createTwoLevelCache({
     redis: deps.redis,
     subscriber: deps.subscriber,
@@ -86,6 +91,8 @@ export function createApp(deps: AppDeps): Express {
     },
     l2: { ttlSeconds: deps.l2TtlSeconds ?? DEFAULT_L2_TTL_SECONDS },
     ...(deps.generationGuard !== undefined ? { generationGuard: deps.generationGuard } : {}),
+    // A GET that times out is a BYPASS; say so, or an L2 hit quietly becomes a query.
+    onError: redisErrorLog(deps.redis, (line) => log(line)),
   });
   const employeeKey = (id: number) => cacheKey({ prefix: keyPrefix, name: 'employee', params: { id } });
 
@@ -195,6 +202,6 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.log ? { log: deps.log } : {}));
+  app.use(errorHandler({ log }));
   return app;
 }

@@ -3,9 +3,11 @@ import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import {
   expectConsistent,
+  expectMalformedJson,
   type HttpHarness,
   hammerEmployeeNames,
   holdTheStoreOf,
+  redisUrl,
   serve,
   startChaosProxy,
   type TestResponse,
@@ -356,19 +358,60 @@ describe('PATCH validation', () => {
     ['a status that is neither in nor out', { status: 'away' }, 'status'],
     ['an empty name', { name: '   ' }, 'name'],
     ['a name with a NUL character (PostgreSQL text cannot hold it)', { name: 'a\u0000b' }, 'name'],
-    ['malformed JSON', '{"name": ', undefined],
-  ])('rejects %s with a 400 problem+json, before any query', async (_what, body, parameter) => {
+    ['malformed JSON', '{"name": ', 'is not valid JSON: it ends at position 9'],
+  ])('rejects %s with a 400 problem+json, before any query', async (_what, body, detail) => {
     const a = await instance('a');
     const res = await patch(a.http, '/employees/3', body);
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    if (parameter) expect(res.json<{ detail: string }>().detail).toContain(parameter);
+    expect(res.json<{ detail: string }>().detail).toContain(detail);
+    expect(services.queries.count).toBe(0);
+  });
+
+  it("says where malformed JSON breaks in the workshop's words, not the parser's", async () => {
+    const a = await instance('a');
+    await expectMalformedJson(a.http, 'PATCH', '/employees/3');
     expect(services.queries.count).toBe(0);
   });
 
   it('answers 404 for an employee that does not exist', async () => {
     const a = await instance('a');
     expect((await patch(a.http, '/employees/999999999', { status: 'in' })).status).toBe(404);
+  });
+});
+
+describe('when Redis is slow', () => {
+  it('logs one line when a GET times out and the answer is a BYPASS, not silence; at most one per 10 s', async () => {
+    // Redis through a proxy the test freezes: connected, silent, like a Redis that cannot keep
+    // up. The client's own 250 ms timeout, as in main.ts.
+    const proxy = await startChaosProxy({ upstream: redisUrl() });
+    cleanups.push(() => proxy.close());
+    const redis = createRedisClient({ url: proxy.url, log: () => {} });
+    const subscriber = createRedisClient({ log: () => {}, commandTimeoutMs: 5_000 });
+    cleanups.push(() => {
+      redis.disconnect();
+      subscriber.disconnect();
+    });
+    expect(await whenReady(redis, 15_000)).toBe(true);
+    const logged: string[] = [];
+    const app = createApp({
+      db: services.db,
+      redis,
+      subscriber,
+      keyPrefix: services.prefix,
+      log: (line) => logged.push(String(line)),
+    });
+    cleanups.push(() => (app.locals as AppLocals).close());
+    await (app.locals as AppLocals).ready;
+    const http = await serve(app);
+    cleanups.push(() => http.close());
+
+    proxy.blackhole();
+    const first = await http.get('/employees/21');
+    const second = await http.get('/employees/22');
+    proxy.restore();
+    expect([first.status, first.cache, second.cache]).toEqual([200, 'BYPASS', 'BYPASS']);
+    expect(logged).toEqual(['⚠ Redis get failed: Command timed out. Answered from PostgreSQL (X-Cache: BYPASS).']);
   });
 });
 

@@ -5,6 +5,7 @@ import { investorExists, investorSummary, listPayments } from '@cachelab/lesson-
 import { record, serverTiming, time } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, investorId, parse, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
+import { redisErrorLog } from '@cachelab/lesson-03-redis-cache-aside/redis-error-log';
 import express, { type Express, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { createDeptVersions, type DeptVersions } from './dept-version.ts';
@@ -51,7 +52,10 @@ export interface AppDeps {
   ttls?: Partial<Record<CacheKind, Partial<KindPolicy>>>;
   /** L1's clock, in ms (tests). Default performance.now. */
   now?: () => number;
-  /** Where unexpected errors are logged. Default console.error. */
+  /**
+   * Where unexpected errors (500s) and Redis command failures are logged: one line per kind of
+   * failure at most every 10 s, like lesson 03 (redis-error-log.ts). Default console.error.
+   */
   log?: (err: unknown) => void;
 }
 
@@ -88,6 +92,9 @@ export interface AppLocals {
  */
 export function createApp(deps: AppDeps): Express {
   const { db, redis } = deps;
+  const log = deps.log ?? ((err: unknown) => console.error(err));
+  // A Redis failure is a BYPASS, a version or tag not read or not bumped: say so, never silently.
+  const onError = redisErrorLog(redis, (line) => log(line));
   const keys = directoryKeys(deps.keyPrefix);
   const policy = resolveTtlPolicy(deps.ttls);
   const caches = createKindCaches({
@@ -97,10 +104,11 @@ export function createApp(deps: AppDeps): Express {
     policy,
     ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
     ...(deps.now ? { now: deps.now } : {}),
+    onError,
   });
-  const versions = createDeptVersions({ redis, keys });
+  const versions = createDeptVersions({ redis, keys, onError });
   // A tag set lives as long as the aggregates it indexes (it is refreshed on every fill).
-  const tags = createTagIndex({ redis, ttlSeconds: policy.aggregate.l2TtlSeconds });
+  const tags = createTagIndex({ redis, ttlSeconds: policy.aggregate.l2TtlSeconds, onError });
   const invalidator = createInvalidator({ caches, versions, tags, keys });
   const reportKey = (name: string, params: Record<string, string | number>) =>
     cacheKey({ prefix: deps.keyPrefix, name, params });
@@ -282,6 +290,6 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.log ? { log: deps.log } : {}));
+  app.use(errorHandler({ log }));
   return app;
 }

@@ -5,6 +5,7 @@ import { getEmployee, investorExists, investorSummary, listPayments } from '@cac
 import { ServerTiming } from '@cachelab/lesson-01-uncached/server-timing';
 import { employeeId, investorId, parse, parseEmployeeId, paymentsQuery } from '@cachelab/lesson-01-uncached/validation';
 import { cacheKey } from '@cachelab/lesson-02-in-memory-lru/cache-key';
+import { redisErrorLog } from '@cachelab/lesson-03-redis-cache-aside/redis-error-log';
 import { employeePatch, updateEmployee } from '@cachelab/lesson-04-hierarchical/employee-update';
 import express, { type Express, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
@@ -41,7 +42,10 @@ export interface AppDeps {
   etagOf?: (body: Buffer) => string;
   /** Lesson 04's stale-set guard. Default true; false only to watch the race. */
   generationGuard?: boolean;
-  /** Where unexpected errors are logged. Default console.error. */
+  /**
+   * Where unexpected errors (500s) and Redis command failures are logged: one line per kind of
+   * failure at most every 10 s, like lesson 03 (redis-error-log.ts). Default console.error.
+   */
   log?: (err: unknown) => void;
 }
 
@@ -87,6 +91,7 @@ function unauthorized(res: Response, detail: string): HttpProblem {
  */
 export function createApp(deps: AppDeps): Express {
   const { db, keyPrefix } = deps;
+  const log = deps.log ?? ((err: unknown) => console.error(err));
   const cache = createRepresentationCache({
     redis: deps.redis,
     subscriber: deps.subscriber,
@@ -100,6 +105,8 @@ export function createApp(deps: AppDeps): Express {
     l2: { ttlSeconds: deps.l2TtlSeconds ?? DEFAULT_L2_TTL_SECONDS },
     ...(deps.etagOf ? { etagOf: deps.etagOf } : {}),
     ...(deps.generationGuard !== undefined ? { generationGuard: deps.generationGuard } : {}),
+    // A GET that times out is a BYPASS; say so, or an L2 hit quietly becomes a query.
+    onError: redisErrorLog(deps.redis, (line) => log(line)),
   });
   const key = (name: string, params: Record<string, string | number>) =>
     cacheKey({ prefix: keyPrefix, name, version: KEY_VERSION, params });
@@ -251,6 +258,6 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.log ? { log: deps.log } : {}));
+  app.use(errorHandler({ log }));
   return app;
 }
