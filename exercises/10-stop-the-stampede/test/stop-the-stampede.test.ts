@@ -1,18 +1,24 @@
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { captureServerLog, type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AppDeps, createApp } from '../src/app.ts';
 
 const services = useServices();
 const cleanups: (() => Promise<void> | void)[] = [];
+/** What the app logged: a 500's message says it (the answer itself only says "see the server log"). */
+const serverLog = captureServerLog();
+const { said } = serverLog;
 
-beforeEach(() => services.queries.reset());
+beforeEach(() => {
+  services.queries.reset();
+  serverLog.clear();
+});
 afterEach(async () => {
   for (const clean of cleanups.splice(0).reverse()) await clean();
 });
 
 /** Your app on a free port; `arrivals` counts the requests that reached it. */
 async function start(options: Partial<AppDeps> = {}) {
-  const app = createApp({ db: services.db, log: () => {}, ...options });
+  const app = createApp({ db: services.db, log: serverLog.log, ...options });
   const counter = { arrivals: 0 };
   const http = await serve((req, res) => {
     counter.arrivals++;
@@ -78,8 +84,16 @@ const employeeQueries = () => services.queries.matching(/FROM employees WHERE id
 const statuses = (all: TestResponse[]) => {
   const count = new Map<number, number>();
   for (const r of all) count.set(r.status, (count.get(r.status) ?? 0) + 1);
-  return [...count].map(([status, n]) => `${n}× ${status}`).join(', ');
+  const failed = all.find((r) => r.status >= 500);
+  return `${[...count].map(([status, n]) => `${n}× ${status}`).join(', ')}${failed ? said(failed) : ''}`;
 };
+
+/** GET `path`, insisting on `status` (200 unless said): what follows reads the answer. */
+async function getExpecting(http: HttpHarness, path: string, status = 200): Promise<TestResponse> {
+  const res = await http.get(path);
+  expect(res.status, `GET ${path} answered ${res.status}${said(res)}`).toBe(status);
+  return res;
+}
 
 describe('one load per key', () => {
   it('makes exactly one query for 1,000 concurrent requests of a cold employee, and answers each of them', async () => {
@@ -105,7 +119,7 @@ describe('one load per key', () => {
     expect(
       wrongBody === -1
         ? 'each got its own employee'
-        : `GET ${paths[wrongBody]} answered ${all[wrongBody]?.status} ${all[wrongBody]?.text.slice(0, 80)}`,
+        : `GET ${paths[wrongBody]} answered ${all[wrongBody]?.status}${all[wrongBody] ? said(all[wrongBody]) : ''} ${all[wrongBody]?.text.slice(0, 80)}`,
       'a request got the answer of a load for ANOTHER key: a flight must be shared only by the requests for its own key (one entry per key, not one for everything)',
     ).toBe('each got its own employee');
     expect(
@@ -117,11 +131,13 @@ describe('one load per key', () => {
   it('loads again once the cached answer has expired: a finished load is not reused', async () => {
     let now = 1_000_000;
     const app = await start({ now: () => now, ttlMs: 60_000 });
-    expect((await app.http.get('/employees/8')).cache).toBe('MISS');
-    expect((await app.http.get('/employees/8')).cache, 'the second request should be a cache HIT').toBe('HIT');
+    expect((await getExpecting(app.http, '/employees/8')).cache).toBe('MISS');
+    expect((await getExpecting(app.http, '/employees/8')).cache, 'the second request should be a cache HIT').toBe(
+      'HIT',
+    );
     await services.db.query("UPDATE employees SET name = 'Edsger Dijkstra' WHERE id = 8");
     now += 60_001; // the cached employee has expired
-    const after = await app.http.get('/employees/8');
+    const after = await getExpecting(app.http, '/employees/8');
     expect(
       after.json<{ name: string }>().name,
       'after the cached employee expired, the next request got the result of the old, finished load instead of loading again: remove a flight from your map once its load has settled',
@@ -148,7 +164,7 @@ describe('errors', () => {
     const app = await start();
     const { rows } = await services.db.query<{ id: number }>('SELECT max(id) + 1 AS id FROM employees');
     const id = rows[0]?.id as number;
-    expect((await app.http.get(`/employees/${id}`)).status).toBe(404);
+    await getExpecting(app.http, `/employees/${id}`, 404);
     await services.db.query(
       `INSERT INTO employees (id, name, email, department, status) VALUES ($1, 'Grace Hopper', $2, 'Engineering', 'in')`,
       [id, `grace.${id}@example.com`],
@@ -156,7 +172,7 @@ describe('errors', () => {
     const again = await app.http.get(`/employees/${id}`);
     expect(
       again.status,
-      `the request after a failed load answered ${again.status} without asking PostgreSQL again: a failed flight must be removed (not kept) so that the next request runs the loader again`,
+      `the request after a failed load answered ${again.status}${said(again)} without asking PostgreSQL again: a failed flight must be removed (not kept) so that the next request runs the loader again`,
     ).toBe(200);
     expect(again.json<{ name: string }>().name).toBe('Grace Hopper');
     expect(employeeQueries()).toBe(2);
@@ -170,7 +186,7 @@ describe('errors', () => {
       process.off('unhandledRejection', listener);
     });
     const app = await start();
-    expect((await app.http.get('/employees/999998')).status).toBe(404);
+    await getExpecting(app.http, '/employees/999998', 404);
     // Node reports an unhandled rejection once the microtasks of the turn that rejected it have
     // run: long before the 404 reached this test. One more turn of the event loop, to be sure.
     await new Promise((resolve) => setImmediate(resolve));
@@ -194,9 +210,10 @@ describe('keys are independent', () => {
     ]);
     await release();
     expect(
-      other === 'waited' ? 'still waiting after 10 s' : other.status,
+      other === 'waited' ? 'still waiting after 10 s' : `${other.status}${said(other)}`,
       "GET /investors/DEMO_INV/summary waited for employee 9's load: a flight must only hold back requests for its own key, not every key",
-    ).toBe(200);
-    expect((await blocked).status).toBe(200);
+    ).toBe('200');
+    const nine = await blocked;
+    expect(nine.status, `GET /employees/9 answered ${nine.status}${said(nine)}`).toBe(200);
   }, 60_000);
 });
