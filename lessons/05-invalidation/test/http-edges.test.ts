@@ -1,4 +1,4 @@
-import { expectAllowed, expectJsonOnly, expectProblem, useServices } from '@cachelab/testkit';
+import { expectAllowed, expectJsonOnly, expectMalformedJson, expectProblem, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useInstances } from './instances.ts';
 
@@ -36,6 +36,14 @@ describe('the HTTP edges inherited from lesson 01', () => {
     await expectJsonOnly(http, 'POST', '/employees', JSON.stringify(NEW));
     await expectJsonOnly(http, 'PUT', '/employees/42', JSON.stringify(NEW));
     await expectJsonOnly(http, 'PATCH', '/employees/42', JSON.stringify(NEW));
+    expect(services.queries.count).toBe(0);
+  });
+
+  it("answers malformed JSON with a 400 that says where it breaks, in the workshop's words", async () => {
+    const { http } = await instance('a');
+    await expectMalformedJson(http, 'POST', '/employees');
+    await expectMalformedJson(http, 'PUT', '/employees/42');
+    await expectMalformedJson(http, 'PATCH', '/employees/42');
     expect(services.queries.count).toBe(0);
   });
 

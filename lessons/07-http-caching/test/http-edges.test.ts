@@ -1,5 +1,13 @@
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { expectAllowed, expectJsonOnly, expectProblem, type HttpHarness, serve, useServices } from '@cachelab/testkit';
+import {
+  expectAllowed,
+  expectJsonOnly,
+  expectMalformedJson,
+  expectProblem,
+  type HttpHarness,
+  serve,
+  useServices,
+} from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp } from '../src/app.ts';
 
@@ -83,6 +91,11 @@ describe('the HTTP edges inherited from lesson 01', () => {
     const options = await http.request('/employees/42', { method: 'OPTIONS' });
     expect(options.headers.get('accept-patch')).toBe('application/json');
     await expectJsonOnly(http, 'PATCH', '/employees/42', '{"status":"out"}');
+    expect(services.queries.count).toBe(0);
+  });
+
+  it("answers malformed JSON with a 400 that says where it breaks, in the workshop's words", async () => {
+    await expectMalformedJson(http, 'PATCH', '/employees/42');
     expect(services.queries.count).toBe(0);
   });
 

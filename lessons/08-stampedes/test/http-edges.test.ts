@@ -1,5 +1,13 @@
 import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
-import { expectAllowed, expectJsonOnly, expectProblem, type HttpHarness, serve, useServices } from '@cachelab/testkit';
+import {
+  expectAllowed,
+  expectJsonOnly,
+  expectMalformedJson,
+  expectProblem,
+  type HttpHarness,
+  serve,
+  useServices,
+} from '@cachelab/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp } from '../src/app.ts';
 
@@ -41,6 +49,11 @@ describe('the HTTP edges inherited from lesson 01', () => {
 
   it('answers a PATCH that is not labelled JSON (here: no Content-Type at all) with 415 and Accept-Patch', async () => {
     await expectJsonOnly(http, 'PATCH', '/employees/42', '{"status":"out"}', undefined);
+    expect(services.queries.count).toBe(0);
+  });
+
+  it("answers malformed JSON with a 400 that says where it breaks, in the workshop's words", async () => {
+    await expectMalformedJson(http, 'PATCH', '/employees/42');
     expect(services.queries.count).toBe(0);
   });
 

@@ -1,4 +1,4 @@
-import { expectProblem, type HttpHarness, serve, useServices } from '@cachelab/testkit';
+import { expectMalformedJson, expectProblem, type HttpHarness, serve, useServices } from '@cachelab/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AppLocals, createApp, MOUNTS } from '../src/app.ts';
@@ -81,6 +81,12 @@ describe.each(WRITES)('the PATCH of the app under %s', (mount) => {
     });
     expect(expectProblem(res, 415).detail).toContain('application/json');
     expect(res.headers.get('accept-patch')).toBe('application/json');
+    expect(services.queries.count).toBe(0);
+  });
+
+  it('answers malformed JSON with a 400 that says where it breaks, naming the path under its mount', async () => {
+    const problem = await expectMalformedJson(http, 'PATCH', `${mount}/employees/42`);
+    expect(problem.detail).toMatch(new RegExp(`^The body of PATCH ${mount}/employees/42 is not valid JSON`));
     expect(services.queries.count).toBe(0);
   });
 

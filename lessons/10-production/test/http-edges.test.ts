@@ -1,4 +1,4 @@
-import { expectAllowed, expectJsonOnly, expectProblem, useServices } from '@cachelab/testkit';
+import { expectAllowed, expectJsonOnly, expectMalformedJson, expectProblem, useServices } from '@cachelab/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useInstances } from './instances.ts';
 
@@ -25,6 +25,12 @@ describe('the HTTP edges inherited from lesson 01', () => {
   it('answers a PATCH that is not labelled JSON with 415 and Accept-Patch', async () => {
     const { http } = await instance('a');
     await expectJsonOnly(http, 'PATCH', '/employees/42', '{"status":"out"}');
+    expect(services.queries.count).toBe(0);
+  });
+
+  it("answers malformed JSON with a 400 that says where it breaks, in the workshop's words", async () => {
+    const { http } = await instance('a');
+    await expectMalformedJson(http, 'PATCH', '/employees/42');
     expect(services.queries.count).toBe(0);
   });
 
