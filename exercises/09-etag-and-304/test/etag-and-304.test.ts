@@ -1,4 +1,12 @@
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import {
+  captureServerLog,
+  expectJsonOnly,
+  expectMalformedJson,
+  type HttpHarness,
+  serve,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
 import CachePolicy from 'http-cache-semantics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
@@ -6,6 +14,9 @@ import { strongEtag } from '../src/http-cache.ts';
 
 const services = useServices();
 const open: HttpHarness[] = [];
+/** What the apps logged: a 500's message says it (the answer itself only says "see the server log"). */
+const serverLog = captureServerLog();
+const { said } = serverLog;
 
 /**
  * The ETag the tests hand to the app as `etagOf`: strong, from the bytes, and recognisable
@@ -13,40 +24,51 @@ const open: HttpHarness[] = [];
  */
 const seamEtag = (body: Buffer) => strongEtag(body).replace(/^"/, '"seam-');
 
-/** A fresh app (an empty cache), and how many bodies it hashed through `etagOf`. */
+/**
+ * A fresh app (an empty cache), and how many bodies it hashed through `etagOf`. No request of
+ * these tests may fail: a 5xx stops the test at once, with what the server logged.
+ */
 async function start() {
   const hashed = { count: 0 };
-  const http = await serve(
+  const served = await serve(
     createApp({
       db: services.db,
       etagOf: (body) => {
         hashed.count += 1;
         return seamEtag(body);
       },
-      log: () => {},
+      log: serverLog.log,
     }),
   );
-  open.push(http);
-  return { http, hashed };
+  open.push(served);
+  return { http: serverLog.failOn5xx(served), hashed };
 }
 afterEach(async () => {
   await Promise.all(open.splice(0).map((h) => h.close()));
 });
-beforeEach(() => services.queries.reset());
+beforeEach(() => {
+  services.queries.reset();
+  serverLog.clear();
+});
 
 /** The ETag of a response, failing with a clear message when there is none. */
 function etagOf(res: TestResponse, what: string): string {
+  expect(res.status, `${what} answered ${res.status}${said(res)}: it should answer 200`).toBe(200);
   const etag = res.headers.get('etag');
   expect(etag, `${what} has no ETag header: send the representation's ETag with every 200`).not.toBeNull();
   return etag as string;
 }
 
-const rename = (http: HttpHarness, id: number, name: string) =>
-  http.request(`/employees/${id}`, {
+/** PATCH an employee's name, insisting on a 200. */
+async function rename(http: HttpHarness, id: number, name: string): Promise<TestResponse> {
+  const res = await http.request(`/employees/${id}`, {
     method: 'PATCH',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ name }),
   });
+  expect(res.status, `PATCH /employees/${id} answered ${res.status}${said(res)}: it should answer 200`).toBe(200);
+  return res;
+}
 
 /** The request and response as an HTTP client cache (RFC 9111) reads them. */
 function clientCache(path: string, res: TestResponse, requestHeaders: Record<string, string>, shared: boolean) {
@@ -79,7 +101,7 @@ describe('the ETag', () => {
   it('changes when the data changes', async () => {
     const { http } = await start();
     const before = etagOf(await http.get('/employees/3'), 'GET /employees/3');
-    expect((await rename(http, 3, 'Barbara Liskov')).status).toBe(200);
+    await rename(http, 3, 'Barbara Liskov');
     const after = await http.get('/employees/3');
     expect(after.json<{ name: string }>().name).toBe('Barbara Liskov');
     expect(etagOf(after, 'GET /employees/3 after the PATCH'), 'the employee changed but the ETag did not').not.toBe(
@@ -112,7 +134,10 @@ describe('If-None-Match', () => {
     const full = await http.get('/employees/5');
     const etag = etagOf(full, 'GET /employees/5');
     const res = await http.get('/employees/5', { 'if-none-match': etag });
-    expect(res.status, 'If-None-Match carried the current ETag: the answer should be 304 Not Modified').toBe(304);
+    expect(
+      res.status,
+      `If-None-Match carried the current ETag: the answer should be 304 Not Modified${said(res)}`,
+    ).toBe(304);
     expect(res.text, 'a 304 has no body').toBe('');
     expect(res.headers.get('etag'), 'the 304 must repeat the ETag').toBe(etag);
     expect(res.headers.get('cache-control'), 'the 304 must repeat Cache-Control').toBe(
@@ -135,7 +160,7 @@ describe('If-None-Match', () => {
     const res = await two.http.get('/employees/9', { 'if-none-match': etag });
     expect(
       res.status,
-      `the second instance answered ${res.status} to the ETag the first one sent, for the same bytes: a 304 depends on the ETags being equal, not on whether the entry was a cache hit`,
+      `the second instance answered ${res.status} to the ETag the first one sent, for the same bytes: a 304 depends on the ETags being equal, not on whether the entry was a cache hit${said(res)}`,
     ).toBe(304);
     expect(res.text, 'a 304 has no body').toBe('');
   });
@@ -145,7 +170,10 @@ describe('If-None-Match', () => {
     const old = etagOf(await http.get('/employees/6'), 'GET /employees/6');
     await rename(http, 6, 'Frances Allen');
     const res = await http.get('/employees/6', { 'if-none-match': old });
-    expect(res.status, 'the client holds an old version: it must get a 200 with the new one, not a 304').toBe(200);
+    expect(
+      res.status,
+      `the client holds an old version: it must get a 200 with the new one, not a 304${said(res)}`,
+    ).toBe(200);
     expect(res.json<{ name: string }>().name).toBe('Frances Allen');
     const fresh = etagOf(res, 'the 200 after the PATCH');
     expect(fresh).not.toBe(old);
@@ -156,26 +184,29 @@ describe('If-None-Match', () => {
     const { http } = await start();
     const etag = etagOf(await http.get('/employees/7'), 'GET /employees/7');
     const listed = await http.get('/employees/7', { 'if-none-match': `"an-older-one", ${etag}` });
-    expect(listed.status, `If-None-Match: "an-older-one", ${etag} contains the current ETag`).toBe(304);
+    expect(listed.status, `If-None-Match: "an-older-one", ${etag} contains the current ETag${said(listed)}`).toBe(304);
     const weak = await http.get('/employees/7', { 'if-none-match': `W/${etag}` });
-    expect(weak.status, 'If-None-Match compares weakly: W/"x" matches "x"').toBe(304);
+    expect(weak.status, `If-None-Match compares weakly: W/"x" matches "x"${said(weak)}`).toBe(304);
     const inside = `"W/${etag.slice(1)}`;
     const notWeak = await http.get('/employees/7', { 'if-none-match': inside });
     expect(
       notWeak.status,
-      `If-None-Match: ${inside} is another tag, not a weak ${etag}: W/ marks a weak tag only in front of the quotes (strip a leading W/, not one anywhere in the tag)`,
+      `If-None-Match: ${inside} is another tag, not a weak ${etag}: W/ marks a weak tag only in front of the quotes (strip a leading W/, not one anywhere in the tag)${said(notWeak)}`,
     ).toBe(200);
     const none = await http.get('/employees/7', { 'if-none-match': '"an-older-one", "another-one"' });
-    expect(none.status, 'no tag of the list is the current ETag: the answer is a 200').toBe(200);
+    expect(none.status, `no tag of the list is the current ETag: the answer is a 200${said(none)}`).toBe(200);
   });
 
   it('answers If-None-Match: * with 304 when the employee exists, and 404 when it does not', async () => {
     const { http } = await start();
     await http.get('/employees/8');
     const star = await http.get('/employees/8', { 'if-none-match': '*' });
-    expect(star.status, 'If-None-Match: * means "any version": the client has one, so 304').toBe(304);
+    expect(star.status, `If-None-Match: * means "any version": the client has one, so 304${said(star)}`).toBe(304);
     const missing = await http.get('/employees/999999999', { 'if-none-match': '*' });
-    expect(missing.status, 'a conditional request for something that does not exist is a 404, never a 304').toBe(404);
+    expect(
+      missing.status,
+      `a conditional request for something that does not exist is a 404, never a 304${said(missing)}`,
+    ).toBe(404);
     expect(missing.headers.get('cache-control'), 'errors must not be stored').toBe('no-store');
   });
 });
@@ -196,7 +227,10 @@ describe('GET /me: one user’s data', () => {
     const { http } = await start();
     const full = await http.get('/me', as(13));
     const notModified = await http.get('/me', { ...as(13), 'if-none-match': etagOf(full, 'GET /me') });
-    expect(notModified.status).toBe(304);
+    expect(
+      notModified.status,
+      `a revalidation of /me with its current ETag answered ${notModified.status}${said(notModified)}`,
+    ).toBe(304);
     for (const [what, res] of [
       ['the 200', full],
       ['the 304', notModified],
@@ -219,11 +253,11 @@ describe('GET /me: one user’s data', () => {
       policy.satisfiesWithoutRevalidation(request),
       `with Cache-Control: ${full.headers.get('cache-control')} the browser would show its copy of /me without asking, for as long as max-age allows: the user would not see their own change. Say no-cache (keep it, but revalidate it each time)`,
     ).toBe(false);
-    expect((await rename(http, 15, 'Grace Hopper')).status).toBe(200);
+    await rename(http, 15, 'Grace Hopper');
     const again = await http.get('/me', { ...as(15), 'if-none-match': etagOf(full, 'GET /me') });
     expect(
       again.status,
-      'after a PATCH of employee 15, their /me revalidation must get the new record (200), not 304',
+      `after a PATCH of employee 15, their /me revalidation must get the new record (200), not 304${said(again)}`,
     ).toBe(200);
     expect(again.json<{ name: string }>().name).toBe('Grace Hopper');
   });
@@ -239,5 +273,18 @@ describe('GET /me: one user’s data', () => {
       clientCache('/me', res, as(14), false).policy.storable(),
       'the user’s own browser should be allowed to keep it',
     ).toBe(true);
+  });
+});
+
+describe('what a PATCH reads', () => {
+  it('answers a body not sent as application/json with 415 naming it, and malformed JSON with a 400 that says where', async () => {
+    const { http } = await start();
+    const nameOf16 = async () => (await http.get('/employees/16')).json<{ name: string }>().name;
+    const before = await nameOf16();
+    // Without a Content-Type (curl -d without -H) and as text/plain: the label is the mistake, not the body.
+    await expectJsonOnly(http, 'PATCH', '/employees/16', '{"name":"Ada Unlabelled"}', undefined);
+    await expectJsonOnly(http, 'PATCH', '/employees/16', '{"name":"Ada Unlabelled"}');
+    await expectMalformedJson(http, 'PATCH', '/employees/16');
+    expect(await nameOf16(), 'a PATCH the server refused changed the employee').toBe(before);
   });
 });

@@ -1,4 +1,5 @@
 import type { Pool } from '@cachelab/db';
+import { jsonBody } from '@cachelab/lesson-01-uncached/json-body';
 import { errorHandler, HttpProblem, notFound, notFoundHandler } from '@cachelab/lesson-01-uncached/problem';
 import { getEmployee, investorExists, listPayments } from '@cachelab/lesson-01-uncached/queries';
 import { serverTiming } from '@cachelab/lesson-01-uncached/server-timing';
@@ -90,7 +91,7 @@ export function createApp(deps: AppDeps): Express {
     sendRepresentation(req, res, employee, POLICIES.employee);
   });
 
-  app.patch('/employees/:id', express.json({ limit: '10kb' }), async (req, res) => {
+  app.patch('/employees/:id', jsonBody(), async (req, res) => {
     const id = parse(employeeId, req.params.id, 'id');
     const employee = await updateEmployee(db, id, parse(employeePatch, req.body, 'body'));
     if (!employee) throw notFound(`No employee ${id}.`);
