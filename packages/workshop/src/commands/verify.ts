@@ -6,6 +6,7 @@ import { loadProgress, updateProgress } from '../progress.ts';
 import { listLessons } from '../repo.ts';
 import { describeResult, type ResultViewOptions } from '../result-view.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
+import { readServiceNeeds } from '../services.ts';
 import { requireServices } from './doctor.ts';
 
 /** Print a run's result the way a learner reads it: which behaviour is wrong, and what next. */
@@ -18,7 +19,7 @@ export async function verify(
   options: { verbose?: boolean; all?: boolean } = {},
 ): Promise<number> {
   const exercise = resolveExercise(query);
-  await requireServices();
+  await requireServices(readServiceNeeds(exercise.dir), { who: `exercise ${exercise.id}` });
   const srcDir = learnerSrc(exercise);
   const spinner = progress(`Testing ${exercise.id} ${exercise.slug} (${exercise.title})…`);
   const result = await runExercise({ exercise, srcDir, label: `verify-${exercise.id}`, moduleCache: true });
