@@ -1,6 +1,6 @@
 import { createRedisClient } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
 import { createTokens } from '@cachelab/lesson-10-production/auth';
-import { type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
+import { captureServerLog, type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { keyFor, type RequestFacts } from '../src/cache-rules.ts';
@@ -14,18 +14,26 @@ import { keyFor, type RequestFacts } from '../src/cache-rules.ts';
 const services = useServices();
 const SECRET = 'exercise-13-test-secret-0123456789';
 const tokens = createTokens(SECRET);
+/**
+ * What the app logged. No request of these tests may fail: through `serverLog.failOn5xx`, a 5xx
+ * stops the test at once with what the server logged (the answer only says "see the server log").
+ */
+const serverLog = captureServerLog();
 let http: HttpHarness;
 
 beforeEach(async () => {
   await services.clearRedis();
-  http = await serve(
-    createApp({
-      db: services.db,
-      redis: services.redis,
-      keyPrefix: services.prefix,
-      authSecret: SECRET,
-      log: () => {},
-    }),
+  serverLog.clear();
+  http = serverLog.failOn5xx(
+    await serve(
+      createApp({
+        db: services.db,
+        redis: services.redis,
+        keyPrefix: services.prefix,
+        authSecret: SECRET,
+        log: serverLog.log,
+      }),
+    ),
   );
 });
 afterEach(() => http.close());
@@ -163,8 +171,10 @@ describe('what HTTP caches and a Redis outage see', () => {
 
   it('answers from PostgreSQL with X-Cache: BYPASS when Redis is unreachable, never a 500', async () => {
     const down = createRedisClient({ url: 'redis://127.0.0.1:1', log: () => {} });
-    const app = await serve(
-      createApp({ db: services.db, redis: down, keyPrefix: services.prefix, authSecret: SECRET, log: () => {} }),
+    const app = serverLog.failOn5xx(
+      await serve(
+        createApp({ db: services.db, redis: down, keyPrefix: services.prefix, authSecret: SECRET, log: serverLog.log }),
+      ),
     );
     try {
       const anonymous = await app.get('/employees/7');
