@@ -12,7 +12,15 @@ import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, whenReady } from './redi
  * right after a GET was sent. test/command-timeout.test.ts asserts each of them.
  *
  * Writes under `cachelab:03:measure-timeout:` and deletes it afterwards.
+ *
+ * With `--json`, the text goes to stderr and stdout gets the figures below (each the ms after
+ * which the GET answered or failed) as one JSON object, what `npm run figures` compares with
+ * the lesson's text.
  */
+export const FIGURES = ['stalledReplyMs', 'batchGetMs', 'queuedGetMs', 'frozenGetMs', 'frozenQueuedMs', 'busyLoopMs'];
+const json = process.argv.includes('--json');
+const say = json ? console.error : console.log;
+const figures: Record<string, number> = {};
 const prefix = 'cachelab:03:measure-timeout:';
 const timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS;
 const setup = createRedisClient({ commandTimeoutMs: 10_000, log: () => {} });
@@ -27,29 +35,31 @@ const viaProxy = createRedisClient({ url: proxy.url, log: () => {} });
 const direct = createRedisClient({ log: () => {} });
 await Promise.all([whenReady(viaProxy), whenReady(direct)]);
 
-/** `answered after 332 ms` or `failed ("Command timed out") after 266 ms`. */
-async function outcome(get: Promise<unknown>, started: number): Promise<string> {
+/** `answered after 332 ms` or `failed ("Command timed out") after 266 ms`, kept as `figure`. */
+async function outcome(get: Promise<unknown>, started: number, figure: string): Promise<string> {
   const said = await get.then(
     () => 'answered',
     (err: Error) => `failed ("${err.message}")`,
   );
-  return `${said} after ${Math.round(performance.now() - started)} ms`;
+  const ms = Math.round(performance.now() - started);
+  figures[figure] = ms;
+  return `${said} after ${ms} ms`;
 }
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 async function until(read: () => boolean): Promise<void> {
   while (!read()) await nextTurn();
 }
 
-console.log(`commandTimeout ${timeoutMs} ms, auto-pipelining on (createRedisClient):`);
+say(`commandTimeout ${timeoutMs} ms, auto-pipelining on (createRedisClient):`);
 
 // 1. The reply begins, then stops: is reading it covered?
 {
   const before = proxy.stats.bytesToClients;
   const started = performance.now();
-  const get = outcome(viaProxy.getBuffer(`${prefix}big`), started);
+  const get = outcome(viaProxy.getBuffer(`${prefix}big`), started, 'stalledReplyMs');
   await until(() => proxy.stats.bytesToClients > before);
   proxy.blackhole();
-  console.log(`  a 4 MB reply that stalls after its first bytes      ${await get}`);
+  say(`  a 4 MB reply that stalls after its first bytes      ${await get}`);
   proxy.restore();
   await new Promise((resolve) => setTimeout(resolve, 500)); // let the held reply drain
 }
@@ -58,11 +68,11 @@ console.log(`commandTimeout ${timeoutMs} ms, auto-pipelining on (createRedisClie
 {
   proxy.delay(100);
   const sent = proxy.stats.bytesFromClients;
-  const first = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now());
+  const first = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now(), 'batchGetMs');
   await until(() => proxy.stats.bytesFromClients > sent);
-  const second = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now());
-  console.log(`  a GET (batches ~200 ms each)                        ${await first}`);
-  console.log(`  the GET queued behind it                            ${await second}`);
+  const second = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now(), 'queuedGetMs');
+  say(`  a GET (batches ~200 ms each)                        ${await first}`);
+  say(`  the GET queued behind it                            ${await second}`);
   proxy.restore();
 }
 
@@ -70,25 +80,25 @@ console.log(`commandTimeout ${timeoutMs} ms, auto-pipelining on (createRedisClie
 {
   proxy.blackhole();
   const sent = proxy.stats.bytesFromClients;
-  const first = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now());
+  const first = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now(), 'frozenGetMs');
   await until(() => proxy.stats.bytesFromClients > sent);
-  const second = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now());
-  console.log(`  Redis frozen: a GET                                 ${await first}`);
-  console.log(`  Redis frozen: the GET queued behind it              ${await second}`);
+  const second = outcome(viaProxy.getBuffer(`${prefix}small`), performance.now(), 'frozenQueuedMs');
+  say(`  Redis frozen: a GET                                 ${await first}`);
+  say(`  Redis frozen: the GET queued behind it              ${await second}`);
   proxy.restore();
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
 
 // 4. Redis answers at once, but this process is busy for 400 ms right after the GET leaves.
 {
-  const get = outcome(direct.getBuffer(`${prefix}small`), performance.now());
+  const get = outcome(direct.getBuffer(`${prefix}small`), performance.now(), 'busyLoopMs');
   setImmediate(() => {
     const end = performance.now() + 400;
     while (performance.now() < end) {
       // busy, as a process is while it serializes a 17.8 MB answer for someone else
     }
   });
-  console.log(`  100 kB, event loop busy 400 ms after the GET left  ${await get}`);
+  say(`  100 kB, event loop busy 400 ms after the GET left  ${await get}`);
 }
 
 await setup.del(`${prefix}big`, `${prefix}small`);
@@ -96,3 +106,4 @@ viaProxy.disconnect();
 direct.disconnect();
 setup.disconnect();
 await proxy.close();
+if (json) console.log(JSON.stringify(figures));
