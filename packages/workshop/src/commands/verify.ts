@@ -47,7 +47,7 @@ export async function verify(
   }
   const hints = readHints(exercise);
   const shown = loadProgress().hints[exercise.id] ?? 0;
-  if (result.status === 'fail' && !options.all && result.failed > 3)
+  if ((result.status === 'fail' || result.status === 'timeout') && !options.all && result.failed > 3)
     info(`Every failing check with its message: \`npx cachelab verify ${exercise.id} --all\`.`);
   if (hints.length > shown) info(`Stuck? \`npx cachelab hint ${exercise.id}\` (hint ${shown + 1} of ${hints.length}).`);
   info(`Re-run the tests on every save: \`npx cachelab watch ${exercise.id}\`.`);
