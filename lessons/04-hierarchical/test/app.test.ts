@@ -123,7 +123,10 @@ describe('the read path: L1, then L2, then PostgreSQL', () => {
     expect(second.timing.db).toBeUndefined();
   });
 
-  it('serves another instance from L2, then backfills its L1 so its next read stays in memory', async () => {
+  // Three requests for the 17.8 MB answer, the first a full scan: seconds on a loaded machine.
+  it('serves another instance from L2, then backfills its L1 so its next read stays in memory', {
+    timeout: 60_000,
+  }, async () => {
     const a = await instance('a');
     const b = await instance('b');
     expect((await a.http.get(CLASSIC)).cache).toBe('MISS');
