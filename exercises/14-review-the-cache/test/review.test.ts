@@ -86,8 +86,10 @@ describe('the first request: a miss, answered from PostgreSQL', () => {
     expect(
       rows.map((p) => `${p.transaction_date} #${p.id}`),
       `limit=5 of DEMO_INV's 2024 payments should be its first five of the year, by date then id. Without ORDER BY, LIMIT keeps whichever rows PostgreSQL happens to read first (here: ${rows
-        .map((p) => p.transaction_date)
-        .join(', ')}), and the cache then keeps serving that accident`,
+        .map((p) => `${p.transaction_date} #${p.id}`)
+        .join(
+          ', ',
+        )}), and the cache then keeps serving that accident. Many payments share a date: ORDER BY transaction_date alone leaves their order to chance, so break the tie with id`,
     ).toEqual(expected.map((p) => `${p.transaction_date} #${p.id}`));
     expect(rows, 'the rows should carry the same fields and values as lesson 01 answers').toEqual(expected);
   });
@@ -159,6 +161,21 @@ describe('the key holds every parameter of the query', () => {
   );
 });
 
+describe('the key is built from the parsed query, not from the text of the request', () => {
+  it('serves the same request spelled differently (other order, lower case, limit=040) from the same entry', async () => {
+    await ok(Q, 'the first');
+    queries.reset();
+    const spelled = `/payments?limit=0${Q.limit}&to=${Q.to}&from=${Q.from}&investor=${Q.investor.toLowerCase()}`;
+    const res = await http.get(spelled);
+    expect(res.status, `GET ${spelled} answered ${res.status}${said(res)}: it should answer 200`).toBe(200);
+    expect(
+      res.cache,
+      `GET ${spelled} asks for the same payments as ${path(Q)} (validation upper-cases the investor and reads limit=0${Q.limit} as ${Q.limit}), but said X-Cache: ${res.cache}: the key is made of the request's text (req.query, req.url), so every spelling, and every order of the parameters, gets an entry and a query of its own. Build the key from the values parse returned, in a fixed order`,
+    ).toBe('HIT');
+    expect(res.json(), `GET ${spelled} should answer the payments of ${path(Q)}`).toEqual(await truth(Q));
+  });
+});
+
 describe('connections', () => {
   let pool: Pool;
   let small: HttpHarness;
@@ -189,6 +206,88 @@ describe('connections', () => {
     expect(
       pool.totalCount - pool.idleCount,
       `after ${3 * MAX} requests, ${pool.totalCount - pool.idleCount} connections are still checked out of the pool: each request must give its connection back`,
+    ).toBe(0);
+  });
+
+  it('serves a hit while every connection of the pool is busy: a hit never needs PostgreSQL', async () => {
+    const q = { ...Q, limit: 99 };
+    const first = await small.get(path(q));
+    expect(first.status, `the first GET ${path(q)} answered ${first.status}${said(first)}: it should answer 200`).toBe(
+      200,
+    );
+    const busy = [];
+    try {
+      for (let i = 0; i < MAX; i++) busy.push(await pool.connect());
+      const hit = await small.get(path(q));
+      expect(
+        hit.status,
+        `the second GET ${path(q)}, a hit, answered ${hit.status}${said(hit)} while all ${MAX} connections of the pool were busy: it waited for a connection it never uses (db.connect() before the Redis lookup). Take a connection only on a miss, after the lookup: db.query(…) does`,
+      ).toBe(200);
+      expect(hit.cache, 'the second request should be a HIT').toBe('HIT');
+    } finally {
+      for (const client of busy) client.release();
+    }
+  });
+});
+
+describe('a query that fails', () => {
+  let pool: Pool;
+  let failing: HttpHarness;
+  const MAX = 2;
+  beforeAll(async () => {
+    // A pool of its own, 2 connections, this file's schema first, that gives up after 1 s.
+    pool = createPool({ max: MAX, connectionTimeoutMs: 1_000, searchPath: [services.schema, 'public'] });
+    failing = await serve(createApp({ db: pool, redis: services.redis, keyPrefix: services.prefix, log }));
+  });
+  afterAll(async () => {
+    await failing?.close();
+    await endPool(pool);
+  });
+
+  it('answers 500 when the query fails, stores nothing, and still gives the connection back', async () => {
+    // For this test only, a view named borrower_payments in this file's schema makes every query
+    // on it fail in PostgreSQL (RAISE EXCEPTION): a query that fails, for real.
+    await services.db.query(
+      `CREATE FUNCTION ${services.schema}.fail_on_purpose() RETURNS boolean LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'this query fails on purpose (the test''s view)'; END $$`,
+    );
+    await services.db.query(
+      `CREATE VIEW ${services.schema}.borrower_payments AS
+         SELECT p.* FROM public.borrower_payments p WHERE (SELECT ${services.schema}.fail_on_purpose())`,
+    );
+    try {
+      for (let i = 1; i <= 3 * MAX; i++) {
+        const q = { ...Q, limit: 200 + i };
+        const res = await failing.get(path(q));
+        expect(
+          res.status,
+          res.status === 200
+            ? `GET ${path(q)} answered 200 (${res.text.slice(0, 40)}) although its query failed in PostgreSQL: an error caught and answered as a page of payments (say []) tells the client this investor has none. Let it reach the error handler, which answers 500`
+            : i > MAX && res.status === 503
+              ? `failed request ${i} of ${3 * MAX} on a pool of ${MAX} connections answered 503${said(res)}: the first ${MAX} failed requests never gave their connections back (client.release() after the query, skipped when the query throws). Release it in a finally, or use db.query(…), which gives it back whatever happens`
+              : `GET ${path(q)}, whose query fails in PostgreSQL, answered ${res.status}${said(res)}: it should answer 500, from the error handler`,
+        ).toBe(500);
+      }
+      const keys = await services.redisKeys();
+      expect(
+        keys,
+        `after ${3 * MAX} failed queries Redis holds ${keys.join(', ')}: a failed query should store nothing`,
+      ).toEqual([]);
+    } finally {
+      await services.db.query(`DROP VIEW IF EXISTS ${services.schema}.borrower_payments`);
+      await services.db.query(`DROP FUNCTION IF EXISTS ${services.schema}.fail_on_purpose()`);
+    }
+    for (let i = 1; i <= MAX + 1; i++) {
+      const q = { ...Q, limit: 300 + i };
+      const res = await failing.get(path(q));
+      expect(
+        res.status,
+        `after ${3 * MAX} failed queries on a pool of ${MAX}, GET ${path(q)} answered ${res.status}${said(res)}: the failed requests never gave their connections back (client.release() after the query, skipped when the query throws). Release it in a finally, or use db.query(…), which gives it back whatever happens`,
+      ).toBe(200);
+    }
+    expect(
+      pool.totalCount - pool.idleCount,
+      `${pool.totalCount - pool.idleCount} connections are still checked out of the pool: each request must give its connection back, whether its query succeeded or failed`,
     ).toBe(0);
   });
 });
