@@ -143,6 +143,22 @@ describe('the report channel, read as it arrives', () => {
     });
   }
 
+  // Found by review: each chunk was decoded on its own, so a character cut between two chunks
+  // became two U+FFFD, and a test named with ’ no longer matched the manifest (an integrity
+  // failure for an honest run, whenever a large report was split there).
+  it('keeps a character whose bytes arrive in two chunks', () => {
+    const title = 'answers another investor with that investor’s rows';
+    const bytes = Buffer.from(lines(start('a', title), end('a', title, 'passed'), report([test(title, 'passed')])));
+    const at = bytes.indexOf(Buffer.from('’')) + 1;
+    const reader = new ChannelReader({ limit: 10_000 });
+    reader.push(bytes.subarray(0, at));
+    reader.push(bytes.subarray(at));
+    reader.end(false);
+    expect(reader.rejected).toBeUndefined();
+    expect(reader.report?.tests[0]?.path.at(-1)).toBe(title);
+    expect(reader.tests[0]?.end?.path.at(-1)).toBe(title);
+  });
+
   it('refuses a stream larger than its limit', () => {
     const reader = new ChannelReader({ limit: 100 });
     reader.push(lines(start('a', 'x'.repeat(200))));

@@ -119,4 +119,24 @@ describe('syntax errors are found in every file of a src/, before any test runs'
     });
     expect(await findSyntaxErrors(dir, 'src')).toEqual([]);
   });
+
+  // Found by review: esbuild's TypeScript parser backtracks on nested arrow functions (30 KB
+  // took minutes, outside the run's timeout, in the grader's own esbuild: the batch hung). A
+  // graded src/ is parsed in a process of its own, killed at its deadline.
+  it('parses an untrusted src/ in a process of its own: the same findings, and a parse that runs away is given up at its deadline', async () => {
+    const dir = src({
+      'ok.ts': 'export const ok = true;\n',
+      'lib/b.ts': 'export function f( {\n',
+      'c.mts': 'const x = {\n  a: 1\n\nexport const y = 2;\n',
+    });
+    const isolated = { isolated: { deadlineMs: 20_000 } };
+    expect(await findSyntaxErrors(dir, 'src', isolated)).toEqual(await findSyntaxErrors(dir, 'src'));
+    const slow = src({
+      'gen.ts': `export const x = ${'(a) => '.repeat(4300)}1;\n`,
+      'broken.ts': 'export const b = a +* 2;\n',
+    });
+    const started = performance.now();
+    expect(await findSyntaxErrors(slow, 'src', { isolated: { deadlineMs: 1500 } })).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(5000);
+  }, 30_000);
 });

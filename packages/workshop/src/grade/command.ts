@@ -53,6 +53,19 @@ export function parseShard(value: string | undefined): { index: number; count: n
   return { index, count };
 }
 
+/**
+ * Text from a submission (integrity reasons name its tests, which its code may register; the
+ * flagged files are named as it names them; a clone's errors quote its server) on the instructor's terminal: control characters shown
+ * as escapes, never sent. An escape sequence could move the cursor over the lines above and
+ * rewrite "integrity 0.00" as full marks, set the window title or the clipboard; a newline
+ * could print a line of its own.
+ */
+export const printable = (text: string) =>
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it removes
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) =>
+    ch === '\n' ? '\\n' : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+
 const display = (path: string) => {
   const rel = relative(userCwd(), path);
   return rel && !rel.startsWith('..') ? rel : path;
@@ -183,14 +196,16 @@ export async function gradeCommand(sources: string[], options: GradeCliOptions):
         const tamper = event.results.flatMap((r) => r.tamper);
         if (tamper.length > 0)
           progress?.line(
-            `  ${mark.warn} ${c.yellow('flagged')}: ${describeFindings(tamper)} differ from the pristine copies (graded on the pristine ones).`,
+            `  ${mark.warn} ${c.yellow('flagged')}: ${printable(describeFindings(tamper))} differ from the pristine copies (graded on the pristine ones).`,
           );
         for (const r of event.results) {
           const reasons = integrityReasons(r);
           if (reasons.length > 0)
-            progress?.line(`  ${mark.fail} ${c.red('integrity')}: ${r.exercise.name} scores 0: ${reasons.join('; ')}.`);
+            progress?.line(
+              `  ${mark.fail} ${c.red('integrity')}: ${r.exercise.name} scores 0: ${printable(reasons.join('; '))}.`,
+            );
         }
-        if (event.record.error) progress?.line(`  ${mark.warn} ${event.record.error}`);
+        if (event.record.error) progress?.line(`  ${mark.warn} ${printable(event.record.error)}`);
         break;
       }
     }

@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import type { ChannelMessage, ChannelModule, ChannelReport, ChannelTestEnd } from './channel-reporter.ts';
 
 /**
@@ -30,6 +31,8 @@ export class ChannelReader {
   readonly #limit: number;
   readonly #now: () => number;
   #pending = '';
+  /** A character cut between two chunks waits here for its other bytes (not U+FFFD twice). */
+  readonly #decoder = new StringDecoder('utf8');
   #received = 0;
   #lastMessageAt: number;
   #rejected: string | undefined;
@@ -53,7 +56,7 @@ export class ChannelReader {
       this.#reject(`more than ${this.#limit} bytes`);
       return;
     }
-    this.#pending += chunk.toString();
+    this.#pending += typeof chunk === 'string' ? chunk : this.#decoder.write(chunk);
     let newline = this.#pending.indexOf('\n');
     while (newline >= 0 && !this.#rejected) {
       const line = this.#pending.slice(0, newline);

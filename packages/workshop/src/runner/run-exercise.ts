@@ -8,7 +8,7 @@ import type { ChannelReport, ChannelTest } from './channel-reporter.ts';
 import { checkIntegrity, type TestManifest } from './integrity.ts';
 import { explainMissingPackage, type PathMap, pathMap, srcShownAs, toLearnerPaths } from './learner-paths.ts';
 import { sandboxCommand } from './sandbox.ts';
-import { describeSyntaxProblems, findSyntaxErrors } from './syntax-check.ts';
+import { describeSyntaxProblems, findSyntaxErrors, ISOLATED_DEADLINE_MS } from './syntax-check.ts';
 import type { Tripwire } from './tripwires.ts';
 import { listFiles, MODULE_CACHE_DIR, prepareWorkspace } from './workspace.ts';
 
@@ -161,7 +161,13 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
   }
 
   const shownAs = options.srcShownAs ?? srcShownAs(options.srcDir, exercise);
-  const syntax = await findSyntaxErrors(options.srcDir, shownAs);
+  // A graded src/ is parsed in a process of its own with a deadline (syntax-check.ts): some
+  // inputs take esbuild minutes, and the run's timeout has not started yet.
+  const syntax = await findSyntaxErrors(
+    options.srcDir,
+    shownAs,
+    sandboxed || options.manifest ? { isolated: { deadlineMs: Math.min(ISOLATED_DEADLINE_MS, timeoutMs) } } : {},
+  );
   if (syntax.length > 0) {
     return {
       ...base,

@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { listFiles } from './workspace.ts';
 
 /**
@@ -55,10 +57,28 @@ function loadTransform(): Promise<Transform | undefined> {
   return transform;
 }
 
-/** The syntax errors of every source file in `srcDir` (first per file), files in order. */
-export async function findSyntaxErrors(srcDir: string, shownAs: string): Promise<SyntaxProblem[]> {
+/** How long an isolated parse may take (grade) before it is given up. */
+export const ISOLATED_DEADLINE_MS = 15_000;
+const CHILD = fileURLToPath(new URL('./syntax-check-child.mjs', import.meta.url));
+
+/**
+ * The syntax errors of every source file in `srcDir` (first per file), files in order.
+ *
+ * `isolated` (grade: an untrusted src/): parse in a process of its own, killed (with its
+ * esbuild) after `deadlineMs`. esbuild's TypeScript parser backtracks on some inputs (30 KB of
+ * nested arrow functions `(a) => (a) => …` take minutes, within the size caps days), and
+ * this happens before the run's timeout starts, outside the sandbox: in the grader's own
+ * esbuild it held the batch forever. Past the deadline nothing is reported and the run,
+ * bounded by its timeout, finds what it finds.
+ */
+export async function findSyntaxErrors(
+  srcDir: string,
+  shownAs: string,
+  options: { isolated?: { deadlineMs: number } } = {},
+): Promise<SyntaxProblem[]> {
   const files = listFiles(srcDir).filter((f) => LOADERS[extension(f)] !== undefined);
   if (files.length === 0) return [];
+  if (options.isolated) return isolatedSyntaxErrors(srcDir, shownAs, files, options.isolated.deadlineMs);
   const run = await loadTransform();
   if (!run) return [];
   const found = await Promise.all(
@@ -91,6 +111,80 @@ export async function findSyntaxErrors(srcDir: string, shownAs: string): Promise
     }),
   );
   return found.filter((p): p is SyntaxProblem => p !== undefined);
+}
+
+async function isolatedSyntaxErrors(
+  srcDir: string,
+  shownAs: string,
+  files: string[],
+  deadlineMs: number,
+): Promise<SyntaxProblem[]> {
+  const parsed = files.filter((file) => {
+    try {
+      return statSync(join(srcDir, file)).size <= MAX_BYTES;
+    } catch {
+      return false;
+    }
+  });
+  const request = JSON.stringify({ dir: srcDir, files: parsed.map((f) => [f, LOADERS[extension(f)]]) });
+  const answer = await new Promise<string | undefined>((resolve) => {
+    const child = spawn(process.execPath, [CHILD], {
+      detached: true, // its own process group: the kill takes its esbuild with it
+      stdio: ['pipe', 'pipe', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    let out = '';
+    let done = false;
+    const finish = (value: string | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      resolve(value);
+    };
+    const timer = setTimeout(() => finish(undefined), deadlineMs);
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.on('error', () => finish(undefined));
+    child.on('close', (code) => finish(code === 0 ? out : undefined));
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(request);
+  });
+  if (answer === undefined) return [];
+  let results: unknown;
+  try {
+    results = JSON.parse(answer);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(results)) return [];
+  const problems: SyntaxProblem[] = [];
+  parsed.forEach((file, i) => {
+    const r = results[i] as { text?: unknown; line?: unknown; column?: unknown } | null | string;
+    if (!r || typeof r !== 'object' || typeof r.text !== 'string' || typeof r.line !== 'number') return;
+    if (typeof r.column !== 'number') return;
+    let code = '';
+    try {
+      code = readFileSync(join(srcDir, file), 'utf8');
+    } catch {
+      return;
+    }
+    const shown = `${shownAs}/${file.split('\\').join('/')}`;
+    problems.push({
+      file: shown,
+      line: r.line,
+      column: r.column + 1,
+      text: r.text,
+      frame: codeFrame(code, r.line, r.column + 1),
+    });
+  });
+  return problems;
 }
 
 function extension(file: string): string {
