@@ -509,6 +509,9 @@ function spawnVitest(cwd: string, timeoutMs: number, options: RunOptions): Promi
       killGroup();
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted before the listener existed (while the syntax check or the workspace was being
+    // prepared): 'abort' has fired already and will not again.
+    if (options.signal?.aborted) onAbort();
     child.on('error', (err) => {
       output += `\n${err.message}`;
     });
