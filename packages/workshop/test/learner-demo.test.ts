@@ -133,7 +133,11 @@ describe('cachelab demo', { timeout: 180_000 }, () => {
         const prefix = /REDIS_KEY_PREFIX=(cachelab:demo:03:[0-9a-f]+:) \(instead of cachelab:03:\)/.exec(out)?.[1];
         expect(prefix, out).toBeDefined();
         const payments = tableRows(out).filter((r) => r.request?.startsWith('GET /payments'));
-        expect(payments.map((r) => r['X-Cache'])).toEqual(['MISS', 'HIT']);
+        // The repeat reads 17.8 MB from Redis: on a loaded machine that can pass lesson 03's 250 ms
+        // command timeout, and the lesson answers BYPASS (which the demo explains). Either way the
+        // first request was a real MISS: nothing of another run was read.
+        expect(payments.map((r) => r['X-Cache'])[0]).toBe('MISS');
+        expect(['HIT', 'BYPASS'], out).toContain(payments.map((r) => r['X-Cache'])[1]);
         expect(out).toMatch(/Deleted the [1-9]\d* keys? this run wrote under cachelab:demo:03:/);
         expect(await redis.get(sentinel), 'an entry the demo did not write is still there').toBe('x');
         expect(await redis.keys(`${prefix}*`), 'nothing of the run is left').toEqual([]);
