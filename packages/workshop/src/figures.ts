@@ -22,7 +22,8 @@ import { listLessons, REPO_ROOT } from './repo.ts';
  * - Each other line is one figure: its name in the script's `--json` output, its tolerance, and
  *   where it is: a piece of the block with `{}` where the number stands. A space in it matches
  *   any run of white space (so columns and reflowed prose still match), `…` anything on the same
- *   line, `……` anything across lines; it must match exactly once in the block.
+ *   line, `……` anything across lines, `#` any number (one that is not the figure: a row label
+ *   like `208 B` that may change); it must match exactly once in the block.
  * - The block is the fenced code block after the comment, or else the lines up to the next
  *   blank line (a paragraph, a table, a list).
  * - Tolerances: `exact` (equal at the precision written: 17.8 for 17.799), `±5` (absolute, in
@@ -124,10 +125,11 @@ function anchorPattern(anchor: string): RegExp {
   const [before, after] = anchor.split('{}') as [string, string];
   const part = (s: string) =>
     s
-      .split(/(\s+|……|…)/)
+      .split(/(\s+|……|…|#)/)
       .map((t) => {
         if (t === '……') return '[\\s\\S]*?';
         if (t === '…') return '[^\\n]*?';
+        if (t === '#') return `(?:${NUMBER})`;
         return /^\s+$/.test(t) ? '\\s+' : t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       })
       .join('');

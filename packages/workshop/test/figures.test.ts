@@ -75,6 +75,15 @@ describe('npm run figures: reading the markers', () => {
     ]);
   });
 
+  it('# stands for any number that is not the figure: a row label that may change', () => {
+    const { figures: f, problems: p } = parseFigures(
+      'x.md',
+      '<!-- figures: npx tsx a.ts\nsmall exact | redis | # B | {} |\nlarge exact | redis | # KB | {} |\n-->\n| redis | 207 B | 14.3 |\n| redis | 100 KB | 66.7 |\n',
+    );
+    expect(p).toEqual([]);
+    expect(f.map((x) => x.writtenText)).toEqual(['14.3', '66.7']);
+  });
+
   it('never reads a number out of a longer one', () => {
     const { figures: f } = parseFigures(
       'x.md',
