@@ -31,8 +31,8 @@ export interface CacheResult {
   status: 'HIT' | 'MISS' | 'BYPASS';
   /**
    * Measured milliseconds, for Server-Timing, one entry per level consulted: `l1` the
-   * in-memory lookup, `l2` all Redis time (the GET, and the SET after a miss), `db` the
-   * loader, `json` serializing what it returned.
+   * in-memory lookup, `l2` all Redis time (the GET; after a miss also the generation's GET and
+   * the SET), `db` the loader, `json` serializing what it returned.
    */
   timings: Partial<Record<Level | 'json', number>>;
 }
