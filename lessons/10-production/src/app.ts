@@ -200,23 +200,21 @@ export function createApp(deps: AppDeps): Express {
       if (res.hasHeader('Vary')) res.vary('Authorization');
       else vary = ['Vary', 'Authorization'];
     }
-    const failed = (err: unknown) => {
-      if (vary.length > 0) res.vary('Authorization');
-      timing.applyTo(res); // a 404 still shows its total
-      throw err;
-    };
     const shared = route.variesByUser && !route.keyedOnVerifiedUser;
     if (shared && hasCredentials(req)) {
       // A shared entry must not answer a request that says who it is (its answer may depend
       // on who asks), nor be filled by it (the next anonymous caller would get it). A route
       // that does not vary by user never gets here: its loader reads nothing from the request
       // but what is in its key, so whoever fills the entry fills it with everybody's answer.
-      return timing.time('db', load).then((value) => {
-        metrics.observer.result(parts.name, 'BYPASS', 'db');
-        const body = Buffer.from(JSON.stringify(value));
-        const headers = [...vary, 'X-Cache', 'BYPASS', 'Cache-Control', 'private, no-store'];
-        sendJsonBytes(res, body, [...headers, 'Server-Timing', timing.header()]);
-      }, failed);
+      return timing.time('db', load).then(
+        (value) => {
+          metrics.observer.result(parts.name, 'BYPASS', 'db');
+          const body = Buffer.from(JSON.stringify(value));
+          const headers = [...vary, 'X-Cache', 'BYPASS', 'Cache-Control', 'private, no-store'];
+          sendJsonBytes(res, body, [...headers, 'Server-Timing', timing.header()]);
+        },
+        (err: unknown) => failed(res, err, timing, vary),
+      );
     }
     // The shared anonymous answer: a cache may keep it (per Authorization, by the Vary above)
     // but must ask again before reusing it, since a write here is not a purge there.
@@ -228,12 +226,15 @@ export function createApp(deps: AppDeps): Express {
       sendJsonBytes(res, local, headers);
       return;
     }
-    return cache.get(parts, load).then((result) => {
-      for (const name in result.timings) timing.record(name, result.timings[name as Metric] as number);
-      const level = result.level === 'db' ? [] : ['X-Cache-Level', result.level.toUpperCase()];
-      const headers = [...policy, 'X-Cache', result.status, ...level, 'Server-Timing', timing.header()];
-      sendJsonBytes(res, result.body, headers);
-    }, failed);
+    return cache.get(parts, load).then(
+      (result) => {
+        for (const name in result.timings) timing.record(name, result.timings[name as Metric] as number);
+        const level = result.level === 'db' ? [] : ['X-Cache-Level', result.level.toUpperCase()];
+        const headers = [...policy, 'X-Cache', result.status, ...level, 'Server-Timing', timing.header()];
+        sendJsonBytes(res, result.body, headers);
+      },
+      (err: unknown) => failed(res, err, timing, vary),
+    );
   }
 
   const loadEmployee = (id: number) => async (): Promise<Employee> => {
@@ -351,6 +352,17 @@ export function createApp(deps: AppDeps): Express {
   app.use(notFoundHandler);
   app.use(errorHandler({ log }));
   return app;
+}
+
+/**
+ * An answer that failed (a 404, PostgreSQL down) still carries what `sendCached` would have
+ * sent with it: the Vary of its route and its Server-Timing total. Then the error handler.
+ * Outside `sendCached`, so that a hit does not make this closure (nor name it: tsx does).
+ */
+function failed(res: Response, err: unknown, timing: ServerTiming, vary: readonly string[]): never {
+  if (vary.length > 0) res.vary('Authorization');
+  timing.applyTo(res); // a 404 still shows its total
+  throw err;
 }
 
 /** At most one line per `what` every `ms`, with a count of the ones held back. */

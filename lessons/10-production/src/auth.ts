@@ -44,7 +44,8 @@ export function createTokens(secret: string): Tokens {
 
 /** Does the request carry credentials? Then no shared cache entry may answer it. */
 export function hasCredentials(req: Request): boolean {
-  return req.get('authorization') !== undefined || req.get('cookie') !== undefined;
+  // node lowercases header names: no need for req.get(), which lowercases them again on every call.
+  return req.headers.authorization !== undefined || req.headers.cookie !== undefined;
 }
 
 /** The verified user of the request, or a 401 that says how to authenticate. */
