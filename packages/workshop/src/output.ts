@@ -1,10 +1,20 @@
-import pc from 'picocolors';
+import { createColors } from 'picocolors';
+
+/** Is colour wanted on stdout? A TTY, and neither NO_COLOR nor FORCE_COLOR=0 says otherwise. */
+export function colourWanted(): boolean {
+  if (process.env.NO_COLOR || process.env.FORCE_COLOR === '0') return false;
+  if (process.env.FORCE_COLOR) return true;
+  return process.stdout.isTTY === true;
+}
 
 /**
  * How the CLI talks: one line per outcome — a mark, what, where — colour only on a TTY
- * (picocolors honours NO_COLOR, FORCE_COLOR and a non-TTY stdout), readable on light and
- * dark terminals (no dim grey for anything that matters).
+ * (NO_COLOR and FORCE_COLOR say otherwise), readable on light and dark terminals (no dim
+ * grey for anything that matters). Not picocolors' own default: it colours whenever `CI` is
+ * set, so a report piped to a file in CI would be full of escape codes.
  */
+const pc = createColors(colourWanted());
+
 export const mark = {
   ok: pc.green('✓'),
   fail: pc.red('✗'),

@@ -11,12 +11,7 @@ export function stripAnsi(text: string): string {
   return text.replace(ANSI, '');
 }
 
-/** Is colour wanted on stdout? A TTY, and neither NO_COLOR nor FORCE_COLOR=0 says otherwise. */
-export function colourWanted(): boolean {
-  if (process.env.NO_COLOR || process.env.FORCE_COLOR === '0') return false;
-  if (process.env.FORCE_COLOR) return true;
-  return process.stdout.isTTY === true;
-}
+export { colourWanted } from './output.ts';
 
 /**
  * Show long text the way git does: through `$PAGER` (default `less`, with `LESS=FRX` when

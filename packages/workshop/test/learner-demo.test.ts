@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createPool } from '@cachelab/db';
 import { connectRedis } from '@cachelab/testkit';
@@ -399,45 +399,31 @@ describe('cachelab demo, its numbers', () => {
     expect(times(1.04, 1)).toBe('1.0×');
   });
 
-  it('"client ms" for 17.8 MB is what a client waits for, as curl measures it, not the demo copying bytes', async () => {
+  it('"client ms" for 17.8 MB runs from the connection to the last byte, and the body is counted, not kept', async () => {
+    // No speed bound here (speed is the bench's business, and a timed unit test fails on a
+    // loaded machine): the server holds the last half of the body back for PAUSE_MS, so a
+    // figure that stopped at the headers or at the first bytes would be under PAUSE_MS,
+    // whatever the load, and one that kept 17.8 MB would show in m.text.
+    const PAUSE_MS = 400;
     const body = Buffer.alloc(17_800_000, 'x');
+    const half = body.length / 2;
     const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, 'x-cache': 'HIT' });
-      res.end(body);
+      res.write(body.subarray(0, half));
+      setTimeout(() => res.end(body.subarray(half)), PAUSE_MS);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    /** The same download over a bare socket, the bytes counted: the floor any client can reach. */
-    const raw = () =>
-      new Promise<number>((resolve, reject) => {
-        const started = performance.now();
-        let bytes = 0;
-        const socket = connect(port, '127.0.0.1', () =>
-          socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
-        );
-        socket.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-        });
-        socket.on('end', () =>
-          bytes > body.length ? resolve(performance.now() - started) : reject(new Error('short')),
-        );
-        socket.on('error', reject);
-      });
-    const median = (ns: number[]) => [...ns].sort((a, b) => a - b)[Math.floor(ns.length / 2)] as number;
     try {
-      const demo: number[] = [];
-      const floor: number[] = [];
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
         const m = await demoRequest(`http://127.0.0.1:${port}`, 'GET /', 'GET', '/');
-        expect(m.bytes).toBe(body.length);
+        const elapsed = performance.now() - started;
+        expect(m.bytes, 'every byte counted').toBe(body.length);
         expect(m.text, 'a large body is counted, not kept').toBe('');
-        demo.push(m.wallMs);
-        floor.push(await raw());
+        expect(m.wallMs, 'the figure includes waiting for the last byte').toBeGreaterThanOrEqual(PAUSE_MS);
+        expect(m.wallMs, 'and nothing after the request returned').toBeLessThanOrEqual(elapsed + 0.1);
       }
-      expect(
-        median(demo),
-        `demo ${demo.map((n) => n.toFixed(1)).join(', ')} ms; bare socket ${floor.map((n) => n.toFixed(1)).join(', ')} ms`,
-      ).toBeLessThan(3 * median(floor) + 20);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }

@@ -374,7 +374,15 @@ describe('Redis through the proxy, as the run’s ACL user', () => {
   it('reads and writes keys under its prefix, SCANs them, and publishes and subscribes under it', async () => {
     await redis.set(`${prefix}a`, '1', 'PX', 60_000);
     expect(await redis.get(`${prefix}a`)).toBe('1');
-    const [, keys] = await redis.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    // Every page of the SCAN: on a shared Redis with many keys, the first page of 1,000
+    // examined slots may hold none of ours (CI failed on exactly that).
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, page] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      keys.push(...page);
+      cursor = next;
+    } while (cursor !== '0');
     expect(keys).toContain(`${prefix}a`);
     const subscriber = connectRedis({ url: run.env.REDIS_URL });
     try {
