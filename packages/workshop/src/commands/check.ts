@@ -550,6 +550,8 @@ export async function check(options: { only?: string[]; concurrency?: number } =
         exercise: job.exercise,
         srcDir: applied.srcDir,
         label: `check-wrong-${job.exercise.id}-${wrong.name}`,
+        // One failing assertion is the verdict: stop there.
+        bail: 1,
       });
     } finally {
       applied.dispose();

@@ -128,6 +128,13 @@ export interface RunOptions {
    * full run, finished within its timeout, earns credit for the tests that pass.
    */
   stopAfterHungTests?: number;
+  /**
+   * Stop the run at the first N failed tests (vitest's --bail). For check's wrong answers,
+   * which need one failing assertion, not the full list: a wrong answer caught by its first
+   * test file's first check need not wait for the real-clock tests after it. Never for
+   * verify (the learner reads every failure) or grade (credit per passing test). Default: off.
+   */
+  bail?: number;
   /** How the src/ is named in messages. Default: srcShownAs() (`exercises/NN-slug/src`). */
   srcShownAs?: string;
 }
@@ -440,6 +447,7 @@ function spawnVitest(cwd: string, timeoutMs: number, options: RunOptions): Promi
     'runner',
     '--reporter=dot',
     `--reporter=${CHANNEL_REPORTER}`,
+    ...(options.bail ? [`--bail=${options.bail}`] : []),
     ...(options.moduleCache && !options.sandbox
       ? ['--experimental.fsModuleCache', `--experimental.fsModuleCachePath=${MODULE_CACHE_DIR}`]
       : []),
