@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
  *   dead one: a dead one refuses connections at once, a slow one makes every request wait. It
  *   is a timer of this process, running from the moment the command is written: a process too
  *   busy to look (a blocked event loop, no CPU) fails commands Redis has answered, and learns
- *   of a timeout late (README, "What the timeout bounds").
+ *   of a timeout late (step 2, "What the timeout bounds").
  * - `retryStrategy`: reconnect forever, with a backoff that grows and is capped, so the app
  *   heals itself without a restart when Redis is back (within `MAX_RECONNECT_DELAY_MS`).
  * - `enableAutoPipelining`: the commands issued during one turn of the event loop (the GETs

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisClient, whenReady } from '../src/redis-client.ts';
 
 /**
- * What `commandTimeout` bounds, and what it does not (the README's "What the timeout bounds"):
+ * What `commandTimeout` bounds, and what it does not (step 2's "What the timeout bounds", steps/2-when-redis-is-slow-or-down.md):
  *
  * - it runs from the moment a command is written until its reply has been read completely;
  * - the wait before it is written (behind the auto-pipelined batch in flight) is not counted,

@@ -12,7 +12,7 @@ import { createBoundedL1 } from './bounded-l1.ts';
  * counts, and the memory really retained (heap + external, after a full GC).
  *
  * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
- * (what `npm run figures` compares with the lesson's README).
+ * (what `npm run figures` compares with step 2, steps/2-bus-metrics-memory.md).
  */
 export const FIGURES = ['{memoryStore,boundedL1}.{countsMB,retainsMB}'];
 const json = process.argv.includes('--json');
