@@ -37,7 +37,7 @@ describe.skipIf(!sandbox.available)(
         student('solutions', (e) => join(e.solutionDir, 'src')),
         student('starters', (e) => join(e.dir, 'src')),
       ];
-      const outcome = await gradeSubmissions({ sources, out, concurrency: 2, requireSandbox: true });
+      const outcome = await gradeSubmissions({ sources, out, requireSandbox: true });
       expect(outcome.manifest.sandbox).toEqual({ sandboxed: true });
       csv = readFileSync(join(out, 'gradebook.csv'), 'utf8');
     }, 600_000);
