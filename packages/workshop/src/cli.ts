@@ -65,7 +65,11 @@ program
   .argument('[exercise]', 'exercise number, e.g. 02')
   .option('-v, --verbose', 'show the test runner output when the tests cannot run')
   .option('-a, --all', 'every failing check with its message, and every passing one')
-  .action(async (exercise: string | undefined, options: { verbose?: boolean; all?: boolean }) =>
+  .option(
+    '-s, --stretch',
+    "also check the exercise's stretch goal (its stretch/ tests), reported apart: solving it still needs only the main checks",
+  )
+  .action(async (exercise: string | undefined, options: { verbose?: boolean; all?: boolean; stretch?: boolean }) =>
     set(await (await import('./commands/verify.ts')).verify(exercise, options)),
   );
 

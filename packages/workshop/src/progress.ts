@@ -10,6 +10,11 @@ export interface Progress {
   version: 1;
   /** exercise id → ISO time it first passed `cachelab verify` */
   solved: Record<string, string>;
+  /**
+   * exercise id → ISO time its stretch tests first passed (`cachelab verify NN --stretch`, with
+   * the main tests). Beside `solved`, never instead of it. Absent from older progress files.
+   */
+  stretch: Record<string, string>;
   /** exercise id → hints shown so far */
   hints: Record<string, number>;
   /** lesson id → ISO time it was last read or run */
@@ -40,15 +45,25 @@ export interface QuizRecord extends QuizScore {
 export const PROGRESS_FILE = join(STATE_DIR, 'progress.json');
 
 export function loadProgress(file: string = PROGRESS_FILE): Progress {
-  const empty: Progress = { version: 1, solved: {}, hints: {}, visited: {}, visitedSteps: {}, quizzes: {} };
+  const empty: Progress = {
+    version: 1,
+    solved: {},
+    stretch: {},
+    hints: {},
+    visited: {},
+    visitedSteps: {},
+    quizzes: {},
+  };
   if (!existsSync(file)) return empty;
   try {
     const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<Progress>;
     const steps = data.visitedSteps;
+    const stretch = data.stretch;
     return {
       ...empty,
       ...data,
       visitedSteps: steps && typeof steps === 'object' && !Array.isArray(steps) ? steps : {},
+      stretch: stretch && typeof stretch === 'object' && !Array.isArray(stretch) ? stretch : {},
       version: 1,
     };
   } catch {

@@ -65,14 +65,28 @@ function srcPath(name: string | undefined): string {
  * an Error that names the file when the patch no longer applies (the solution changed).
  */
 export function applyWrongAnswer(exercise: Exercise, wrong: WrongAnswer): { srcDir: string; dispose(): void } {
-  const root = join(RUNS_DIR, `wrong-${exercise.id}-${wrong.name}-${process.pid}`);
+  return applySolutionPatch(exercise, wrong.file, `wrong answer ${wrong.name}`, `wrong-${exercise.id}-${wrong.name}`);
+}
+
+/**
+ * A copy of the solution's src/ with the patch `file` applied (a wrong answer, or the stretch
+ * solution, stretch.ts), in a scratch folder named after `label`; throws an Error that starts
+ * with `what` when the patch holds no diff or no longer applies.
+ */
+export function applySolutionPatch(
+  exercise: Exercise,
+  file: string,
+  what: string,
+  label: string,
+): { srcDir: string; dispose(): void } {
+  const root = join(RUNS_DIR, `${label}-${process.pid}`);
   const srcDir = join(root, 'src');
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   cpSync(join(exercise.solutionDir, 'src'), srcDir, { recursive: true });
   const dispose = () => rmSync(root, { recursive: true, force: true });
   try {
-    const patches = parsePatch(readFileSync(wrong.file, 'utf8'));
+    const patches = parsePatch(readFileSync(file, 'utf8'));
     if (patches.length === 0 || patches.every((p) => p.hunks.length === 0))
       throw new Error('it holds no diff (the lines after the # comments must be a unified diff)');
     for (const patch of patches) {
@@ -85,7 +99,7 @@ export function applyWrongAnswer(exercise: Exercise, wrong: WrongAnswer): { srcD
     }
   } catch (err) {
     dispose();
-    throw new Error(`wrong answer ${wrong.name}: ${(err as Error).message}`);
+    throw new Error(`${what}: ${(err as Error).message}`);
   }
   return { srcDir, dispose };
 }

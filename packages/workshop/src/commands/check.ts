@@ -10,6 +10,7 @@ import { lintQuiz } from '../quiz.ts';
 import { type Exercise, type Lesson, listExercises, listLessons, REPO_ROOT } from '../repo.ts';
 import { type RunResult, runExercise } from '../runner/run-exercise.ts';
 import { listFiles } from '../runner/workspace.ts';
+import { applyStretchPatch, hasStretchTests, judgeStretch, lintStretch } from '../stretch.ts';
 import { applyWrongAnswer, listWrongAnswers, MIN_WRONG_ANSWERS, type WrongAnswer } from '../wrong-answers.ts';
 import { requireServices } from './doctor.ts';
 
@@ -22,7 +23,9 @@ import { requireServices } from './doctor.ts';
  *  2. honesty: each exercise's tests FAIL on its starter and PASS on its solution, run by
  *     the same mechanism as verify and grade;
  *  3. the wrong answers of its catalog (at least MIN_WRONG_ANSWERS per exercise) (`solutions/NN-slug/wrong/*.patch`, wrong-answers.ts)
- *     each FAIL, by assertion, and the check names the test that caught each one.
+ *     each FAIL, by assertion, and the check names the test that caught each one;
+ *  4. an exercise's stretch tests (stretch.ts) FAIL on its solution and PASS, with its main
+ *     tests, on the solution with `solutions/NN-slug/stretch.patch` applied.
  */
 const FOLDER = /^\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -114,6 +117,7 @@ export function lintStructure(
         problems.push(
           `${solution}/wrong/${wrong.name}.patch: starts without a "# …" line saying what is wrong and why a learner would write it.`,
         );
+    problems.push(...lintStretch(e));
   }
   const names = new Set(exercises.map((e) => e.name));
   const solutionsDir = join(root, 'solutions');
@@ -520,11 +524,24 @@ export async function check(options: { only?: string[]; concurrency?: number } =
   // --concurrency N: exactly N. Otherwise as many as cores to begin with, and more while the
   // CPU sits idle (runs wait on timers and the services much of the time: concurrency.ts).
   const pool = options.concurrency ? { min: options.concurrency, max: options.concurrency } : {};
-  type Job = { exercise: Exercise; kind: 'starter' | 'solution' | 'wrong'; srcDir?: string; wrong?: WrongAnswer };
+  type Job = {
+    exercise: Exercise;
+    kind: 'starter' | 'solution' | 'wrong' | 'stretch-fail' | 'stretch-pass';
+    srcDir?: string;
+    wrong?: WrongAnswer;
+  };
   const jobs: Job[] = exercises.flatMap((exercise) => [
     { exercise, kind: 'starter' as const, srcDir: join(exercise.dir, 'src') },
     { exercise, kind: 'solution' as const, srcDir: join(exercise.solutionDir, 'src') },
     ...listWrongAnswers(exercise).map((wrong) => ({ exercise, kind: 'wrong' as const, wrong })),
+    // A stretch goal: its tests alone on the solution (must fail: stop at the first failure),
+    // and everything on the solution with stretch.patch (must pass).
+    ...(hasStretchTests(exercise)
+      ? [
+          { exercise, kind: 'stretch-fail' as const, srcDir: join(exercise.solutionDir, 'src') },
+          { exercise, kind: 'stretch-pass' as const },
+        ]
+      : []),
   ]);
   const wrongCount = jobs.filter((j) => j.kind === 'wrong').length;
   const spinner = progress(
@@ -532,6 +549,33 @@ export async function check(options: { only?: string[]; concurrency?: number } =
   );
   const started = Date.now();
   const { results, report } = await mapAdaptive(jobs, pool, async (job): Promise<RunResult | Error> => {
+    if (job.kind === 'stretch-fail')
+      return runExercise({
+        exercise: job.exercise,
+        srcDir: job.srcDir as string,
+        label: `check-stretch-fail-${job.exercise.id}`,
+        stretch: 'only',
+        bail: 1,
+      });
+    if (job.kind === 'stretch-pass') {
+      let patched: ReturnType<typeof applyStretchPatch>;
+      try {
+        patched = applyStretchPatch(job.exercise);
+      } catch (err) {
+        return err as Error;
+      }
+      try {
+        return await runExercise({
+          exercise: job.exercise,
+          srcDir: patched.srcDir,
+          label: `check-stretch-pass-${job.exercise.id}`,
+          stretch: 'also',
+          timeoutMs: job.exercise.timeoutSeconds * 1500,
+        });
+      } finally {
+        patched.dispose();
+      }
+    }
     if (job.kind !== 'wrong')
       return runExercise({
         exercise: job.exercise,
@@ -568,11 +612,19 @@ export async function check(options: { only?: string[]; concurrency?: number } =
       .filter((m) => m.job.kind === 'wrong')
       .map((m) => judgeWrong(m.job.wrong as WrongAnswer, m.result as RunResult | Error));
     const wrongProblems = wrongs.filter((w) => !w.ok).map((w) => w.text);
+    const stretchFail = mine.find((m) => m.job.kind === 'stretch-fail');
+    const stretchPass = mine.find((m) => m.job.kind === 'stretch-pass');
+    const stretch =
+      stretchFail && stretchPass
+        ? judgeStretch(exercise, stretchFail.result as RunResult | Error, stretchPass.result as RunResult | Error)
+        : undefined;
+    if (stretch) wrongProblems.push(...stretch.problems);
     if (outcome.ok && wrongProblems.length === 0) {
       ok(
         `${exercise.id} ${exercise.slug}: starter fails ${outcome.starter.failed} of ${outcome.starter.tests.length} tests, solution passes all ${outcome.solution.passed}${wrongs.length > 0 ? `, ${wrongs.length} wrong answer${wrongs.length === 1 ? '' : 's'} caught` : ''}`,
       );
       for (const w of wrongs) console.log(indent(c.dim(w.text), 4));
+      if (stretch) console.log(indent(c.dim(stretch.text), 4));
     } else {
       failed = true;
       fail(`${exercise.id} ${exercise.slug}:`);

@@ -25,7 +25,8 @@ export function renderHome(): string {
     for (const e of exercises.filter((x) => x.lesson === lesson.id)) {
       const solved = Boolean(progress.solved[e.id]);
       const isNext = next?.id === e.id;
-      const line = `   ${solved ? mark.ok : isNext ? c.cyan('▶') : mark.todo} exercise ${e.id} ${e.title}${isNext ? c.cyan('  ← next') : ''}`;
+      const stretch = progress.stretch[e.id] ? c.dim('  + stretch goal') : '';
+      const line = `   ${solved ? mark.ok : isNext ? c.cyan('▶') : mark.todo} exercise ${e.id} ${e.title}${stretch}${isNext ? c.cyan('  ← next') : ''}`;
       lines.push(isNext ? c.bold(line) : line);
     }
   }
@@ -90,6 +91,8 @@ export function progressCommand(options: { json?: boolean }): number {
       title: e.title,
       lesson: e.lesson,
       solvedAt: progress.solved[e.id] ?? null,
+      // When its stretch tests first passed (`cachelab verify NN --stretch`), null until then.
+      stretchAt: progress.stretch[e.id] ?? null,
       hintsSeen: progress.hints[e.id] ?? 0,
     }));
     // Each lesson's best quiz score and the last attempt (null until the quiz is taken).

@@ -100,6 +100,7 @@ export function applyReset(plan: ResetPlan, now: Date = new Date()): string | nu
   // The code is the starter again: it is not solved any more (hints seen stay seen).
   updateProgress((p) => {
     delete p.solved[plan.exercise.id];
+    delete p.stretch[plan.exercise.id];
   });
   return backup;
 }

@@ -137,10 +137,18 @@ export interface RunOptions {
   bail?: number;
   /** How the src/ is named in messages. Default: srcShownAs() (`exercises/NN-slug/src`). */
   srcShownAs?: string;
+  /**
+   * Also run the exercise's stretch tests (`stretch/*.test.ts`, stretch.ts): 'also' with the
+   * main tests (verify --stretch, check's stretch solution), 'only' without them (check's run
+   * that proves the reference solution fails them). Their outcomes have files `stretch/…`.
+   * Never for graded runs (`manifest` or `sandbox`): a stretch test is never required. Default: off.
+   */
+  stretch?: 'also' | 'only';
 }
 
 const VITEST_BIN = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
 const GRADING_CONFIG = fileURLToPath(new URL('./vitest.grading.config.ts', import.meta.url));
+const STRETCH_CONFIG = fileURLToPath(new URL('./vitest.stretch.config.ts', import.meta.url));
 const CHANNEL_REPORTER = fileURLToPath(new URL('./channel-reporter.ts', import.meta.url));
 /** The report channel's descriptor number in the vitest process. */
 const REPORT_FD = 3;
@@ -155,6 +163,8 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? exercise.timeoutSeconds * 1000;
   const sandboxed = options.sandbox !== undefined;
+  if (options.stretch && (sandboxed || options.manifest))
+    throw new TypeError('RunOptions.stretch is for verify and check: a graded run (manifest, sandbox) runs test/ only');
   const base = { exercise, tests: [] as TestOutcome[], passed: 0, failed: 0, integrity: [] as string[], sandboxed };
 
   if (listFiles(options.srcDir).length === 0) {
@@ -441,13 +451,15 @@ function spawnVitest(cwd: string, timeoutMs: number, options: RunOptions): Promi
     '--root',
     cwd,
     '--config',
-    GRADING_CONFIG,
+    options.stretch ? STRETCH_CONFIG : GRADING_CONFIG,
     // Bundling the config would write into node_modules/.vite-temp, read-only in the sandbox.
     '--configLoader',
     'runner',
     '--reporter=dot',
     `--reporter=${CHANNEL_REPORTER}`,
     ...(options.bail ? [`--bail=${options.bail}`] : []),
+    // An absolute folder: vitest keeps the files under it (a relative filter is a substring).
+    ...(options.stretch === 'only' ? [`${join(cwd, 'stretch')}/`] : []),
     ...(options.moduleCache && !options.sandbox
       ? ['--experimental.fsModuleCache', `--experimental.fsModuleCachePath=${MODULE_CACHE_DIR}`]
       : []),
