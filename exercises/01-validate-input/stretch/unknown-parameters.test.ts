@@ -40,7 +40,7 @@ function answered(path: string, res: TestResponse): string {
     : `GET ${path} answered ${res.status}`;
 }
 
-describe('stretch: a parameter the endpoint does not know is a 400 that names it', () => {
+describe('a parameter the endpoint does not know is a 400 that names it', () => {
   it('rejects ?sort=amount with a 400 problem naming `sort`, before any query', async () => {
     const path = `/payments?${GOOD}&limit=10&sort=amount`;
     const res = await http.get(path);

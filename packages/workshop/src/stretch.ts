@@ -49,7 +49,7 @@ export function stretchGoalText(exercise: Exercise): string | undefined {
   const readme = join(exercise.dir, 'README.md');
   if (!existsSync(readme)) return undefined;
   const text = readFileSync(readme, 'utf8');
-  const m = /(?:^##\s+Stretch goal\s*\n+|\*\*Stretch goal:?\*\*:?\s*)([\s\S]*?)(?:\n\n|\n#|$)/im.exec(text);
+  const m = /(?:(?:^|\n)##[ \t]+Stretch goal\s*\n+|\*\*Stretch goal:?\*\*:?\s*)([\s\S]*?)(?:\n\n|\n#|$)/i.exec(text);
   if (!m?.[1]) return undefined;
   const paragraph = m[1].replace(/\s+/g, ' ').trim();
   const first = /^.*?[.?!](?=\s|$)/.exec(paragraph)?.[0] ?? paragraph;
