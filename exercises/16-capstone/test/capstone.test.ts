@@ -1,0 +1,395 @@
+import { getEmployee } from '@cachelab/lesson-01-uncached/queries';
+import {
+  captureServerLog,
+  expectProblem,
+  type HttpHarness,
+  serve,
+  type TestResponse,
+  useServices,
+} from '@cachelab/testkit';
+import type { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AppLocals, createApp } from '../src/app.ts';
+import {
+  chaosProxy,
+  cleanups,
+  countCommands,
+  eventually,
+  redisClient,
+  runCleanups,
+  type TestClock,
+  testClock,
+} from './instances.ts';
+
+/**
+ * The whole capstone over HTTP: createApp() on the real PostgreSQL (this file's own copy of
+ * the employees) and the real Redis (this file's own prefix), one or two instances sharing L2,
+ * each with its own L1. Redis goes through a chaos proxy where a test takes it down.
+ */
+const services = useServices();
+const serverLog = captureServerLog();
+beforeEach(async () => {
+  await services.clearRedis();
+  services.queries.reset();
+  serverLog.clear();
+});
+afterEach(runCleanups);
+
+const THRESHOLD = 3;
+const COOL_DOWN_MS = 10_000;
+const DEADLINE_MS = 4_000;
+
+/** One instance of the app, as one process runs it. `viaProxy`: its Redis connections go through `proxy`. */
+async function instance(options: { clock?: TestClock; proxyUrl?: string; etagOf?: (b: Buffer) => string } = {}) {
+  const clock = options.clock ?? testClock();
+  let breakerMs = 1_000_000;
+  const redis = await redisClient(options.proxyUrl);
+  const subscriber = await redisClient(options.proxyUrl);
+  const commands = countCommands(redis);
+  const app = createApp({
+    db: services.db,
+    redis,
+    subscriber,
+    keyPrefix: services.prefix,
+    now: clock.now,
+    breaker: { failureThreshold: THRESHOLD, coolDownMs: COOL_DOWN_MS, now: () => breakerMs },
+    ...(options.etagOf ? { etagOf: options.etagOf } : {}),
+    log: serverLog.log,
+  });
+  const locals = app.locals as AppLocals;
+  await Promise.race([locals.ready, new Promise((r) => setTimeout(r, 2_000))]);
+  cleanups.push(() => locals.close());
+  const http = await serve(app);
+  cleanups.push(() => http.close());
+  return {
+    http,
+    redis,
+    commands,
+    clock,
+    locals,
+    coolDownOver: () => {
+      breakerMs += COOL_DOWN_MS;
+    },
+  };
+}
+
+/** GET with a deadline: a request still waiting after DEADLINE_MS fails with a message that says so. */
+async function get(http: HttpHarness, path: string, situation: string, headers: Record<string, string> = {}) {
+  try {
+    const res = await http.request(path, { headers, signal: AbortSignal.timeout(DEADLINE_MS) });
+    expect(res.status, `GET ${path} answered ${res.status}${serverLog.said(res)} while ${situation}`).toBeLessThan(500);
+    return res;
+  } catch (err) {
+    if ((err as Error).name === 'TimeoutError') {
+      throw new Error(
+        `GET ${path} did not answer within ${DEADLINE_MS / 1000} s while ${situation}: the request is waiting on Redis (or on a load that never ends).`,
+      );
+    }
+    throw err;
+  }
+}
+
+async function patch(http: HttpHarness, path: string, body: unknown): Promise<TestResponse> {
+  return http.request(path, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+const row = async (id: number) => JSON.parse(JSON.stringify(await getEmployee(services.db, id)));
+
+describe('the read path over HTTP', () => {
+  it('a MISS, then a HIT with the same body, ETag and Last-Modified, from the database once', async () => {
+    const { http } = await instance();
+    const first = await get(http, '/employees/42', 'Redis was healthy');
+    const second = await get(http, '/employees/42', 'Redis was healthy');
+    expect([first.cache, second.cache]).toEqual(['MISS', 'HIT']);
+    expect(services.queries.matching(/FROM employees WHERE id/), 'one query for two requests').toBe(1);
+    expect(second.json()).toEqual(await row(42));
+    expect(second.headers.get('etag'), 'a hit carries the ETag of the entry').toBe(first.headers.get('etag'));
+    expect(second.headers.get('last-modified')).toBe(first.headers.get('last-modified'));
+  });
+
+  it('If-None-Match with the current ETag is a 304 with no body; with an old ETag after a write, a 200 with the new row', async () => {
+    const { http } = await instance();
+    const first = await get(http, '/employees/43', 'Redis was healthy');
+    const etag = first.headers.get('etag') ?? '';
+    expect(etag, 'a cached answer carries an ETag').toMatch(/^"/);
+    const revalidated = await get(http, '/employees/43', 'Redis was healthy', { 'if-none-match': etag });
+    expect(revalidated.status, 'the client holds the current copy: 304 Not Modified').toBe(304);
+    expect(revalidated.text, 'a 304 has no body').toBe('');
+    expect(revalidated.headers.get('etag')).toBe(etag);
+    expect(
+      (await patch(http, '/employees/43', { status: 'out' === first.json<{ status: string }>().status ? 'in' : 'out' }))
+        .status,
+    ).toBe(200);
+    const changed = await get(http, '/employees/43', 'Redis was healthy', { 'if-none-match': etag });
+    expect(
+      changed.status,
+      'after a write, a client sending the OLD ETag got a 304: it keeps showing the old row. A 304 only when If-None-Match matches the current entry’s ETag',
+    ).toBe(200);
+    expect(changed.json()).toEqual(await row(43));
+    expect(changed.headers.get('etag')).not.toBe(etag);
+  });
+
+  it('hashes each body once per fill: ten hits and 304s compute no ETag', async () => {
+    let hashed = 0;
+    const { createHash } = await import('node:crypto');
+    const { http } = await instance({
+      etagOf: (b) => {
+        hashed++;
+        return `"${createHash('sha256').update(b).digest('base64url')}"`;
+      },
+    });
+    const etag = (await get(http, '/employees/44', 'Redis was healthy')).headers.get('etag') ?? '';
+    for (let i = 0; i < 5; i++) await get(http, '/employees/44', 'Redis was healthy');
+    for (let i = 0; i < 5; i++) await get(http, '/employees/44', 'Redis was healthy', { 'if-none-match': etag });
+    expect(
+      hashed,
+      'the ETag was computed again on hits: compute it once, when the entry is filled, and keep it in the entry',
+    ).toBe(1);
+  });
+
+  it('another instance finds the entry in L2, copies it into its L1, and then answers it without Redis', async () => {
+    const clock = testClock();
+    const a = await instance({ clock });
+    const b = await instance({ clock });
+    expect((await get(a.http, '/employees/45', 'Redis was healthy')).cache).toBe('MISS');
+    const fromL2 = await get(b.http, '/employees/45', 'Redis was healthy');
+    expect(fromL2.cache, 'instance B should find what instance A stored in L2').toBe('HIT');
+    expect(fromL2.timing, 'an L2 hit says so in Server-Timing (l2)').toHaveProperty('l2');
+    const before = b.commands.sent;
+    const fromL1 = await get(b.http, '/employees/45', 'Redis was healthy');
+    expect(fromL1.cache).toBe('HIT');
+    expect(
+      b.commands.sent - before,
+      'instance B asked Redis again for an entry it had just read from L2: backfill L1 on an L2 hit',
+    ).toBe(0);
+    expect(services.queries.matching(/FROM employees WHERE id/)).toBe(1);
+  });
+
+  it('50 concurrent requests for a cold key make ONE query, and every one gets the row', async () => {
+    const { http, commands } = await instance();
+    const release = await lockEmployees();
+    const requests = Array.from({ length: 50 }, () => get(http, '/employees/46', 'Redis was healthy'));
+    for (const r of requests) void r.catch(() => {}); // awaited below
+    // Every request has looked in Redis and missed: what each does next is decided now.
+    expect(
+      await eventually(
+        () => commands.readsSettled,
+        (n) => n >= 50,
+        5_000,
+      ),
+      'the 50 requests did not all look the key up in Redis (a GET each) within 5 s: does every request read the store before it loads?',
+    ).toBeGreaterThanOrEqual(50);
+    await new Promise((r) => setTimeout(r, 20));
+    await release();
+    const answers = await Promise.all(requests);
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(
+      services.queries.matching(/FROM employees WHERE id/),
+      '50 concurrent misses of one key each queried PostgreSQL: run the loads of one key as one flight',
+    ).toBe(1);
+    expect(answers[49]?.json()).toEqual(await row(46));
+  });
+});
+
+/** Lock this test file's `employees` table: a request's query waits until `release()`. */
+async function lockEmployees() {
+  const client = await services.db.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE employees IN ACCESS EXCLUSIVE MODE');
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await client.query('COMMIT');
+    client.release();
+  };
+  cleanups.push(release);
+  return release;
+}
+
+describe('writes: what a reader sees after a PATCH', () => {
+  it('the writer’s next read has the new row; the other instance’s within a second (its L1 copy is dropped over the bus)', async () => {
+    const clock = testClock();
+    const a = await instance({ clock });
+    const b = await instance({ clock });
+    await get(a.http, '/employees/47', 'Redis was healthy');
+    await get(b.http, '/employees/47', 'Redis was healthy');
+    await get(b.http, '/employees/47', 'Redis was healthy'); // now in B's L1
+    const renamed = `Renamed ${Date.now()}`;
+    expect((await patch(a.http, '/employees/47', { name: renamed })).status).toBe(200);
+    const own = await get(a.http, '/employees/47', 'Redis was healthy');
+    expect(own.json<{ name: string }>().name, 'the writer read its old row back after its own PATCH').toBe(renamed);
+    const other = await eventually(
+      async () => (await get(b.http, '/employees/47', 'Redis was healthy')).json<{ name: string }>().name,
+      (name) => name === renamed,
+      1_000,
+    );
+    expect(
+      other,
+      'the other instance still served the old name a second after the PATCH: a set or delete must publish the key on the bus',
+    ).toBe(renamed);
+  });
+
+  it('moving an employee to another department refreshes BOTH departments’ summaries (the tag it left and the tag it joined)', async () => {
+    const { http } = await instance();
+    const employee = await row(48);
+    const from = employee.department as string;
+    const to = from === 'Legal' ? 'Sales' : 'Legal';
+    const summary = async (dept: string) =>
+      (await get(http, `/departments/${dept}/summary`, 'Redis was healthy')).json<{ employees: number }>().employees;
+    const before = { from: await summary(from), to: await summary(to) };
+    expect((await get(http, `/departments/${from}/summary`, 'Redis was healthy')).cache, 'summaries are cached').toBe(
+      'HIT',
+    );
+    expect((await patch(http, '/employees/48', { department: to })).status).toBe(200);
+    expect(
+      { [from]: await summary(from), [to]: await summary(to) },
+      `after moving employee 48 from ${from} to ${to}, one summary still showed its old count: invalidate the tag of the department the employee left AND of the one it joined`,
+    ).toEqual({ [from]: before.from - 1, [to]: before.to + 1 });
+  });
+
+  it('a status change refreshes the department’s summary (in/out counts)', async () => {
+    const { http } = await instance();
+    const employee = await row(49);
+    const dept = employee.department as string;
+    const counts = async () =>
+      (await get(http, `/departments/${dept}/summary`, 'Redis was healthy')).json<{ in: number }>().in;
+    const before = await counts();
+    const status = employee.status === 'in' ? 'out' : 'in';
+    expect((await patch(http, '/employees/49', { status })).status).toBe(200);
+    expect(await counts(), 'the summary kept its old in/out counts after a status change in its department').toBe(
+      before + (status === 'in' ? 1 : -1),
+    );
+  });
+});
+
+describe('bad input and errors', () => {
+  it('a bad id is a 400 problem+json, before any query or Redis command, and nothing is cached', async () => {
+    const { http, commands } = await instance();
+    const before = commands.sent;
+    for (const path of ['/employees/abc', '/employees/-1', '/employees/1e3']) {
+      expectProblem(await get(http, path, 'the id was bad'), 400);
+    }
+    const res = await patch(http, '/employees/50', { status: 'maybe' });
+    expectProblem(res, 400);
+    expect(commands.sent - before, 'bad input reached Redis').toBe(0);
+    expect(services.queries.count, 'bad input reached PostgreSQL').toBe(0);
+    expect(await services.redisKeys(), 'bad input left something in Redis').toEqual([]);
+  });
+
+  it('a missing employee is a 404 that is not cached: once the row exists, it is served', async () => {
+    const { http } = await instance();
+    const id = 900_000 + Math.floor(Math.random() * 10_000);
+    expectProblem(await get(http, `/employees/${id}`, 'the employee did not exist'), 404);
+    expectProblem(await get(http, `/employees/${id}`, 'the employee did not exist'), 404);
+    await services.db.query(
+      `INSERT INTO employees (id, name, email, department, status) VALUES ($1, 'New Hire', $2, 'Legal', 'in')`,
+      [id, `new.hire.${id}@example.com`],
+    );
+    const res = await get(http, `/employees/${id}`, 'the employee had just been created');
+    expect(res.status, 'the 404 was cached: the new employee is invisible until it expires').toBe(200);
+    expect(res.json<{ name: string }>().name).toBe('New Hire');
+  });
+});
+
+describe('fail open: Redis down, slow or gone', () => {
+  let nextId = 300;
+  async function expectBypass(http: HttpHarness, n: number, situation: string) {
+    for (let i = 0; i < n; i++) {
+      const id = nextId++;
+      const res = await get(http, `/employees/${id}`, situation);
+      expect(res.status).toBe(200);
+      expect(res.json()).toEqual(await row(id));
+      expect(res.cache, `while ${situation}, the answer should come from PostgreSQL with X-Cache: BYPASS`).toBe(
+        'BYPASS',
+      );
+    }
+  }
+
+  it('Redis cut: every answer a 200 from PostgreSQL; after 3 failures the circuit opens and requests send Redis nothing', async () => {
+    const proxy = await chaosProxy();
+    const { http, redis, commands, locals } = await instance({ proxyUrl: proxy.url });
+    proxy.cut();
+    await eventually(
+      () => redis.status,
+      (s) => s !== 'ready',
+    );
+    await expectBypass(http, THRESHOLD, 'Redis was down');
+    expect(locals.breaker.state, `after ${THRESHOLD} failed reads in a row the circuit should be open`).toBe('open');
+    const before = commands.sent;
+    await expectBypass(http, 5, 'Redis was down and the circuit open');
+    expect(
+      commands.sent - before,
+      'requests kept calling Redis while the circuit was open: ask the breaker before every L2 read',
+    ).toBe(0);
+    const metrics = (await get(http, '/metrics', 'Redis was down')).text;
+    expect(metrics, 'lesson 10’s metrics count the circuit opening').toMatch(
+      /^cache_circuit_transitions_total\{to="open"\} 1$/m,
+    );
+    expect(metrics, 'and the Redis calls the circuit skipped').toMatch(
+      /^cache_l2_skipped_total\{operation="get"\} [1-9]/m,
+    );
+  });
+
+  it('Redis a black hole (connected, silent): each of the first 3 requests pays one command timeout, then none', async () => {
+    const proxy = await chaosProxy();
+    const { http, commands, locals } = await instance({ proxyUrl: proxy.url });
+    proxy.blackhole();
+    await expectBypass(http, THRESHOLD, 'Redis was a black hole');
+    expect(locals.breaker.state).toBe('open');
+    const before = commands.sent;
+    await expectBypass(http, 5, 'Redis was a black hole and the circuit open');
+    expect(
+      commands.sent - before,
+      'while the circuit was open, requests still sent Redis commands and each waited a whole command timeout',
+    ).toBe(0);
+  });
+
+  it('an entry in L1 is still a HIT while Redis is down', async () => {
+    const proxy = await chaosProxy();
+    const { http, redis } = await instance({ proxyUrl: proxy.url });
+    await get(http, '/employees/51', 'Redis was healthy');
+    proxy.cut();
+    await eventually(
+      () => redis.status,
+      (s) => s !== 'ready',
+    );
+    const res = await get(http, '/employees/51', 'Redis was down');
+    expect(res.cache, 'this instance holds employee 51 in L1: Redis being down must not stop it from serving it').toBe(
+      'HIT',
+    );
+  });
+
+  it('after the cool-down, with Redis back, one probe closes the circuit and caching resumes (MISS, then HIT)', async () => {
+    const proxy = await chaosProxy();
+    const { http, redis, locals, coolDownOver } = await instance({ proxyUrl: proxy.url });
+    proxy.cut();
+    await expectBypass(http, THRESHOLD, 'Redis was down');
+    expect(locals.breaker.state).toBe('open');
+    proxy.restore();
+    expect(
+      await eventually(
+        () => redis.status,
+        (s) => s === 'ready',
+      ),
+    ).toBe('ready');
+    let probe: TestResponse | undefined;
+    let path = '';
+    for (let attempt = 0; attempt < 3; attempt++) {
+      coolDownOver();
+      path = `/employees/${60 + attempt}`;
+      probe = await get(http, path, 'Redis was back');
+      if (probe.cache !== 'BYPASS') break;
+    }
+    expect(probe?.cache, 'Redis is back and the cool-down is over, but the request did not reach Redis').toBe('MISS');
+    expect(locals.breaker.state).toBe('closed');
+    expect((await get(http, path, 'Redis was back')).cache).toBe('HIT');
+  });
+});
+
+// Keep the type import used when a test above is trimmed.
+export type { Redis };

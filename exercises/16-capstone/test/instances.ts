@@ -1,0 +1,113 @@
+import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-aside/redis-client';
+import type { CircuitBreaker } from '@cachelab/lesson-10-production/circuit-breaker';
+import { type ChaosProxy, redisUrl, startChaosProxy } from '@cachelab/testkit';
+import type { Redis } from 'ioredis';
+import { expect } from 'vitest';
+
+/**
+ * What the capstone's tests share: Redis clients (through a chaos proxy when a test needs to
+ * take Redis down), a clock the tests move, a command counter, and a breaker of the test's
+ * own that records what your store reports to it.
+ */
+export const cleanups: (() => Promise<void> | void)[] = [];
+
+export async function runCleanups(): Promise<void> {
+  for (const clean of cleanups.splice(0).reverse()) await clean();
+}
+
+/** A clock in epoch ms that only the test moves. */
+export function testClock(start = Date.now()) {
+  let nowMs = start;
+  return { now: () => nowMs, advance: (ms: number) => (nowMs += ms) };
+}
+export type TestClock = ReturnType<typeof testClock>;
+
+/** Lesson 03's client (fails fast: no offline queue, a command timeout), closed after the test. */
+export async function redisClient(url = redisUrl(), commandTimeoutMs = 250): Promise<Redis> {
+  const redis = createRedisClient({ url, commandTimeoutMs, log: () => {} });
+  cleanups.push(() => redis.disconnect());
+  expect(await whenReady(redis, 5_000), `a Redis client did not connect to ${url} within 5 s`).toBe(true);
+  return redis;
+}
+
+/** A chaos proxy in front of the shared Redis: cut(), blackhole(), restore(). Closed after the test. */
+export async function chaosProxy(): Promise<ChaosProxy> {
+  const proxy = await startChaosProxy({ upstream: redisUrl() });
+  cleanups.push(() => proxy.close());
+  return proxy;
+}
+
+/**
+ * The commands a Redis client sends (they still run: this only counts them), and how many of
+ * the reads among them have been answered (or failed).
+ */
+export function countCommands(redis: Redis) {
+  const counter = { sent: 0, reads: 0, readsSettled: 0, names: [] as string[] };
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: { name: string; promise: Promise<unknown> }, ...rest: unknown[]) => {
+    if (!['info', 'ping', 'select', 'client', 'subscribe'].includes(command.name)) {
+      counter.sent++;
+      counter.names.push(command.name);
+    }
+    if (command.name === 'get') {
+      counter.reads++;
+      command.promise.then(
+        () => counter.readsSettled++,
+        () => counter.readsSettled++,
+      );
+    }
+    return (send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof redis.sendCommand;
+  return counter;
+}
+
+/** A breaker of the test's own: says yes or no, and records what the store reports. */
+export function recordingBreaker(allowed: boolean) {
+  const reported: string[] = [];
+  let asked = 0;
+  const breaker: CircuitBreaker = {
+    state: allowed ? 'closed' : 'open',
+    failures: 0,
+    allow: () => {
+      asked++;
+      return allowed;
+    },
+    success: () => {
+      reported.push('success');
+    },
+    failure: () => {
+      reported.push('failure');
+    },
+  };
+  return {
+    breaker,
+    reported,
+    get asked() {
+      return asked;
+    },
+  };
+}
+
+/** Poll `read` until `done` accepts its value or `timeoutMs` (generous: the machine is shared) runs out. */
+export async function eventually<T>(
+  read: () => T | Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    value = await read();
+  }
+  return value;
+}
+
+/** A promise the test resolves: a loader that waits for it is "a slow query" the test ends. */
+export function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}

@@ -1,0 +1,258 @@
+import { HttpProblem } from '@cachelab/lesson-01-uncached/problem';
+import { createTagIndex } from '@cachelab/lesson-05-invalidation/tags';
+import { resolveTtlPolicy } from '@cachelab/lesson-05-invalidation/ttl-policy';
+import { createMemoryCacheStore } from '@cachelab/lesson-06-custom-backends/memory-cache-store';
+import { strongEtag } from '@cachelab/lesson-07-http-caching/representation';
+import { useServices } from '@cachelab/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CapstoneStore } from '../src/capstone-store.ts';
+import { createReadThrough, type Loaded, type ReadRequest } from '../src/read-through.ts';
+import { cleanups, gate, runCleanups, testClock } from './instances.ts';
+
+/**
+ * Your read-through cache (read-through.ts) on its own, over a plain in-memory store (so that
+ * a failure here is read-through.ts's, not your store's), with loaders the tests control: a
+ * "slow query" is a loader that waits until the test opens its gate.
+ */
+const services = useServices();
+afterEach(runCleanups);
+
+const FRESH_S = 50; // lesson 05's `aggregate` and `status` kinds: 50 s in L2
+const GRACE_MS = 5_000;
+
+function setup(options: { etagOf?: (body: Buffer) => string } = {}) {
+  const clock = testClock();
+  const memory = createMemoryCacheStore({ now: clock.now });
+  const deleted: string[] = [];
+  const store: CapstoneStore = {
+    ...memory,
+    async read(key) {
+      const value = await memory.get(key);
+      return value === undefined ? undefined : { value, level: 'l1' };
+    },
+    async delete(key) {
+      deleted.push(key);
+      await memory.delete(key);
+    },
+    ready: Promise.resolve(),
+    close: async () => {},
+  };
+  const errors: string[] = [];
+  const cache = createReadThrough({
+    store,
+    tags: createTagIndex({ redis: services.redis, ttlSeconds: 600 }),
+    ttls: resolveTtlPolicy({ aggregate: { l2TtlSeconds: FRESH_S }, status: { l2TtlSeconds: FRESH_S } }),
+    graceMs: GRACE_MS,
+    now: clock.now,
+    ...(options.etagOf ? { etagOf: options.etagOf } : {}),
+    onError: (error, operation) => errors.push(`${operation}: ${error.message}`),
+  });
+  cleanups.push(() => cache.settled());
+  return { cache, clock, store, deleted, errors };
+}
+
+/** A loader that counts its calls and answers `value()` (what the database holds now). */
+function loader(value: () => unknown, wait?: Promise<void>) {
+  const counter = { calls: 0 };
+  const load = async (): Promise<Loaded> => {
+    counter.calls++;
+    const answer = value();
+    if (wait) await wait;
+    return { value: answer, lastModified: Date.UTC(2026, 0, 1) };
+  };
+  return { load, counter };
+}
+
+const body = (result: { representation: { body: Buffer } }) => JSON.parse(result.representation.body.toString());
+
+describe('the read path', () => {
+  it('a MISS loads and stores; the next read is a HIT with the same bytes, without loading', async () => {
+    const { cache } = setup();
+    const { load, counter } = loader(() => ({ id: 1 }));
+    const request: ReadRequest = { kind: 'status', key: 'employee:1', load };
+    const first = await cache.get(request);
+    const second = await cache.get(request);
+    expect([first.status, second.status], 'a first read loads (MISS), the second is served from the store').toEqual([
+      'MISS',
+      'HIT',
+    ]);
+    expect(body(second)).toEqual({ id: 1 });
+    expect(counter.calls, 'the second read called the loader again: it should have been a HIT').toBe(1);
+  });
+
+  it('computes the ETag once per fill, stores it with the entry and serves it with every hit (never hashes per request)', async () => {
+    let hashed = 0;
+    const { cache } = setup({
+      etagOf: (b) => {
+        hashed++;
+        return strongEtag(b);
+      },
+    });
+    const { load } = loader(() => ({ id: 2, name: 'Ada' }));
+    const request: ReadRequest = { kind: 'status', key: 'employee:2', load };
+    const etags = new Set<string>();
+    for (let i = 0; i < 10; i++) etags.add((await cache.get(request)).representation.etag);
+    expect(
+      hashed,
+      'etagOf was called on hits: compute the ETag when the entry is filled and keep it in the entry (lesson 07)',
+    ).toBe(1);
+    expect([...etags], 'every hit should carry the ETag computed at the fill').toEqual([
+      strongEtag(Buffer.from('{"id":2,"name":"Ada"}')),
+    ]);
+  });
+
+  it('50 concurrent reads of a cold key make ONE load, and all 50 get its value (single-flight)', async () => {
+    const { cache } = setup();
+    const slow = gate();
+    const { load, counter } = loader(() => ({ id: 3 }), slow.opened);
+    const reads = Array.from({ length: 50 }, () => cache.get({ kind: 'status', key: 'employee:3', load }));
+    await new Promise((r) => setTimeout(r, 50)); // every read has looked and missed
+    slow.open();
+    const results = await Promise.all(reads);
+    expect(
+      counter.calls,
+      '50 concurrent misses of one key each called the loader: run the loads of one key as one flight (lesson 08)',
+    ).toBe(1);
+    expect(results.every((r) => body(r).id === 3)).toBe(true);
+  });
+
+  it('concurrent misses of two keys make one load EACH, and each read gets its own key’s value', async () => {
+    const { cache } = setup();
+    const slow = gate();
+    const a = loader(() => ({ id: 4 }), slow.opened);
+    const b = loader(() => ({ id: 5 }), slow.opened);
+    const reads = [
+      ...Array.from({ length: 10 }, () => cache.get({ kind: 'status', key: 'employee:4', load: a.load })),
+      ...Array.from({ length: 10 }, () => cache.get({ kind: 'status', key: 'employee:5', load: b.load })),
+    ];
+    await new Promise((r) => setTimeout(r, 50));
+    slow.open();
+    const ids = (await Promise.all(reads)).map((r) => body(r).id);
+    expect(
+      ids,
+      'a read of employee 5 got employee 4 (or the reverse): the flight must be keyed by the cache key, not by the kind or the route',
+    ).toEqual([...Array(10).fill(4), ...Array(10).fill(5)]);
+    expect([a.counter.calls, b.counter.calls], 'one load per key').toEqual([1, 1]);
+  });
+});
+
+describe('errors are never cached', () => {
+  it("a loader's error (a 404) reaches every waiter, is not stored, and the next read loads again", async () => {
+    const { cache, store } = setup();
+    let exists = false;
+    let calls = 0;
+    const load = async (): Promise<Loaded> => {
+      calls++;
+      if (!exists) throw new HttpProblem(404, 'not-found', 'Not found', 'There is no employee with id 6.');
+      return { value: { id: 6 } };
+    };
+    const request: ReadRequest = { kind: 'status', key: 'employee:6', load };
+    const failed = await Promise.allSettled([cache.get(request), cache.get(request)]);
+    expect(
+      failed.map((r) => r.status),
+      'both waiters of the failed load should see its error',
+    ).toEqual(['rejected', 'rejected']);
+    expect(await store.get('employee:6'), 'the failed load stored something under the key').toBeUndefined();
+    exists = true;
+    const after = await cache.get(request).catch((err: Error) => err);
+    expect(
+      after instanceof Error ? `rejected again: ${after.message}` : body(after),
+      'the employee exists now, yet the read failed again without asking the loader: an error must not be remembered (not in the store, not in a map of flights or of "known misses")',
+    ).toEqual({ id: 6 });
+    expect(calls).toBe(2);
+  });
+});
+
+describe('stale-while-revalidate', () => {
+  it('past its TTL but within the grace: STALE at once, ONE refresh in the background for many readers, then a HIT with the new value', async () => {
+    const { cache, clock } = setup();
+    let version = 1;
+    const { load, counter } = loader(() => ({ id: 7, version }));
+    const request: ReadRequest = { kind: 'status', key: 'employee:7', load };
+    await cache.get(request);
+    version = 2;
+    clock.advance(FRESH_S * 1000 + 1);
+    const stale = await Promise.all(Array.from({ length: 10 }, () => cache.get(request)));
+    expect(
+      stale.map((r) => `${r.status} v${body(r).version}`),
+      'an entry past its TTL but within the grace should be answered at once (STALE, the old value) while it is refreshed',
+    ).toEqual(Array(10).fill('STALE v1'));
+    await cache.settled();
+    expect(counter.calls, '10 stale reads should start ONE refresh, not one each').toBe(2);
+    const fresh = await cache.get(request);
+    expect(`${fresh.status} v${body(fresh).version}`, 'after the refresh, the new value is a HIT').toBe('HIT v2');
+  });
+
+  it('past the grace, an entry is a MISS: the read waits for the new value', async () => {
+    const { cache, clock } = setup();
+    let version = 1;
+    const { load } = loader(() => ({ id: 8, version }));
+    const request: ReadRequest = { kind: 'status', key: 'employee:8', load };
+    await cache.get(request);
+    version = 2;
+    clock.advance(FRESH_S * 1000 + GRACE_MS + 1);
+    const late = await cache.get(request);
+    expect(`${late.status} v${body(late).version}`, 'past TTL + grace an entry must not be served').toBe('MISS v2');
+  });
+});
+
+describe('invalidation', () => {
+  it('a write deletes the keys it names and every key carrying one of its tags', async () => {
+    const { cache, store } = setup();
+    const tagA = `${services.prefix}tag:dept=A`;
+    const tagB = `${services.prefix}tag:dept=B`;
+    const value = () => ({ n: 1 });
+    await cache.get({ kind: 'aggregate', key: 'summary:A', tags: [tagA], load: loader(value).load });
+    await cache.get({ kind: 'aggregate', key: 'overview', tags: [tagA, tagB], load: loader(value).load });
+    await cache.get({ kind: 'aggregate', key: 'summary:B', tags: [tagB], load: loader(value).load });
+    await cache.get({ kind: 'status', key: 'employee:9', load: loader(value).load });
+    await cache.invalidate({ keys: ['employee:9'], tags: [tagA] });
+    const left = [];
+    for (const key of ['summary:A', 'overview', 'summary:B', 'employee:9']) if (await store.get(key)) left.push(key);
+    expect(
+      left,
+      'after invalidating employee:9 and tag dept=A, only summary:B (tagged B alone) should be left',
+    ).toEqual(['summary:B']);
+  });
+
+  it('a load that a write overtook answers its request but stores nothing (the generation guard)', async () => {
+    const { cache, store } = setup();
+    let row = 'before the write';
+    const slow = gate();
+    const request: ReadRequest = {
+      kind: 'status',
+      key: 'employee:10',
+      load: loader(() => ({ id: 10, row }), slow.opened).load,
+    };
+    const pending = cache.get(request); // reads the row, then waits
+    await new Promise((r) => setTimeout(r, 20));
+    row = 'after the write';
+    await cache.invalidate({ keys: ['employee:10'], tags: [] }); // the write committed meanwhile
+    slow.open();
+    expect(body(await pending).row, 'the overtaken read still answers what it loaded').toBe('before the write');
+    expect(
+      await store.get('employee:10'),
+      'a load that began before a write stored the old row AFTER the write invalidated the key: it is served for a whole TTL. Store a fill only if no invalidation happened since its load began',
+    ).toBeUndefined();
+    request.load = loader(() => ({ id: 10, row })).load;
+    expect(body(await cache.get(request)).row).toBe('after the write');
+  });
+
+  it('a read that arrives after a write does not join a load that began before it', async () => {
+    const { cache } = setup();
+    let row = 'old';
+    const slow = gate();
+    const before = cache.get({ kind: 'status', key: 'employee:11', load: loader(() => ({ row }), slow.opened).load });
+    await new Promise((r) => setTimeout(r, 20));
+    row = 'new';
+    await cache.invalidate({ keys: ['employee:11'], tags: [] });
+    const after = cache.get({ kind: 'status', key: 'employee:11', load: loader(() => ({ row })).load });
+    const afterBody = body(await after);
+    slow.open();
+    await before;
+    expect(
+      afterBody.row,
+      'a read that began after the write got the old row: it joined the flight of a load that began before the write. Forget the key’s flight when you invalidate it (lesson 08)',
+    ).toBe('new');
+  });
+});
