@@ -41,7 +41,7 @@ export interface PaymentsPage extends PaymentsQuery {
 export function createApp(deps: AppDeps): Express {
   const { db } = deps;
   const log = deps.log ?? console.error;
-  const cache = new LRUCache<string, PaymentsPage>({ max: 1_000, ttl: deps.ttlMs ?? TTL_MS });
+  const cache = new LRUCache<string, PaymentsPage>({ max: 100, ttl: deps.ttlMs ?? TTL_MS });
 
   /** Load one page from PostgreSQL; a slow one is logged with the request that asked for it. */
   async function loadPage(params: PaymentsQuery & { requestId: string }): Promise<PaymentsPage> {
