@@ -3,7 +3,7 @@ import { createRedisClient, whenReady } from '@cachelab/lesson-03-redis-cache-as
 import { captureServerLog, type HttpHarness, serve, type TestResponse, useServices } from '@cachelab/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
-import { deptEmployeesKey, deptSummaryKey, employeeKey, keysAffectedBy } from '../src/keys.ts';
+import { employeeKey, keysAffectedBy } from '../src/keys.ts';
 
 /**
  * The stretch goal of exercise 06 (README): each write invalidates only the responses whose
