@@ -312,37 +312,49 @@ describe('a hit, measured against bare Express', () => {
     cleanups.push(() => bare.close());
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      // Warm both (JIT, sockets), then rounds: each times a batch on one and a batch on the
-      // other, in alternating order, so that whatever else the machine does falls on both.
-      await batch(agent, bare.url, path(big), 50);
-      await batch(agent, server.url, path(big), 50);
+      // Warm both (JIT, sockets), then rounds: each measures a batch on one and a batch on the
+      // other, in alternating order, so that whatever else the machine does falls on both. What
+      // is measured is this process's CPU time (server and client both run here), not the wall
+      // clock: on a busy machine a process waits for a core for milliseconds at a time, and
+      // waiting costs no CPU time (lesson 09: CPU per request is the steadiest figure).
+      await batch(agent, bare.url, path(big), 30);
+      await batch(agent, server.url, path(big), 30);
+      // The verdict is the median round: once more than half the rounds are on one side of
+      // MIN_RATIO, the rest cannot move it, so the measurement stops there.
       const ratios: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
+      const decided = () => {
+        const below = ratios.filter((r) => r < MIN_RATIO).length;
+        return below > ROUNDS / 2 || ratios.length - below > ROUNDS / 2;
+      };
+      for (let round = 0; round < ROUNDS && !decided(); round++) {
         const order = round % 2 === 0 ? [bare, server] : [server, bare];
         const ms: number[] = [];
         for (const s of order) ms.push(await batch(agent, s.url, path(big), PER_BATCH));
         const [bareMs, appMs] = round % 2 === 0 ? ms : [ms[1], ms[0]];
+        // bare ÷ yours: 1 when a hit costs what bare Express does, 0.1 when it costs 10 times as much.
         ratios.push((bareMs as number) / (appMs as number));
       }
       ratios.sort((a, b) => a - b);
       const median = ratios[Math.floor(ratios.length / 2)] as number;
+      const below = ratios.filter((r) => r < MIN_RATIO).length;
       expect(
-        median,
-        `a HIT of the ${Math.round(body.length / 1000)} KB page served ${median.toFixed(2)}× as many requests per second as bare Express sending the same bytes (median of ${ROUNDS} rounds of ${PER_BATCH} requests each; rounds from ${(ratios[0] as number).toFixed(2)}× to ${(ratios.at(-1) as number).toFixed(2)}×); at least ${MIN_RATIO}× expected. Something on the hit path costs many times what sending the bytes does: profile the server under load (lesson 09, step 3) and see which function the time goes to`,
-      ).toBeGreaterThanOrEqual(MIN_RATIO);
+        below,
+        `a HIT of the ${Math.round(body.length / 1000)} KB page cost ${(1 / median).toFixed(1)}× the CPU time of bare Express sending the same bytes (the median of ${ratios.length} rounds of ${PER_BATCH} requests each, from ${(1 / (ratios.at(-1) as number)).toFixed(1)}× to ${(1 / (ratios[0] as number)).toFixed(1)}×; ${below} of them above ${1 / MIN_RATIO}×, where the median of ${ROUNDS} rounds must be at most ${1 / MIN_RATIO}×). Something on the hit path costs many times what sending the bytes does: profile the server under load (load.ts --profile; lesson 09, step 3) and see which function the time goes to`,
+      ).toBeLessThanOrEqual(ROUNDS / 2);
     } finally {
       agent.destroy();
     }
   }, 60_000);
 });
 
-/** Rounds of the side-by-side measurement, requests per batch, and the least ratio accepted. */
+/** Rounds of the side-by-side measurement (at most), requests per batch, and the least ratio accepted. */
 const ROUNDS = 21;
 const PER_BATCH = 20;
 /**
- * On the workshop's 2-core machine (load average 4–6) a fixed hit path measured 0.87–0.99×
- * bare Express on the 890 KB page, medians of the rounds, and the starter's copy and
- * JSON.stringify per hit 0.07–0.10×. Half leaves a wide margin on both sides.
+ * bare Express's CPU time ÷ yours, per round. On the workshop's 2-core machine at load
+ * averages 9–11, the solution's medians were 0.90–0.98 (single rounds 0.40–2.39), and the
+ * starter with its key fixed, a deep copy and a JSON.stringify per hit, 0.14 (rounds
+ * 0.11–0.18). Half leaves a wide margin on both sides.
  */
 const MIN_RATIO = 0.5;
 
@@ -356,9 +368,9 @@ function bareExpress(body: Buffer): express.Express {
   return app;
 }
 
-/** Send `n` GETs one after another on `agent`, reading each body to its end; the wall time in ms. */
+/** Send `n` GETs one after another on `agent`, reading each body to its end; the CPU time this process used, in ms. */
 async function batch(agent: Agent, url: string, p: string, n: number): Promise<number> {
-  const started = performance.now();
+  const started = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     await new Promise<void>((resolve, reject) => {
       const req = request(`${url}${p}`, { agent }, (res) => {
@@ -371,7 +383,8 @@ async function batch(agent: Agent, url: string, p: string, n: number): Promise<n
       req.end();
     });
   }
-  return performance.now() - started;
+  const used = process.cpuUsage(started);
+  return (used.user + used.system) / 1000;
 }
 
 function describeQueries(sent: readonly string[]): string {
