@@ -28,13 +28,16 @@ import { profileSequence, zipfSequence } from './zipf.ts';
  * 1.00×). Then the 100,000-row answer: PostgreSQL vs a Redis hit vs an L1 hit, end to end.
  *
  * The strategies are lesson 09's (lessons 01–08, bentocache, cacheable, the references) and
- * lesson 10's production cache, each a lesson's own createApp wired as its main.ts wires it.
+ * lesson 10's production cache, each a lesson's own createApp wired as its main.ts wires it, and
+ * the capstone (exercise 16): the reference solution's, or with `--capstone exercises` the
+ * learner's own.
  * Lesson 07 runs twice: with clients that hold nothing (a 200 with its ETag) and with clients
  * that revalidate (every request carries the If-None-Match of its path: a 304).
  *
  *   npm run bench                       7 rounds of 10,000 requests per strategy
  *   npm run bench -- --rounds 3 --requests 5000
  *   npm run bench -- --only production,stampede   those rows, with the reference and the A/A row
+ *   npm run bench -- --only capstone --capstone exercises   your capstone (exercise 16), not the reference's
  *   npm run bench -- --list              the names of the rows
  *   npm run bench -- --profile two-level   also CPU-profile that server under the same load
  *
@@ -48,6 +51,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string', multiple: true, default: [] },
     only: { type: 'string' },
     list: { type: 'boolean', default: false },
+    capstone: { type: 'string', default: 'solutions' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -67,7 +71,15 @@ for (const [name, value] of [
 /** Lesson 09 lists every strategy of lessons 01–08; lesson 10, which comes after it, lists its own. */
 const MODULE = join(REPO_ROOT, 'lessons/09-load-testing/src/strategies.ts');
 const PRODUCTION_MODULE = join(REPO_ROOT, 'lessons/10-production/src/bench-strategy.ts');
-for (const module of [MODULE, PRODUCTION_MODULE]) {
+/** The capstone (exercise 16) is an exercise: `--capstone exercises` measures the learner's, by default the reference solution's. */
+if (args.capstone !== 'solutions' && args.capstone !== 'exercises') {
+  console.error(
+    `✗ --capstone must be "solutions" (the reference) or "exercises" (yours), got ${JSON.stringify(args.capstone)}.`,
+  );
+  process.exit(2);
+}
+const CAPSTONE_MODULE = join(REPO_ROOT, args.capstone, '16-capstone/src/bench-strategy.ts');
+for (const module of [MODULE, PRODUCTION_MODULE, CAPSTONE_MODULE]) {
   if (!existsSync(module)) {
     console.error(`✗ The strategies to benchmark live in ${module}, which is missing.`);
     process.exit(1);
@@ -87,6 +99,7 @@ const ALL_STRATEGIES = [
   'http-304',
   'stampede',
   'production',
+  'capstone',
   'redis',
   'bentocache',
   'cacheable',
@@ -108,6 +121,10 @@ const ROWS: Record<string, { module?: string; strategy?: string; label?: string 
   'http-cache': { label: 'L1 + L2 + ETag, a 200 (lesson 07)' },
   'http-304': { strategy: 'http-cache', label: 'L1 + L2 + ETag, a 304 (lesson 07)' },
   production: { module: PRODUCTION_MODULE },
+  capstone: {
+    module: CAPSTONE_MODULE,
+    label: args.capstone === 'exercises' ? 'capstone, yours (exercise 16)' : 'capstone (exercise 16)',
+  },
 };
 /** Rows whose clients revalidate: each request carries the If-None-Match of its path. */
 const REVALIDATING = ['http-304'];
@@ -399,6 +416,13 @@ try {
       what: 'production cache with L1 hits (lesson 10: metrics, breaker) ≥ 0.95× bare Express',
       measured: get('production')?.ratio,
       other: get('production')?.cpuRatio,
+      min: 0.95,
+    },
+    {
+      rows: ['capstone'],
+      what: 'capstone with L1 hits (exercise 16: every lesson’s pieces) ≥ 0.95× bare Express',
+      measured: get('capstone')?.ratio,
+      other: get('capstone')?.cpuRatio,
       min: 0.95,
     },
     {
