@@ -350,19 +350,22 @@ describe('fail open: Redis down, slow or gone', () => {
     ).toBe(0);
   });
 
-  it('an entry in L1 is still a HIT while Redis is down', async () => {
+  it('an entry in L1 is still a HIT while Redis is down and the circuit open', async () => {
     const proxy = await chaosProxy();
-    const { http, redis } = await instance({ proxyUrl: proxy.url });
+    const { http, redis, locals } = await instance({ proxyUrl: proxy.url });
     await get(http, '/employees/51', 'Redis was healthy');
     proxy.cut();
     await eventually(
       () => redis.status,
       (s) => s !== 'ready',
     );
-    const res = await get(http, '/employees/51', 'Redis was down');
-    expect(res.cache, 'this instance holds employee 51 in L1: Redis being down must not stop it from serving it').toBe(
-      'HIT',
-    );
+    await expectBypass(http, THRESHOLD, 'Redis was down');
+    expect(locals.breaker.state).toBe('open');
+    const res = await get(http, '/employees/51', 'Redis was down and the circuit open');
+    expect(
+      res.cache,
+      'this instance holds employee 51 in L1: neither Redis being down nor the open circuit may stop it from serving it (read L1 before asking the breaker)',
+    ).toBe('HIT');
   });
 
   it('after the cool-down, with Redis back, one probe closes the circuit and caching resumes (MISS, then HIT)', async () => {
