@@ -28,10 +28,10 @@ import { PAGES, pagePath } from './strategies.ts';
  *
  * Starts your `src/app.ts` and bare Express serving the same bytes, each in a process of its
  * own, and loads both with the same seeded Zipf sequence of payments pages (10 connections,
- * one load generator in a third process). Your server starts cold: its first round says what
- * hit ratio it reaches against the best any cache can reach on those requests; the next
- * rounds are warm. Prints, per server, the medians of the rounds: requests/s, p99, PostgreSQL
- * queries per request, event-loop delay and server CPU per request. `--profile` then loads a
+ * one load generator in a third process). Your server starts cold: its first run says what
+ * hit ratio it reaches against the best any cache can reach on those requests. Then rounds,
+ * each a warm run of both servers; per server, the medians of the rounds: requests/s, p99,
+ * PostgreSQL queries per request, event-loop delay and server CPU per request. `--profile` then loads a
  * fresh server of yours started with `--cpu-prof` and prints where its CPU time went.
  * Each run stops after 20 s, whatever it has sent.
  */
@@ -65,32 +65,41 @@ console.log(
 
 type Run = { load: LoadResult; stats: ServerStats };
 const runs = new Map<string, Run[]>(NAMES.map((n) => [n, []]));
+let cold: Run | undefined;
 const servers = new Map<string, StrategyServer>();
 const generator = startLoadGenerator();
+
+/** One run of the sequence against a server, with its counters from that run only. */
+async function measure(name: string): Promise<Run> {
+  const server = servers.get(name) as StrategyServer;
+  await server.reset();
+  const load = await generator.run({
+    url: server.url,
+    paths: sequence,
+    connections: CONNECTIONS,
+    amount: REQUESTS,
+    durationSec: CAP_SEC,
+  });
+  return { load, stats: await server.stats() };
+}
 try {
   for (const name of NAMES)
     servers.set(
       name,
       await startServer({ module: MODULE, strategy: name, execArgv: SERVER_FLAGS, timeoutMs: 180_000 }),
     );
-  // Bare Express's JIT is warmed by one run first; yours starts cold, on purpose: its first
-  // round is the cold one, whose hit ratio is read against the best from cold.
+  // Bare Express's JIT is warmed by one run first. Yours starts cold, on purpose: its first run
+  // is the cold one, whose hit ratio is read against the best from cold; the rounds that follow,
+  // each a run of both servers in alternating order, are warm.
   const reference = servers.get('express') as StrategyServer;
   await generator.run({ url: reference.url, paths: sequence, connections: CONNECTIONS, amount: REQUESTS });
+  cold = await measure('yours');
+  console.log(`cold    yours   ${describeRun(cold)}`);
   for (let round = 1; round <= ROUNDS; round++) {
     for (const name of round % 2 === 1 ? [...NAMES].reverse() : NAMES) {
-      const server = servers.get(name) as StrategyServer;
-      await server.reset();
-      const load = await generator.run({
-        url: server.url,
-        paths: sequence,
-        connections: CONNECTIONS,
-        amount: REQUESTS,
-        durationSec: CAP_SEC,
-      });
-      const stats = await server.stats();
-      runs.get(name)?.push({ load, stats });
-      console.log(`round ${round} ${name.padEnd(7)} ${describeRun({ load, stats })}`);
+      const run = await measure(name);
+      runs.get(name)?.push(run);
+      console.log(`round ${round} ${name.padEnd(7)} ${describeRun(run)}`);
     }
   }
 } finally {
@@ -108,20 +117,19 @@ function describeRun({ load, stats }: Run): string {
 
 const expressRuns = runs.get('express') ?? [];
 const rows = NAMES.map((name) => {
-  const mine = runs.get(name) ?? [];
-  const cold = mine[0];
-  const warm = mine.length > 1 ? mine.slice(1) : mine;
+  const warm = runs.get(name) ?? [];
+  const first = name === 'yours' ? cold : undefined;
   return {
     label: name === 'yours' ? 'your src/app.ts' : 'bare Express 5 (same bytes)',
-    rps: median(mine.map((r) => r.load.rps)),
-    ratio: median(mine.map((r, i) => r.load.rps / (expressRuns[i]?.load.rps ?? Number.NaN))),
-    p99: median(mine.map((r) => r.load.latency.p99)),
-    coldHits: cold ? hitRatio(cold.load) : undefined,
-    ceiling: cold ? profileSequence(sequence.slice(0, cold.load.requests).map(keyOf)).coldHitRatioCeiling : 0,
+    rps: median(warm.map((r) => r.load.rps)),
+    ratio: median(warm.map((r, i) => r.load.rps / (expressRuns[i]?.load.rps ?? Number.NaN))),
+    p99: median(warm.map((r) => r.load.latency.p99)),
+    coldHits: first ? hitRatio(first.load) : undefined,
+    ceiling: first ? profileSequence(sequence.slice(0, first.load.requests).map(keyOf)).coldHitRatioCeiling : 0,
     warmHits: median(warm.map((r) => hitRatio(r.load) ?? Number.NaN)),
     queriesPerRequest: median(warm.map((r) => r.stats.queries / Math.max(1, r.load.requests))),
-    loopP99: median(mine.map((r) => r.stats.eventLoop.p99)),
-    cpuUs: median(mine.map((r) => (r.stats.cpuMs * 1000) / Math.max(1, r.load.requests))),
+    loopP99: median(warm.map((r) => r.stats.eventLoop.p99)),
+    cpuUs: median(warm.map((r) => (r.stats.cpuMs * 1000) / Math.max(1, r.load.requests))),
   };
 });
 const pct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '—' : `${fixed(v * 100, 1)} %`);
@@ -143,7 +151,7 @@ console.log(
   )}\n`,
 );
 console.log(
-  'Medians of the rounds. A cache that works reaches about the best hit ratio from cold (a few misses more are requests that came while their page was loading: lesson 08), 100 % warm, sends no query on a hit, and costs about what bare Express costs per request.',
+  "Medians of the warm rounds; the hit ratio from cold is the cold run's. A cache that works reaches about the best hit ratio from cold (a few misses more are requests that came while their page was loading: lesson 08), 100 % warm, sends no query on a hit, and costs about what bare Express costs per request.",
 );
 
 if (PROFILE) {

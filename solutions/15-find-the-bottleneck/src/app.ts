@@ -33,10 +33,10 @@ export interface PaymentsPage extends PaymentsQuery {
  *
  *   GET /payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=1000
  *
- * It answers correctly, and the tests say so: a 400 problem for bad input, a 404 for an
- * investor the portal does not know, `X-Cache: MISS` then `HIT`, `Server-Timing`, an
+ * It answers correctly: a 400 problem for bad input, a 404 for an investor the portal does
+ * not know, the right page for every query, with `X-Cache`, `Server-Timing` and an
  * `X-Request-Id` on every answer. Under load it is slow. The tests call
- * `createApp({ db, log })` and drive it over HTTP; they keep every answer it gives.
+ * `createApp({ db, log })`, drive it over HTTP and want every answer kept as it is.
  */
 export function createApp(deps: AppDeps): Express {
   const { db } = deps;
