@@ -26,7 +26,8 @@ export const FIGURES = [
   'requests',
   'ceilingPct',
   'maxmemoryBytes',
-  '{noeviction,allkeysLru,allkeysLfu,allkeysRandom,volatileLru,volatileNoTtl}.{keys,hitPct,evicted,refused}',
+  'emptyUsedKb',
+  '{noeviction,allkeysLru,allkeysLfu,allkeysRandom,volatileLru,volatileNoTtl}.{keys,hitPct,evicted,refused,bytesPerKey}',
 ];
 const json = process.argv.includes('--json');
 const say = json ? console.error : console.log;
@@ -67,6 +68,9 @@ async function run(c: Case) {
   const redis = createRedisClient({ url: server.url, commandTimeoutMs: 5_000, log: () => {} });
   try {
     if (!(await whenReady(redis, 10_000))) throw new Error(`could not reach the private Redis at ${server.url}`);
+    // What an empty server already uses: maxmemory bounds used_memory, Redis's own structures included.
+    const field = (text: string, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    const emptyUsed = field(await redis.info('memory'), 'used_memory');
     let refused = 0;
     let lastError = '';
     const store = createRedisStore({
@@ -98,9 +102,11 @@ async function run(c: Case) {
     await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
     const stats = await redis.info('stats');
     const memory = await redis.info('memory');
-    const field = (text: string, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    const keys = await redis.dbsize();
     return {
-      keys: await redis.dbsize(),
+      keys,
+      emptyUsed,
+      bytesPerKey: (field(memory, 'used_memory') - emptyUsed) / keys,
       hitPct: (100 * hits) / REQUESTS,
       evicted: field(stats, 'evicted_keys'),
       refused,
@@ -120,16 +126,28 @@ say(`A cache that never evicts would hit ${(100 * shape.coldHitRatioCeiling).toF
 say('| maxmemory-policy              | keys held | hit ratio | evicted_keys | SETs refused (OOM) |');
 say('| ----------------------------- | --------: | --------: | -----------: | -----------------: |');
 let oom = '';
+const perKey: Record<string, number> = {};
 for (const c of CASES) {
   const r = await run(c);
   figures.maxmemoryBytes = r.maxmemoryBytes;
-  figures[c.name] = { keys: r.keys, hitPct: r.hitPct, evicted: r.evicted, refused: r.refused };
+  figures.emptyUsedKb ??= r.emptyUsed / 1024; // Redis's kb, as in maxmemory 1300kb
+  perKey[c.name] = r.bytesPerKey;
+  figures[c.name] = {
+    keys: r.keys,
+    hitPct: r.hitPct,
+    evicted: r.evicted,
+    refused: r.refused,
+    bytesPerKey: r.bytesPerKey,
+  };
   if (r.refused > 0 && !oom) oom = r.lastError;
   say(
     `| ${c.label.padEnd(29)} | ${r.keys.toLocaleString('en-US').padStart(9)} | ${`${r.hitPct.toFixed(1)} %`.padStart(9)} | ${r.evicted.toLocaleString('en-US').padStart(12)} | ${r.refused.toLocaleString('en-US').padStart(18)} |`,
   );
 }
-if (oom) say(`\nA refused SET: ${oom}`);
+say(
+  `\nAn empty redis-server already uses ${(figures.emptyUsedKb as number).toFixed(0)}kb of the ${MAXMEMORY} (used_memory, Redis's own structures included; kb = 1,024 bytes); each key held adds about ${(perKey.noeviction as number).toFixed(0)} bytes with EX, ${(perKey.volatileNoTtl as number).toFixed(0)} without (used_memory after the run, less the empty server's, per key).`,
+);
+if (oom) say(`A refused SET: ${oom}`);
 say(
   `\nLoad average: ${loadavg()
     .map((l) => l.toFixed(2))
