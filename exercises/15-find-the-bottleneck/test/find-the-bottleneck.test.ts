@@ -17,9 +17,8 @@ const services = useServices();
 /** What the app logged for its 500s, so that a message can say what went wrong inside. */
 const serverLog = captureServerLog();
 const { said } = serverLog;
-let http: HttpHarness;
 
-/** The investors of this file's copies: a few thousand payments of theirs, so that a miss takes milliseconds. */
+/** The investors whose 2024 payments this file copies. */
 const INVESTORS = ['DEMO_INV', 'INV00002', 'INV00003'];
 
 beforeAll(async () => {
@@ -35,11 +34,7 @@ beforeAll(async () => {
   );
   await services.db.query(`CREATE TABLE ${schema}.investors (LIKE public.investors INCLUDING ALL)`);
   await services.db.query(`INSERT INTO ${schema}.investors SELECT * FROM public.investors`);
-  http = await serve(createApp({ db: services.db, log: serverLog.log }));
 }, 60_000);
-afterAll(async () => {
-  await http?.close();
-});
 beforeEach(() => {
   services.queries.reset();
   serverLog.clear();
