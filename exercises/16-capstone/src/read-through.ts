@@ -122,7 +122,8 @@ export function createReadThrough(options: ReadThroughOptions): ReadThrough {
   }
 
   /** The generation guard: bumped by every invalidation; a load that saw an older one stores nothing. */
-  const generation = 0;
+  // biome-ignore lint/style/useConst: invalidate(), which you write, bumps it
+  let generation = 0;
 
   /** Load, serialize and hash once, and (unless told not to, or a write overtook the load) store. */
   async function fill(
