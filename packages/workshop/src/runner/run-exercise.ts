@@ -237,7 +237,7 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
         message: `The tests could not run: ${
           lastMeaningfulLine(output).startsWith('RUN ')
             ? `vitest ended (exit code ${exitCode}) without sending its report${channel.rejected ? ` (its channel was refused: ${channel.rejected})` : ''}: its main process was stopped or disrupted`
-            : lastMeaningfulLine(output)
+            : `${lastMeaningfulLine(output)} (vitest ended, exit code ${exitCode}, without sending its report${channel.rejected ? `: its channel was refused: ${channel.rejected}` : ''})`
         }`,
         durationMs,
         output,
@@ -252,6 +252,10 @@ export async function runExercise(options: RunOptions): Promise<RunResult> {
       fileErrors: fileErrors.map((e) => `${e.file}: ${e.text}`),
       streamed: channel.tests.flatMap((t) => (t.end ? [t.end] : [])),
       ...(options.manifest ? { manifest: options.manifest } : {}),
+      bailed:
+        options.bail !== undefined &&
+        options.bail > 0 &&
+        tests.filter((t) => t.status === 'fail' || t.status === 'error').length >= options.bail,
     });
     const passed = tests.filter((t) => t.status === 'pass').length;
     const failed = tests.filter((t) => t.status === 'fail' || t.status === 'error').length;
