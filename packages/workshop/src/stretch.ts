@@ -138,6 +138,8 @@ export function lintStretch(exercise: Exercise): string[] {
   return problems;
 }
 
+const seconds = (run: RunResult | Error) => (run instanceof Error ? '-' : `${(run.durationMs / 1000).toFixed(1)} s`);
+
 /**
  * Check's verdict on a stretch goal: the reference solution must FAIL its stretch tests by an
  * assertion (`failRun`: stretch tests only, stopped at the first failure), or the stretch asks
@@ -185,7 +187,7 @@ export function judgeStretch(
     ok: problems.length === 0,
     text:
       problems.length === 0
-        ? `stretch: the solution fails it (caught by ${caught}), with ${STRETCH_PATCH} it ${passed}`
+        ? `stretch: the solution fails it (caught by ${caught}), with ${STRETCH_PATCH} it ${passed} (runs of ${seconds(failRun)} and ${seconds(passRun)})`
         : '',
     problems,
   };
