@@ -10,6 +10,8 @@ import { employeePatch, updateEmployee } from '@cachelab/lesson-04-hierarchical/
 import express, { type Express, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { type HttpCachePolicy, POLICIES } from './cache-policy.ts';
+import { type Compression, type CompressionOptions, createCompression, type Selected } from './compression.ts';
+import type { Representation } from './representation.ts';
 import { createRepresentationCache, type Loaded, type RepresentationCache } from './representation-cache.ts';
 import { sendRepresentation } from './send-representation.ts';
 
@@ -43,6 +45,13 @@ export interface AppDeps {
   /** Lesson 04's stale-set guard. Default true; false only to watch the race. */
   generationGuard?: boolean;
   /**
+   * Step 3: answer in gzip or Brotli when the client accepts it (compression.ts), compressed
+   * once per cached entry, with `Vary: Accept-Encoding` and an ETag per coding. Default off
+   * (`false`): steps 1 and 2 are read without it, and the later lessons that reuse this app
+   * measure the hit path alone. main.ts turns it on.
+   */
+  compression?: CompressionOptions | false;
+  /**
    * Where unexpected errors (500s) and Redis command failures are logged: one line per kind of
    * failure at most every 10 s, like lesson 03 (redis-error-log.ts). Default console.error.
    */
@@ -52,6 +61,8 @@ export interface AppDeps {
 /** What `createApp` puts on `app.locals`, for main.ts and tests. */
 export interface AppLocals {
   cache: RepresentationCache;
+  /** Step 3's compression, when on (its `compressions` count is what the tests read). */
+  compression: Compression | undefined;
   ready: Promise<void>;
   close(): Promise<void>;
 }
@@ -111,6 +122,32 @@ export function createApp(deps: AppDeps): Express {
   const key = (name: string, params: Record<string, string | number>) =>
     cacheKey({ prefix: keyPrefix, name, version: KEY_VERSION, params });
   const employeeKey = (id: number) => key('employee', { id });
+  const compression = deps.compression ? createCompression(deps.compression) : undefined;
+
+  /** Step 3: the representation in the coding this request accepts (identity without compression). */
+  const encode = (req: Request, representation: Representation): Selected | Promise<Selected> =>
+    compression
+      ? compression.select(representation, req.get('accept-encoding'))
+      : { representation, coding: 'identity', vary: false, compressMs: 0 };
+  /** 200 or 304 in the chosen coding; `compress` in Server-Timing when this request compressed. */
+  const send = (
+    req: Request,
+    res: Response,
+    selected: Selected,
+    policy: HttpCachePolicy,
+    headers: string[],
+    timing: ServerTiming,
+  ) => {
+    if (selected.compressMs > 0) timing.record('compress', selected.compressMs, `${selected.coding} and its ETag`);
+    sendRepresentation(
+      req,
+      res,
+      selected.representation,
+      policy,
+      [...headers, 'Server-Timing', timing.header()],
+      selected,
+    );
+  };
 
   /**
    * Get the representation (server-side cache), then answer 200 or 304 under `policy`. An L1
@@ -127,9 +164,14 @@ export function createApp(deps: AppDeps): Express {
     const local = cache.peek(cacheKeyOf);
     if (local) {
       timing.record('l1', performance.now() - timing.started);
-      const headers = ['X-Cache', 'HIT', 'X-Cache-Level', 'L1', 'Server-Timing', timing.header()];
-      sendRepresentation(req, res, local, policy, headers);
-      return;
+      const headers = ['X-Cache', 'HIT', 'X-Cache-Level', 'L1'];
+      const selected = encode(req, local);
+      // A kept variant (or identity) is answered synchronously; a first compression waits for zlib.
+      if (!(selected instanceof Promise)) {
+        send(req, res, selected, policy, headers, timing);
+        return;
+      }
+      return selected.then((s) => send(req, res, s, policy, headers, timing));
     }
     return cache.get(cacheKeyOf, load).then(
       (result) => {
@@ -137,8 +179,12 @@ export function createApp(deps: AppDeps): Express {
           timing.record(name, ms, name === 'etag' ? 'ETag (hash of the body)' : undefined);
         }
         const level = result.status === 'HIT' ? ['X-Cache-Level', result.level.toUpperCase()] : [];
-        const headers = ['X-Cache', result.status, ...level, 'Server-Timing', timing.header()];
-        sendRepresentation(req, res, result.representation, policy, headers);
+        const headers = ['X-Cache', result.status, ...level];
+        // Only a representation the cache holds gets here: what `load` throws (404) or a 400
+        // thrown before `sendCached` never reaches the compressor, and is never kept.
+        return Promise.resolve(encode(req, result.representation)).then((s) =>
+          send(req, res, s, policy, headers, timing),
+        );
       },
       (err: unknown) => {
         timing.applyTo(res); // a 404 still shows its total
@@ -163,7 +209,7 @@ export function createApp(deps: AppDeps): Express {
   // Express's own ETag would hash every body on every response (sha1, see the README); ours is stored.
   app.set('etag', false);
   // No serverTiming() middleware: each route times itself with a local ServerTiming (lesson 04).
-  const locals: AppLocals = { cache, ready: cache.ready, close: () => cache.close() };
+  const locals: AppLocals = { cache, compression, ready: cache.ready, close: () => cache.close() };
   Object.assign(app.locals, locals);
 
   app.get('/', (_req, res) => {

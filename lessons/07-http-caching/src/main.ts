@@ -8,9 +8,12 @@ import { createApp } from './app.ts';
  *
  *   curl -si http://127.0.0.1:3170/employees/42
  *   curl -si -H 'If-None-Match: "<the ETag>"' http://127.0.0.1:3170/employees/42   # 304
+ *
+ * Step 3 (compression is on here): `curl -s --compressed -D - -o /dev/null <a payments URL>`.
  */
 await serveWithBus({
   lesson: '07-http-caching',
   createApp: ({ db, redis, subscriber, instanceId }) =>
-    createApp({ db, redis, subscriber, keyPrefix: keyPrefixFromEnv('cachelab:07:'), instanceId }),
+    // compression: {} = step 3's defaults (br and gzip, bodies of 1 KiB and more).
+    createApp({ db, redis, subscriber, keyPrefix: keyPrefixFromEnv('cachelab:07:'), instanceId, compression: {} }),
 });

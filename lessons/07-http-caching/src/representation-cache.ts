@@ -183,7 +183,9 @@ export function createRepresentationCache(options: RepresentationCacheOptions): 
       // 2. L2: one round trip. A hit is backfilled into L1 as the same bytes.
       t = performance.now();
       const remote = await l2.get(key);
-      const fromL2 = remote.status === 'hit' ? decodeRepresentation(remote.body) : undefined;
+      // decodeL1: the envelope goes into L1 as it is, so its later L1 hits find this same
+      // object (step 3 keeps an entry's compressed copies by it).
+      const fromL2 = remote.status === 'hit' ? decodeL1(remote.body) : undefined;
       timings.l2 = performance.now() - t;
       if (remote.status === 'hit' && fromL2) {
         fillL1(key, remote.body, startedAt);
@@ -214,8 +216,9 @@ export function createRepresentationCache(options: RepresentationCacheOptions): 
       };
       timings.etag = performance.now() - t;
       const envelope = encodeRepresentation(representation);
-      // Serve the body inside the envelope: the standalone `body` can then be collected.
-      const stored = decodeRepresentation(envelope) ?? representation;
+      // Serve the body inside the envelope: the standalone `body` can then be collected. Decoded
+      // as L1 will find it, so that this MISS and the hits after it share one object.
+      const stored = decodeL1(envelope) ?? representation;
 
       if (remote.status === 'error' || generation === undefined) {
         fillL1(key, envelope, startedAt);
