@@ -656,7 +656,8 @@ function lastMeaningfulLine(output: string): string {
   const lines = output
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('at ') && !/^[⎯─-]+$/.test(l));
+    // (Not vitest's rules, nor its section titles such as "⎯⎯⎯ Unhandled Error ⎯⎯⎯": the error is the line after.)
+    .filter((l) => l && !l.startsWith('at ') && !/^[⎯─-]+$/.test(l) && !/^⎯+ .* ⎯+$/.test(l));
   const error = lines.find((l) => /Error|error:|Can't reach/.test(l));
   return error ?? lines.at(-1) ?? 'vitest exited without a report.';
 }
