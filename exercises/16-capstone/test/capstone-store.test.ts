@@ -1,3 +1,4 @@
+import type { CacheStore } from '@cachelab/lesson-06-custom-backends/cache-store';
 import { createMemoryCacheStore } from '@cachelab/lesson-06-custom-backends/memory-cache-store';
 import { createRedisCacheStore } from '@cachelab/lesson-06-custom-backends/redis-cache-store';
 import type { CircuitBreaker } from '@cachelab/lesson-10-production/circuit-breaker';
@@ -6,12 +7,14 @@ import { describeCacheStore, useServices } from '@cachelab/testkit';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCapstoneStore } from '../src/capstone-store.ts';
-import { unwrapL2 } from '../src/l2-envelope.ts';
+import { unwrapL2, wrapForL2 } from '../src/l2-envelope.ts';
 import {
+  busListener,
   chaosProxy,
   cleanups,
   countCommands,
   eventually,
+  gate,
   recordingBreaker,
   redisClient,
   runCleanups,
@@ -37,7 +40,14 @@ afterEach(runCleanups);
 async function instance(
   namespace: string,
   clock: TestClock,
-  options: { breaker?: CircuitBreaker; publisher?: Redis; l2Redis?: Redis; l1TtlMs?: number } = {},
+  options: {
+    breaker?: CircuitBreaker;
+    publisher?: Redis;
+    l2Redis?: Redis;
+    l1TtlMs?: number;
+    /** What your store gets as L2: the real Redis store, wrapped by the test (held or failing calls). */
+    wrapL2?: (l2: CacheStore) => CacheStore;
+  } = {},
 ) {
   const subscriber = await redisClient(undefined, 2_000);
   cleanups.pop(); // closed by the instance's close()
@@ -45,16 +55,21 @@ async function instance(
   const l2 = createRedisCacheStore({ redis: options.l2Redis ?? redis, namespace: full });
   const store = createCapstoneStore({
     l1: createMemoryCacheStore({ maxBytes: 16 * 1024 * 1024, now: clock.now }),
-    l2,
+    l2: options.wrapL2 ? options.wrapL2(l2) : l2,
     breaker: options.breaker ?? createCircuitBreaker(),
     bus: { publisher: options.publisher ?? redis, subscriber, channel: `${full}l1-invalidation` },
     l1TtlMs: options.l1TtlMs ?? 10_000,
     now: clock.now,
   });
-  await Promise.race([store.ready, new Promise((r) => setTimeout(r, 2_000))]);
+  // The bus is done code: its SUBSCRIBE is confirmed at once on a healthy Redis (10 s: a busy machine).
+  const ready = await Promise.race([store.ready.then(() => true), new Promise((r) => setTimeout(r, 10_000, false))]);
+  expect(ready, 'the bus of a new store instance did not confirm its subscription within 10 s').toBe(true);
   return {
     store,
+    /** The shared level itself (no breaker, no bus): what every instance finds in Redis. */
     l2,
+    /** Messages this instance receives on the bus. */
+    bus: busListener(subscriber, `${full}l1-invalidation`),
     close: async () => {
       await store.close();
       subscriber.disconnect();
@@ -104,6 +119,125 @@ describe('your store, beyond the contract', () => {
       { level: second?.level, redisCommands: commands.sent - before },
       'the second read went to Redis again: after an L2 hit, copy the value into L1 (the backfill), so that the next read is an L1 hit',
     ).toEqual({ level: 'l1', redisCommands: 0 });
+  });
+
+  it('a delete heard on the bus while Redis answers a read is not undone by that read’s backfill', async () => {
+    const clock = testClock();
+    const namespace = ns();
+    const writer = await instance(namespace, clock);
+    cleanups.push(writer.close);
+    await writer.store.set('k', Buffer.from('old'), { ttlMs: 60_000 });
+    // The reader's L2 answers, then the test holds that answer until the delete has been heard.
+    const answered = gate();
+    const held = gate();
+    let holding = true;
+    const reader = await instance(namespace, clock, {
+      wrapL2: (l2) => ({
+        ...l2,
+        async get(key) {
+          const value = await l2.get(key);
+          if (holding) {
+            holding = false;
+            answered.open();
+            await held.opened;
+          }
+          return value;
+        },
+      }),
+    });
+    cleanups.push(reader.close);
+    const read = reader.store.read('k');
+    await answered.opened; // Redis has answered 'old'; the reader has not seen it yet
+    const heard = reader.bus.next();
+    await writer.store.delete('k');
+    expect(await heard, 'the reader heard nothing on the bus within 10 s of the writer’s delete').toBeDefined();
+    held.open();
+    expect((await read)?.value.toString(), 'the read that began before the delete answers what Redis gave it').toBe(
+      'old',
+    );
+    const after = await reader.store.read('k');
+    expect(
+      after && `${after.value.toString()} from ${after.level}`,
+      'a read began, the key was deleted (the bus told this instance, which dropped its L1 copy), then the read’s backfill put the old value into L1: it is served for up to l1TtlMs after the delete. Note the invalidations before reading L2, and backfill only if none came meanwhile',
+    ).toBeUndefined();
+  });
+
+  it('an L1 copy lives at most l1TtlMs, from a backfill or a set: a lost bus message is served no longer than that', async () => {
+    const clock = testClock();
+    const namespace = ns();
+    const writer = await instance(namespace, clock);
+    cleanups.push(writer.close);
+    await writer.store.set('read', Buffer.from('old'), { ttlMs: 60_000 });
+    // Started after the writer's set: its bus cannot hear that set's message late.
+    const reader = await instance(namespace, clock, { l1TtlMs: 10_000 });
+    cleanups.push(reader.close);
+    expect((await reader.store.read('read'))?.level, 'an instance that never held the key finds it in L2').toBe('l2');
+    await reader.store.set('written', Buffer.from('old'), { ttlMs: 60_000 });
+    // Another instance's writes whose bus messages this reader never got: L2 has the new values.
+    for (const key of ['read', 'written']) {
+      await reader.l2.set(key, wrapForL2(Buffer.from('new'), clock.now() + 60_000), { ttlMs: 60_000 });
+    }
+    clock.advance(10_001);
+    const read = await reader.store.read('read');
+    expect(
+      read && `${read.value.toString()} from ${read.level}`,
+      'the backfilled L1 copy outlived l1TtlMs (10 s): it was served although L2 holds a newer value. Give the copy what the entry has left, but at most l1TtlMs',
+    ).toBe('new from l2');
+    const written = await reader.store.read('written');
+    expect(
+      written && `${written.value.toString()} from ${written.level}`,
+      'the L1 copy made by set() outlived l1TtlMs (10 s): it was served although L2 holds a newer value. A set puts the value into L1 for at most l1TtlMs, not for its whole TTL',
+    ).toBe('new from l2');
+  });
+
+  it('a delete is never skipped by the breaker: while it says no, the key still leaves Redis', async () => {
+    const clock = testClock();
+    const refused = recordingBreaker(false);
+    const { store, l2, close } = await instance(ns(), clock, { breaker: refused.breaker });
+    cleanups.push(close);
+    await l2.set('k', wrapForL2(Buffer.from('stale'), clock.now() + 60_000), { ttlMs: 60_000 });
+    await store.delete('k').catch(() => {});
+    expect(
+      unwrapL2(await l2.get('k'), clock.now())?.value.toString(),
+      'the breaker said no and your delete was skipped: the entry a write just made stale stays in Redis for its whole TTL, and every instance serves it once the circuit closes. Call L2’s delete directly, never through callL2',
+    ).toBeUndefined();
+  });
+
+  it('when L2 fails a delete or a set, this instance drops its L1 copy all the same', async () => {
+    const clock = testClock();
+    const failing = { delete: false, set: false };
+    const { store, close } = await instance(ns(), clock, {
+      wrapL2: (l2) => ({
+        ...l2,
+        async delete(key) {
+          if (failing.delete) throw new Error('Connection is closed.');
+          return l2.delete(key);
+        },
+        async set(key, value, options) {
+          await l2.set(key, value, options);
+          // A command timeout after Redis had applied the SET: L2 holds the new value.
+          if (failing.set) throw new Error('Command timed out');
+        },
+      }),
+    });
+    cleanups.push(close);
+    await store.set('deleted', Buffer.from('old'), { ttlMs: 60_000 });
+    failing.delete = true;
+    await store.delete('deleted').catch(() => {});
+    const afterDelete = await store.read('deleted').catch(() => undefined);
+    expect(
+      afterDelete && `${afterDelete.value.toString()} from ${afterDelete.level}`,
+      'L2’s delete failed, and this instance kept serving the deleted key from its own L1: drop the L1 copy even when Redis fails (L1 needs no Redis)',
+    ).not.toBe('old from l1');
+    await store.set('written', Buffer.from('old'), { ttlMs: 60_000 });
+    failing.set = true;
+    await store.set('written', Buffer.from('new'), { ttlMs: 60_000 }).catch(() => {});
+    failing.set = false;
+    const afterSet = await store.read('written');
+    expect(
+      afterSet && `${afterSet.value.toString()} from ${afterSet.level}`,
+      'set() failed (a timeout after Redis had stored the new value), and this instance kept serving the old value from its L1: when L2’s write fails, drop the key from L1 before rejecting',
+    ).toBe('new from l2');
   });
 
   it('the L1 copy made by a backfill lives no longer than the entry has left in L2', async () => {

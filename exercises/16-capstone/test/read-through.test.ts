@@ -20,15 +20,22 @@ afterEach(runCleanups);
 const FRESH_S = 50; // lesson 05's `aggregate` and `status` kinds: 50 s in L2
 const GRACE_MS = 5_000;
 
-function setup(options: { etagOf?: (body: Buffer) => string } = {}) {
+function setup(options: { etagOf?: (body: Buffer) => string; readFails?: boolean } = {}) {
   const clock = testClock();
   const memory = createMemoryCacheStore({ now: clock.now });
   const deleted: string[] = [];
+  const stored: string[] = [];
   const store: CapstoneStore = {
     ...memory,
     async read(key) {
+      // A store whose lookups fail, as the capstone store's do while Redis is down or the circuit open.
+      if (options.readFails) throw new Error('Command timed out');
       const value = await memory.get(key);
       return value === undefined ? undefined : { value, level: 'l1' };
+    },
+    async set(key, value, setOptions) {
+      stored.push(key);
+      await memory.set(key, value, setOptions);
     },
     async delete(key) {
       deleted.push(key);
@@ -48,7 +55,7 @@ function setup(options: { etagOf?: (body: Buffer) => string } = {}) {
     onError: (error, operation) => errors.push(`${operation}: ${error.message}`),
   });
   cleanups.push(() => cache.settled());
-  return { cache, clock, store, deleted, errors };
+  return { cache, clock, store, deleted, stored, errors };
 }
 
 /** A loader that counts its calls and answers `value()` (what the database holds now). */
@@ -133,6 +140,24 @@ describe('the read path', () => {
       'a read of employee 5 got employee 4 (or the reverse): the flight must be keyed by the cache key, not by the kind or the route',
     ).toEqual([...Array(10).fill(4), ...Array(10).fill(5)]);
     expect([a.counter.calls, b.counter.calls], 'one load per key').toEqual([1, 1]);
+  });
+});
+
+describe('a failed lookup', () => {
+  it('answers BYPASS from the loader, and stores nothing: not this read, not the next', async () => {
+    const { cache, stored } = setup({ readFails: true });
+    const { load, counter } = loader(() => ({ id: 12 }));
+    const request: ReadRequest = { kind: 'status', key: 'employee:12', load };
+    const answers = [await cache.get(request), await cache.get(request)];
+    expect(
+      answers.map((r) => `${r.status} ${JSON.stringify(body(r))}`),
+      'the store failed the lookup: answer from the loader, with X-Cache BYPASS',
+    ).toEqual(Array(2).fill('BYPASS {"id":12}'));
+    expect(counter.calls, 'each BYPASS loads (nothing was looked up)').toBe(2);
+    expect(
+      stored,
+      'a lookup failed (BYPASS) and your read still wrote what it loaded into the store: with Redis failing, that SET costs each request a second timeout. A BYPASS stores nothing',
+    ).toEqual([]);
   });
 });
 
