@@ -36,7 +36,8 @@ export interface PaymentsPage extends PaymentsQuery {
  * It answers correctly: a 400 problem for bad input, a 404 for an investor the portal does
  * not know, the right page for every query, with `X-Cache`, `Server-Timing` and an
  * `X-Request-Id` on every answer. Under load it is slow. The tests call
- * `createApp({ db, log })`, drive it over HTTP and want every answer kept as it is.
+ * `createApp({ db, log })` (and `ttlMs` for the test of the TTL), drive it over HTTP and want
+ * every answer kept as it is.
  */
 export function createApp(deps: AppDeps): Express {
   const { db } = deps;
