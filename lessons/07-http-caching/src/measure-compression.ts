@@ -11,7 +11,7 @@ import { strongEtag } from './representation.ts';
  * What does compressing the classic 100,000-row answer cost, per request and per entry, and
  * what does it save on the wire? The numbers behind step 3's "compress once per cached entry".
  *
- *     npx tsx lessons/07-http-caching/src/measure-compression.ts [--rounds 3]
+ *     npx tsx lessons/07-http-caching/src/measure-compression.ts [--rounds 5]
  *
  * 1. In process: the body (17.8 MB) compressed with gzip (level 6) and Brotli (quality 5),
  *    as compression.ts does, ROUNDS times each after one warm-up: the CPU time of one pass
@@ -20,8 +20,9 @@ import { strongEtag } from './representation.ts';
  *    127.0.0.1: ROUNDS + 1 gzip requests to an instance that compresses per request (the
  *    `perRequest` option: what a compression middleware does) and to one that keeps the
  *    compressed copy with the entry; the first request of each is not counted (it fills).
- *    The CPU of this process per request (server and client are both in it, the same work
- *    for both instances but for the compression) and the bytes each answer put on the wire.
+ *    The CPU of this process per request, the median of ROUNDS (server and client are both in
+ *    it, the same work for both instances but for the compression), and the bytes each answer
+ *    put on the wire.
  *
  * With `--json`, the text goes to stderr and stdout gets the figures below as one JSON object
  * (what `npm run figures` compares with the lesson's text).
@@ -36,7 +37,7 @@ const json = process.argv.includes('--json');
 const say = json ? console.error : console.log;
 const figures: Record<string, unknown> = {};
 const roundsAt = process.argv.indexOf('--rounds');
-const ROUNDS = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 3;
+const ROUNDS = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 5;
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
   console.error('✗ --rounds must be a whole number ≥ 1');
   process.exit(2);
@@ -133,18 +134,24 @@ for (const [name, headers, perRequest] of [
   const http = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
   const first = await get(http.url + path, headers); // fills L1 (and L2 the first time)
   const compressedBefore = locals.compression?.compressions ?? 0;
-  const before = process.cpuUsage();
+  // Each request's CPU on its own, and the median: one request that happens to pay for a garbage
+  // collection of the previous 17.8 MB buffers would otherwise move the mean by tens of ms.
+  const perRequestMs: number[] = [];
   let wire = first;
-  for (let i = 0; i < ROUNDS; i++) wire = await get(http.url + path, headers);
-  const used = process.cpuUsage(before);
-  const cpu = (used.user + used.system) / 1000 / ROUNDS;
+  for (let i = 0; i < ROUNDS; i++) {
+    const before = process.cpuUsage();
+    wire = await get(http.url + path, headers);
+    const used = process.cpuUsage(before);
+    perRequestMs.push((used.user + used.system) / 1000);
+  }
+  const cpu = middle(perRequestMs);
   const compressions = (locals.compression?.compressions ?? 0) - compressedBefore;
   figures[name] = { cpuMsPerRequest: cpu, wireBytes: wire.bytes, compressions };
   const label = { perRequest: 'gzip, compressed per request', kept: 'gzip, kept with the entry', identity: 'identity' }[
     name
   ];
   say(
-    `  ${label.padEnd(30)} ${ms(cpu).padStart(7)} of CPU per request, ${wire.bytes.toLocaleString('en').padStart(10)} body bytes (${wire.encoding ?? 'identity'}), ${compressions} compressions in ${ROUNDS} requests`,
+    `  ${label.padEnd(30)} ${ms(cpu).padStart(7)} of CPU per request (median), ${wire.bytes.toLocaleString('en').padStart(10)} body bytes (${wire.encoding ?? 'identity'}), ${compressions} compressions in ${ROUNDS} requests`,
   );
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
