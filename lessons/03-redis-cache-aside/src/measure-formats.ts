@@ -13,7 +13,7 @@ import { CODECS } from './value-codecs.ts';
  * The answers, as the routes load them from PostgreSQL: employee 42 (one row, two timestamps),
  * a page of 1,000 payments and the classic 100,000. For each answer and codec: the encoded
  * size, what Redis says the key takes (`MEMORY USAGE`, after a SET under a temporary key that is
- * deleted at the end), and the time of one encode and one decode: the median over BATCHES
+ * deleted at the end), and the CPU time of one encode and one decode: the median over BATCHES
  * batches, each of enough operations to last a few milliseconds (a 1-row encode takes
  * microseconds), after one warm-up batch.
  *
@@ -50,13 +50,17 @@ const answers = {
 };
 await db.end();
 
-/** Microseconds per call of `fn`: the median of BATCHES batches of `n` calls, after one warm-up batch. */
+/**
+ * Microseconds of CPU per call of `fn` (process.cpuUsage, user + system: a batch that waits for
+ * a core is not counted as work): the median of BATCHES batches of `n` calls, after one warm-up.
+ */
 function microseconds(n: number, fn: () => unknown): number {
   const perCall: number[] = [];
   for (let batch = 0; batch <= BATCHES; batch++) {
-    const started = performance.now();
+    const before = process.cpuUsage();
     for (let i = 0; i < n; i++) fn();
-    if (batch > 0) perCall.push(((performance.now() - started) * 1000) / n);
+    const used = process.cpuUsage(before);
+    if (batch > 0) perCall.push((used.user + used.system) / n);
   }
   perCall.sort((a, b) => a - b);
   return perCall[Math.floor(perCall.length / 2)] ?? 0;
@@ -64,7 +68,7 @@ function microseconds(n: number, fn: () => unknown): number {
 const time = (us: number) => (us >= 1000 ? `${(us / 1000).toFixed(1)} ms` : `${us.toFixed(1)} µs`);
 
 const figures: Record<string, Record<string, Record<string, number>>> = {};
-say(`median of ${BATCHES} batches; MEMORY USAGE after SET`);
+say(`CPU time, median of ${BATCHES} batches; MEMORY USAGE after SET`);
 for (const [name, answer] of Object.entries(answers)) {
   say(`\n${answer.label}:`);
   say(
