@@ -375,7 +375,7 @@ describe('the bottlenecks, each counted', () => {
 });
 
 describe('a hit, measured against bare Express', () => {
-  it('costs at most twice what bare Express costs to send the same bytes, side by side in the same process', async () => {
+  it('costs at most 2.5 times what bare Express costs to send the same bytes, side by side in the same process', async () => {
     const server = await fresh();
     // A big page (5,000 payments, ~890 KB): what a hit does per byte shows, not per request.
     const big = { ...Q, limit: 5000 };
@@ -432,13 +432,15 @@ const PER_BATCH = 20;
  * bare Express's CPU time ÷ yours, per round. On the workshop's 2-core machine at load
  * averages 9–11, the solution's medians were 0.90–0.98 (single rounds 0.40–2.39), and the
  * starter with its key fixed, a deep copy and a JSON.stringify per hit, 0.14 (rounds
- * 0.11–0.18); at load averages 8–19, the solution 0.77–0.92, a JSON.parse per hit
- * (wrong/hit-checks-the-entry) 0.17–0.19. A page encoded anew per hit sits near the line
- * (wrong/page-sent-as-text-with-end 0.41–0.49, hit-sends-text 0.46–0.54, page-stored-as-text
- * 0.60–0.69, hit-copies-the-bytes 0.68–0.77): those are caught by the copy counts, not here. Half leaves a wide margin on
- * both sides of what only this measurement catches.
+ * 0.11–0.18). At load averages 5–19, in five runs, the solution's medians were 0.72–0.92
+ * (single rounds 0.52–1.71), and a JSON.parse of the page per hit (wrong/hit-checks-the-entry)
+ * 0.17–0.19. A page encoded anew per hit sits in between (wrong/page-sent-as-text-with-end
+ * 0.41–0.49, hit-sends-text 0.46–0.54, page-stored-as-text 0.60–0.69, hit-copies-the-bytes
+ * 0.68–0.77): the copy counts catch those, whatever the clock says. 0.4 sits about as far
+ * below the solution's lowest median (1.8×) as above a parse per hit (2.2×); at 0.5, the
+ * solution was only 1.4× away.
  */
-const MIN_RATIO = 0.5;
+const MIN_RATIO = 0.4;
 
 function bareExpress(body: Buffer): express.Express {
   const app = express();
