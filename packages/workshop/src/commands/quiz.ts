@@ -126,7 +126,7 @@ function answerFormat(q: Question): string {
   if (q.kind === 'choice') return `one letter, ${q.choices[0]?.letter}–${q.choices[q.choices.length - 1]?.letter}`;
   if (typeof q.unit === 'object')
     return `a number in ${q.unit.symbol}; other units work too, e.g. ${UNIT_EXAMPLE[q.unit.dimension]}`;
-  if (typeof q.unit === 'string') return `a number (of ${q.unit})`;
+  if (typeof q.unit === 'string') return `a number of ${q.unit}`;
   return 'a number';
 }
 
