@@ -112,6 +112,7 @@ describe('your store, beyond the contract', () => {
     const first = await reader.store.read('k');
     expect(first?.value.toString(), "another instance's read of a key in L2").toBe('value');
     expect(first?.level, 'an instance that never held the key finds it in L2').toBe('l2');
+    clock.advance(1_000); // the entry has 59 s left: a copy in L1 should still be there
     const before = commands.sent;
     const second = await reader.store.read('k');
     expect(second?.value.toString()).toBe('value');
@@ -160,6 +161,30 @@ describe('your store, beyond the contract', () => {
       after && `${after.value.toString()} from ${after.level}`,
       'a read began, the key was deleted (the bus told this instance, which dropped its L1 copy), then the read’s backfill put the old value into L1: it is served for up to l1TtlMs after the delete. Note the invalidations before reading L2, and backfill only if none came meanwhile',
     ).toBeUndefined();
+  });
+
+  it('an overwrite on one instance drops the L1 copy of every other instance (the bus)', async () => {
+    const clock = testClock();
+    const namespace = ns();
+    const writer = await instance(namespace, clock);
+    cleanups.push(writer.close);
+    await writer.store.set('k', Buffer.from('v1'), { ttlMs: 60_000 });
+    const reader = await instance(namespace, clock); // after the first set: it cannot hear that one late
+    cleanups.push(reader.close);
+    await reader.store.read('k');
+    expect((await reader.store.read('k'))?.level, 'the reader holds the key in L1 after its backfill').toBe('l1');
+    const heard = reader.bus.next();
+    await writer.store.set('k', Buffer.from('v2'), { ttlMs: 60_000 });
+    const heardAfterMs = await heard;
+    expect(
+      heardAfterMs,
+      'the writer overwrote the key and the reader heard nothing on the bus within 10 s: set() must publish the key, or the others serve their L1 copy for up to l1TtlMs',
+    ).toBeDefined();
+    const after = await reader.store.read('k');
+    expect(
+      after && `${after.value.toString()} from ${after.level}`,
+      `the reader heard the writer's message (${heardAfterMs} ms after the set began) and still served its old L1 copy: publish the key itself (\`=\${key}\`), and the others drop it`,
+    ).toBe('v2 from l2');
   });
 
   it('an L1 copy lives at most l1TtlMs, from a backfill or a set: a lost bus message is served no longer than that', async () => {

@@ -121,6 +121,7 @@ describe('the read path over HTTP', () => {
     const first = await get(http, '/employees/42', 'Redis was healthy');
     const second = await get(http, '/employees/42', 'Redis was healthy');
     expect([first.cache, second.cache]).toEqual(['MISS', 'HIT']);
+    expect(first.timing, 'a MISS says how long the database took in Server-Timing (db)').toHaveProperty('db');
     expect(services.queries.matching(/FROM employees WHERE id/), 'one query for two requests').toBe(1);
     expect(second.json()).toEqual(await row(42));
     expect(second.headers.get('etag'), 'a hit carries the ETag of the entry').toBe(first.headers.get('etag'));
@@ -174,9 +175,15 @@ describe('the read path over HTTP', () => {
     // B starts after A's fill: the bus message of A's set (published before B subscribed) can
     // never reach B late and drop the copy this test expects B to keep.
     const b = await instance({ clock });
+    const sent = performance.now();
     const fromL2 = await get(b.http, '/employees/45', 'Redis was healthy');
+    const tookMs = performance.now() - sent;
     expect(fromL2.cache, 'instance B should find what instance A stored in L2').toBe('HIT');
     expect(fromL2.timing, 'an L2 hit says so in Server-Timing (l2)').toHaveProperty('l2');
+    expect(
+      fromL2.timing.l2,
+      `Server-Timing says the L2 lookup took ${fromL2.timing.l2} ms, longer than the whole request (${tookMs.toFixed(1)} ms, measured by the test): measure it as now minus the start`,
+    ).toBeLessThanOrEqual(tookMs);
     const before = b.commands.names.length;
     const fromL1 = await get(b.http, '/employees/45', 'Redis was healthy');
     expect(fromL1.cache).toBe('HIT');

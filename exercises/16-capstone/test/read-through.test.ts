@@ -2,7 +2,8 @@ import { HttpProblem } from '@cachelab/lesson-01-uncached/problem';
 import { createTagIndex } from '@cachelab/lesson-05-invalidation/tags';
 import { resolveTtlPolicy } from '@cachelab/lesson-05-invalidation/ttl-policy';
 import { createMemoryCacheStore } from '@cachelab/lesson-06-custom-backends/memory-cache-store';
-import { strongEtag } from '@cachelab/lesson-07-http-caching/representation';
+import { encodeRepresentation, strongEtag } from '@cachelab/lesson-07-http-caching/representation';
+import { encodeEntry } from '@cachelab/lesson-08-stampedes/cache-entry';
 import { useServices } from '@cachelab/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CapstoneStore } from '../src/capstone-store.ts';
@@ -74,7 +75,7 @@ const body = (result: { representation: { body: Buffer } }) => JSON.parse(result
 
 describe('the read path', () => {
   it('a MISS loads and stores; the next read is a HIT with the same bytes, without loading', async () => {
-    const { cache } = setup();
+    const { cache, errors } = setup();
     const { load, counter } = loader(() => ({ id: 1 }));
     const request: ReadRequest = { kind: 'status', key: 'employee:1', load };
     const first = await cache.get(request);
@@ -85,6 +86,41 @@ describe('the read path', () => {
     ]);
     expect(body(second)).toEqual({ id: 1 });
     expect(counter.calls, 'the second read called the loader again: it should have been a HIT').toBe(1);
+    expect(errors, 'a MISS and a HIT with a healthy store reported errors').toEqual([]);
+  });
+
+  it('an entry the store still holds past its grace (or bytes that are no entry) is a MISS, never served', async () => {
+    const { cache, clock, store } = setup();
+    const { load, counter } = loader(() => ({ id: 13, version: 2 }));
+    // Another instance, or an L2 whose TTL outlives the entry's grace, still holds it: it says it expired.
+    const old = {
+      body: Buffer.from('{"id":13,"version":1}'),
+      etag: '"v1"',
+      lastModified: 'Thu, 01 Jan 2026 00:00:00 GMT',
+    };
+    const at = clock.now() - 120_000;
+    await store.set(
+      'employee:13',
+      encodeEntry({
+        body: encodeRepresentation(old),
+        storedAtMs: at,
+        freshUntilMs: at + 50_000,
+        staleUntilMs: at + 55_000,
+        deltaMs: 1,
+      }),
+      { ttlMs: 600_000 },
+    );
+    await store.set('employee:14', Buffer.from('not an entry'), { ttlMs: 600_000 });
+    const expired = await cache.get({ kind: 'status', key: 'employee:13', load });
+    expect(
+      `${expired.status} v${body(expired).version}`,
+      'the stored entry is past its grace (lesson 08’s freshness says expired): it must not be served, even as STALE',
+    ).toBe('MISS v2');
+    const garbage = await cache.get({ kind: 'status', key: 'employee:14', load: loader(() => ({ id: 14 })).load });
+    expect(`${garbage.status} ${JSON.stringify(body(garbage))}`, 'bytes that are no entry are a miss').toBe(
+      'MISS {"id":14}',
+    );
+    expect(counter.calls).toBe(1);
   });
 
   it('computes the ETag once per fill, stores it with the entry and serves it with every hit (never hashes per request)', async () => {
@@ -145,7 +181,7 @@ describe('the read path', () => {
 
 describe('a failed lookup', () => {
   it('answers BYPASS from the loader, and stores nothing: not this read, not the next', async () => {
-    const { cache, stored } = setup({ readFails: true });
+    const { cache, stored, errors } = setup({ readFails: true });
     const { load, counter } = loader(() => ({ id: 12 }));
     const request: ReadRequest = { kind: 'status', key: 'employee:12', load };
     const answers = [await cache.get(request), await cache.get(request)];
@@ -154,6 +190,9 @@ describe('a failed lookup', () => {
       'the store failed the lookup: answer from the loader, with X-Cache BYPASS',
     ).toEqual(Array(2).fill('BYPASS {"id":12}'));
     expect(counter.calls, 'each BYPASS loads (nothing was looked up)').toBe(2);
+    expect(errors, 'each failed lookup is reported to onError, as a get').toEqual(
+      Array(2).fill('get: Command timed out'),
+    );
     expect(
       stored,
       'a lookup failed (BYPASS) and your read still wrote what it loaded into the store: with Redis failing, that SET costs each request a second timeout. A BYPASS stores nothing',
