@@ -125,6 +125,12 @@ export function lintStretch(exercise: Exercise): string[] {
     problems.push(
       `${solution}: there are no stretch tests (exercises/${exercise.name}/${STRETCH_DIR}/*.test.ts) for it to pass. Add them, or remove the patch.`,
     );
+  // A stretch goal without tests says why, in words `verify NN --stretch` can point to.
+  const readme = join(exercise.dir, 'README.md');
+  if (tests.length === 0 && existsSync(readme) && !/no tests check/i.test(readFileSync(readme, 'utf8')))
+    problems.push(
+      `exercises/${exercise.name}/README.md: its stretch goal has no tests (exercises/${exercise.name}/${STRETCH_DIR}/*.test.ts) and does not say why: add tests, or a sentence "No tests check this one (\`verify ${exercise.id} --stretch\` says so): …" giving the reason.`,
+    );
   if (existsSync(patch) && !readFileSync(patch, 'utf8').startsWith('#'))
     problems.push(`${solution}: starts without a "# …" line saying what the stretch solution does.`);
   const tsconfig = join(exercise.dir, 'tsconfig.json');
