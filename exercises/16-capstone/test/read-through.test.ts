@@ -241,6 +241,9 @@ describe('stale-while-revalidate', () => {
       stale.map((r) => `${r.status} v${body(r).version}`),
       'an entry past its TTL but within the grace should be answered at once (STALE, the old value) while it is refreshed',
     ).toEqual(Array(10).fill('STALE v1'));
+    expect(stale[0]?.timings, 'a STALE answer says how long its lookup took (Server-Timing l1 or l2)').toHaveProperty(
+      'l1',
+    );
     await cache.settled();
     expect(counter.calls, '10 stale reads should start ONE refresh, not one each').toBe(2);
     const fresh = await cache.get(request);
@@ -280,7 +283,7 @@ describe('invalidation', () => {
   });
 
   it('a load that a write overtook answers its request but stores nothing (the generation guard)', async () => {
-    const { cache, store } = setup();
+    const { cache, store, deleted, errors } = setup();
     let row = 'before the write';
     const slow = gate();
     const request: ReadRequest = {
@@ -292,6 +295,10 @@ describe('invalidation', () => {
     await new Promise((r) => setTimeout(r, 20));
     row = 'after the write';
     await cache.invalidate({ keys: ['employee:10'], tags: [] }); // the write committed meanwhile
+    expect(
+      { deleted, errors },
+      'invalidating one key and no tags deletes exactly that key, and reports no error',
+    ).toEqual({ deleted: ['employee:10'], errors: [] });
     slow.open();
     expect(body(await pending).row, 'the overtaken read still answers what it loaded').toBe('before the write');
     expect(
