@@ -24,11 +24,13 @@ const AGEING_MARGIN_MS = 10_000;
 /**
  * Poll `read` until `accept` takes its result or `timeoutMs` runs out; returns the last result.
  * For what another instance sees: a shared store may deliver an invalidation a moment later.
+ * 10 s, not a speed the suite expects: a right store is seen in milliseconds and returns at
+ * once, and on a CI machine at load average 15 a bus message can take a second.
  */
 export async function eventually<T>(
   read: () => Promise<T>,
   accept: (value: T) => boolean,
-  timeoutMs = 1_000,
+  timeoutMs = 10_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let value = await read();
@@ -592,7 +594,7 @@ export function describeCacheStore(name: string, factory: StoreFactory, capabili
 
     if (capabilities.sharedAcrossProcesses) {
       describe('shared across processes', () => {
-        it('shows a second instance over the same namespace its sets, overwrites, deletes and clears (within a second)', async () => {
+        it('shows a second instance over the same namespace its sets, overwrites, deletes and clears (as soon as it delivers them; 10 s at most)', async () => {
           const a = await open();
           const b = await open();
           await set(a.store, 'shared', utf8('v1'));
@@ -611,7 +613,7 @@ export function describeCacheStore(name: string, factory: StoreFactory, capabili
               (v) => v !== undefined && Buffer.from(v).toString() === 'v2',
             ),
             utf8('v2'),
-            'instance B, a second after instance A overwrote a key B had read (B must not keep serving the old value)',
+            'instance B, 10 s after instance A overwrote a key B had read (B must not keep serving the old value)',
           );
           await attempt('delete() on instance A', '', () => a.store.delete('shared'));
           expect(
@@ -619,7 +621,7 @@ export function describeCacheStore(name: string, factory: StoreFactory, capabili
               () => b.store.get('shared'),
               (v) => v === undefined,
             ),
-            'instance B still served a key a second after instance A deleted it',
+            'instance B still served a key 10 s after instance A deleted it',
           ).toBeUndefined();
           await set(a.store, 'cleared', utf8('x'));
           await b.store.get('cleared');
@@ -629,7 +631,7 @@ export function describeCacheStore(name: string, factory: StoreFactory, capabili
               () => a.store.get('cleared'),
               (v) => v === undefined,
             ),
-            'instance A still served a key a second after instance B cleared the namespace',
+            'instance A still served a key 10 s after instance B cleared the namespace',
           ).toBeUndefined();
         });
       });
