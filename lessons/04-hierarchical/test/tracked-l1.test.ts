@@ -136,6 +136,31 @@ describe('an L1 invalidated by CLIENT TRACKING (default mode)', () => {
   });
 });
 
+describe("what Redis does with a tracked connection's own writes (why tracked-l1 fills L1 only from reads)", () => {
+  it('an own SET ends the tracking of a key: with NOLOOP no message comes, and a later DEL by another client tells nobody', async () => {
+    const reader = connectRedis();
+    const listener = connectRedis();
+    clients.push(reader, listener);
+    const id = await listener.client('ID');
+    const heard: string[] = [];
+    listener.on('messageBuffer', (_channel: Buffer, payload: unknown) => {
+      if (Array.isArray(payload)) heard.push(...payload.map(String));
+    });
+    await listener.subscribe('__redis__:invalidate');
+    const key = `${iso.prefix}loaded-from-postgres`;
+    const marker = `${iso.prefix}marker`;
+    await writer.set(marker, 'm');
+    await reader.client('TRACKING', 'ON', 'REDIRECT', id, 'NOLOOP');
+    expect(await reader.get(key)).toBeNull(); // the miss: tracked although the key is absent
+    await reader.get(marker);
+    await reader.set(key, 'row from PostgreSQL'); // the fill after the load
+    await writer.del(key); // another instance's PATCH
+    await writer.set(marker, 'barrier');
+    expect(await eventually(() => heard.includes(marker))).toBe(true);
+    expect(heard, 'Redis still tracked the key after the connection wrote it itself').toEqual([marker]);
+  });
+});
+
 describe('BCAST mode', () => {
   it('is told about every write under its prefix, read or not, and keeps nothing outside it', async () => {
     const tracked = `${iso.prefix}tracked:`;
