@@ -1,4 +1,5 @@
 export { type CompareOptions, type CompareRun, type Comparison, compareStrategies, roundRatio } from './compare.ts';
+export { cpuProfileFlags } from './cpu-profile.ts';
 export {
   checkLocal,
   hitRatio,

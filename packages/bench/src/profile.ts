@@ -4,14 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from './output.ts';
 
 /**
- * Read a V8 CPU profile (`node --cpu-prof` writes one per process on exit) and say where
- * the time went: self time per function (the time the CPU was *in* that function's own
- * code) and total time (self + everything it called), as milliseconds and as a share of
- * the samples. Functions are named `name (file:line)`, files relative to the repository.
+ * Read a V8 CPU profile and say where the time went: self time per function (the time the
+ * CPU was *in* that function's own code) and total time (self + everything it called), as
+ * milliseconds and as a share of the samples. Functions are named `name (file:line)`, files
+ * relative to the repository; where two functions share that name (two arrow functions on one
+ * line, or a profile whose positions are tsx's compiled code), `:column` is added.
+ *
+ * Lines are the TypeScript source's in a profile taken with `cpuProfileFlags()`
+ * (cpu-profile.ts maps each frame through the process's source maps). In one from
+ * `node --cpu-prof` of a tsx-run process they are the compiled code's, where a whole file is
+ * line 1: the column then tells its functions apart, and no more.
  */
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
   hitCount?: number;
   children?: number[];
 }
@@ -31,10 +37,17 @@ export interface ProfileEntry {
   totalShare: number;
 }
 
-function describe(node: ProfileNode): string {
-  const { functionName, url, lineNumber } = node.callFrame;
+/** One function: its name, file (relative to the repository) and 1-based line and column. */
+interface FunctionId {
+  key: string;
+  label: string;
+  column: number;
+}
+
+function identify(node: ProfileNode): FunctionId {
+  const { functionName, url, lineNumber, columnNumber = -1 } = node.callFrame;
   const name = functionName || '(anonymous)';
-  if (!url) return name;
+  if (!url) return { key: name, label: name, column: -1 };
   let file = url;
   try {
     file = url.startsWith('file:') ? relative(REPO_ROOT, fileURLToPath(url)) : url;
@@ -42,7 +55,23 @@ function describe(node: ProfileNode): string {
     // keep the URL as it is
   }
   file = file.replace(/^node_modules\//, '');
-  return `${name} (${file}:${lineNumber + 1})`;
+  // A frame V8 met before it had a position (a module being evaluated as profiling began).
+  if (lineNumber < 0) return { key: `${name} (${file})`, label: `${name} (${file})`, column: -1 };
+  const label = `${name} (${file}:${lineNumber + 1})`;
+  return { key: `${label}:${columnNumber}`, label, column: columnNumber + 1 };
+}
+
+/** Each function's name: its label, with `:column` where another function has the same label. */
+function nameFunctions(nodes: ProfileNode[]): Map<number, string> {
+  const ids = new Map(nodes.map((n) => [n.id, identify(n)]));
+  const keysByLabel = new Map<string, Set<string>>();
+  for (const { key, label } of ids.values()) keysByLabel.set(label, (keysByLabel.get(label) ?? new Set()).add(key));
+  const names = new Map<number, string>();
+  for (const [id, { label, column }] of ids) {
+    const shared = (keysByLabel.get(label)?.size ?? 0) > 1 && column > 0;
+    names.set(id, shared ? `${label.slice(0, -1)}:${column})` : label);
+  }
+  return names;
 }
 
 /** Self and total time per function, largest self time first. */
@@ -68,6 +97,8 @@ export async function summarizeProfile(path: string): Promise<{ totalMs: number;
     .filter(([id]) => !idle.has(id) || byId.get(id)?.callFrame.functionName === '(garbage collector)')
     .reduce((a, [, v]) => a + v, 0);
 
+  const names = nameFunctions(profile.nodes);
+  const describe = (node: ProfileNode) => names.get(node.id) as string;
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   for (const [id, us] of selfUs) {

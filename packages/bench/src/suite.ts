@@ -4,6 +4,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compareStrategies, roundRatio } from './compare.ts';
+import { cpuProfileFlags } from './cpu-profile.ts';
 import { type LoadPlan, runLoad } from './load.ts';
 import { machineLine, REPO_ROOT, requireServices, writeOutput } from './output.ts';
 import { summarizeProfile } from './profile.ts';
@@ -259,7 +260,7 @@ try {
     });
   }
 
-  // Profiles, on request: the same load against a fresh server started with --cpu-prof.
+  // Profiles, on request: the same load against a fresh server started with a CPU profiler.
   const profiles: {
     name: string;
     file: string;
@@ -267,15 +268,16 @@ try {
     lessons: { name: string; totalMs: number; totalShare: number; selfShare: number }[];
   }[] = [];
   for (const name of args.profile) {
-    // One folder per strategy: node writes one profile per thread (tsx's loader runs in a
-    // worker thread); the main thread's, the one serving requests, is the largest.
+    // One folder per strategy. cpuProfileFlags profiles the main thread, the one serving
+    // requests, and names the lines of the TypeScript source (--cpu-prof would name line 1 of
+    // tsx's compiled code for every function of a file).
     const dir = join(REPO_ROOT, '.cachelab/bench/profiles', name);
     await rm(dir, { recursive: true, force: true });
     const s = await startServer({
       module: ROWS[name]?.module ?? MODULE,
       strategy: ROWS[name]?.strategy ?? name,
       settings: { ttl: 'long' },
-      execArgv: [...SERVER_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`],
+      execArgv: [...SERVER_FLAGS, ...cpuProfileFlags(dir)],
     });
     await runLoad({ url: s.url, paths: everyKey, connections: CONNECTIONS, amount: everyKey.length });
     const headers = REVALIDATING.includes(name)
