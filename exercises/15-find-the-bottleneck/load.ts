@@ -2,6 +2,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  cpuProfileFlags,
   fixed,
   hitRatio,
   int,
@@ -32,8 +33,9 @@ import { PAGES, pagePath } from './strategies.ts';
  * hit ratio it reaches against the best any cache can reach on those requests. Then rounds,
  * each a warm run of both servers; per server, the medians of the rounds: requests/s, p99,
  * PostgreSQL queries per request, event-loop delay and server CPU per request. `--profile` then loads a
- * fresh server of yours started with `--cpu-prof` and prints where its CPU time went.
- * Each run stops after 20 s, whatever it has sent.
+ * fresh server of yours under a CPU profiler and prints where its CPU time went, function by
+ * function, each named by its line in your TypeScript.
+ * Each run stops after 20 s, whatever it has sent (its line then says so).
  */
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -112,7 +114,10 @@ function describeRun({ load, stats }: Run): string {
   const statuses = Object.entries(load.statuses)
     .map(([s, n]) => `${s}:${n}`)
     .join(',');
-  return `${int(load.rps)} req/s, p99 ${fixed(load.latency.p99)} ms, ${int(load.requests)} requests {${statuses}}, X-Cache ${JSON.stringify(load.xCache)}${ratio === undefined ? '' : ` (${fixed(ratio * 100, 1)} % hits)`}, ${int(stats.queries)} queries`;
+  // Fewer than planned, and the time is up: the run met its cap (not an error).
+  const stopped =
+    load.requests < REQUESTS && load.durationMs >= (CAP_SEC - 1) * 1000 ? ` (stopped at ${CAP_SEC} s)` : '';
+  return `${int(load.rps)} req/s, p99 ${fixed(load.latency.p99)} ms, ${int(load.requests)} requests${stopped} {${statuses}}, X-Cache ${JSON.stringify(load.xCache)}${ratio === undefined ? '' : ` (${fixed(ratio * 100, 1)} % hits)`}, ${int(stats.queries)} queries`;
 }
 
 const expressRuns = runs.get('express') ?? [];
@@ -155,15 +160,15 @@ console.log(
 );
 
 if (PROFILE) {
-  // One folder: node writes one profile per thread (tsx's loader runs in a worker thread);
-  // the main thread's, the one serving requests, is the largest.
+  // One folder, one profile: cpuProfileFlags profiles the main thread, the one serving requests,
+  // and names each function by its line in the TypeScript source.
   const dir = join(REPO_ROOT, '.cachelab/load/profile-15');
   await rm(dir, { recursive: true, force: true });
-  console.log(`\nProfiling your server under the same load (${ROUNDS} runs)…`);
+  console.log(`\nProfiling your server under the same load (${ROUNDS} ${ROUNDS === 1 ? 'run' : 'runs'})…`);
   const server = await startServer({
     module: MODULE,
     strategy: 'yours',
-    execArgv: [...SERVER_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`],
+    execArgv: [...SERVER_FLAGS, ...cpuProfileFlags(dir)],
   });
   const profiler = startLoadGenerator();
   try {
