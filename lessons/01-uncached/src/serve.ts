@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type IncomingMessage, maxHeaderSize, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -23,7 +24,11 @@ import { createDatabaseOutage, DATABASE_OUTAGE } from './problem.ts';
  * finish before closing the server and the clients (`createShutdown`).
  */
 export interface ServeOptions {
-  /** Lesson id for the banner, e.g. '01-uncached'. */
+  /**
+   * Lesson id for the banner, e.g. '01-uncached'. An exercise's or its solution's main.ts
+   * (run from exercises/NN-slug/ or solutions/NN-slug/) is named from its folder and
+   * package.json instead: "Exercise NN — title" (see `bannerName`).
+   */
   lesson: string;
   /** Build the app once the services are connected. */
   createApp(services: { db: Pool }): Express | Promise<Express>;
@@ -301,6 +306,29 @@ export function createShutdown(
   };
 }
 
+/**
+ * What the banner says is listening: "Exercise NN — title" when `entry` (the script node
+ * runs) lies in exercises/NN-slug/ or solutions/NN-slug/, NN from the folder and the title
+ * from exercises/NN-slug/package.json (`cachelab.title`, else the slug); "Lesson <lesson>"
+ * otherwise. The folder, not the `lesson` string a main.ts passes, so that a main.ts copied
+ * from another exercise still names its own.
+ */
+export function bannerName(lesson: string, entry: string | undefined = process.argv[1]): string {
+  const found = entry?.match(/^(.*)[\\/](?:exercises|solutions)[\\/]((\d{2})-[^\\/]+)[\\/]/);
+  if (!found) return `Lesson ${lesson}`;
+  const [, root = '', folder = '', number = ''] = found;
+  let title = folder.slice(3);
+  try {
+    const pkg = JSON.parse(readFileSync(`${root}/exercises/${folder}/package.json`, 'utf8')) as {
+      cachelab?: { title?: unknown };
+    };
+    if (typeof pkg.cachelab?.title === 'string' && pkg.cachelab.title) title = pkg.cachelab.title;
+  } catch {
+    // no package.json there (a copy outside the repository): the slug names it
+  }
+  return `Exercise ${number} — ${title}`;
+}
+
 export async function serveLesson(options: ServeOptions): Promise<Server> {
   const db = createPool();
   const problem = await probeDatabase();
@@ -378,7 +406,10 @@ export async function serveLesson(options: ServeOptions): Promise<Server> {
   }
 
   const { port: actual } = server.address() as AddressInfo;
-  console.log(`Lesson ${options.lesson} listening on http://127.0.0.1:${actual}  (Ctrl-C to stop)`);
+  const name = bannerName(options.lesson);
+  console.log(
+    `${name}${name.startsWith('Exercise') ? ',' : ''} listening on http://127.0.0.1:${actual}  (Ctrl-C to stop)`,
+  );
   console.log(
     `Try: curl -si 'http://127.0.0.1:${actual}${options.example ?? '/payments?investor=DEMO_INV&from=2024-01-01&to=2025-01-01&limit=100000'}' | grep -iE '^(${['HTTP', ...(options.headers ?? ['server-timing', 'x-cache'])].join('|')})'`,
   );

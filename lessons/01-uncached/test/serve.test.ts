@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.ts';
-import { serveLesson } from '../src/serve.ts';
+import { bannerName, serveLesson } from '../src/serve.ts';
 
 /**
  * How a lesson's main.ts starts when its port is taken, as it is whenever a learner leaves
@@ -72,5 +74,32 @@ describe("serveLesson's banner", () => {
     const banner = printed.find((line) => line.startsWith('Try: curl'));
     expect(banner).toBeDefined();
     expect(banner?.endsWith(grep), banner).toBe(true);
+  });
+});
+
+describe("serveLesson's banner names what it serves", () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  it.each([
+    ['a lesson', 'lessons/02-in-memory-lru/src/main.ts', '02-in-memory-lru', 'Lesson 02-in-memory-lru'],
+    [
+      "an exercise, from its folder and package.json, not the main.ts's string",
+      'exercises/08-build-a-store/src/main.ts',
+      '06 exercise: build-a-store',
+      'Exercise 08 — Build a cache store on PostgreSQL that passes the conformance suite',
+    ],
+    [
+      'a solution, as its exercise',
+      'solutions/15-find-the-bottleneck/src/main.ts',
+      '15 exercise: find-the-bottleneck',
+      'Exercise 15 — Find the bottleneck: a cache that is right but slow',
+    ],
+  ])('%s', (_what, entry, lesson, name) => {
+    expect(bannerName(lesson, join(root, entry))).toBe(name);
+  });
+
+  it('names an exercise copied outside the repository by its slug', () => {
+    expect(bannerName('x', '/tmp/copy/exercises/03-redis-cache-aside/src/main.ts')).toBe(
+      'Exercise 03 — redis-cache-aside',
+    );
   });
 });

@@ -14,7 +14,7 @@ const SCHEMA = 'exercise_08';
 const cacheDb = createPool({ max: 4, searchPath: [SCHEMA] });
 
 await serveLesson({
-  lesson: '06 exercise: build-a-store',
+  lesson: '08 exercise: build-a-store',
   example: '/employees/42',
   async createApp({ db }) {
     await db.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
