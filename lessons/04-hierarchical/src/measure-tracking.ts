@@ -257,7 +257,7 @@ try {
   const tracked = await growth([], N);
   tracked.close();
   figures.table = {
-    bytesPerTrackedKey: Math.round(tracked.bytes / N),
+    bytesPerTrackedKey: Number((tracked.bytes / N).toFixed(1)),
     untrackedBytesPerKey: Math.round(untracked.bytes / N),
     bcastBytesPerKey: Math.round(bcast.bytes / N),
     trackedKeys: tracked.trackedKeys,
