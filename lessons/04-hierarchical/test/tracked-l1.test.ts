@@ -137,6 +137,25 @@ describe('an L1 invalidated by CLIENT TRACKING (default mode)', () => {
 });
 
 describe("what Redis does with a tracked connection's own writes (why tracked-l1 fills L1 only from reads)", () => {
+  it("a GET of a missing key is tracked: without NOLOOP, the connection's own SET of it comes back as a message", async () => {
+    const reader = connectRedis();
+    const listener = connectRedis();
+    clients.push(reader, listener);
+    const id = await listener.client('ID');
+    const heard: string[] = [];
+    listener.on('messageBuffer', (_channel: Buffer, payload: unknown) => {
+      if (Array.isArray(payload)) heard.push(...payload.map(String));
+    });
+    await listener.subscribe('__redis__:invalidate');
+    const key = `${iso.prefix}loaded-from-postgres`;
+    await reader.client('TRACKING', 'ON', 'REDIRECT', id);
+    expect(await reader.get(key)).toBeNull();
+    await reader.set(key, 'row from PostgreSQL');
+    expect(await eventually(() => heard.includes(key)), 'no message for the own SET of a key read while absent').toBe(
+      true,
+    );
+  });
+
   it('an own SET ends the tracking of a key: with NOLOOP no message comes, and a later DEL by another client tells nobody', async () => {
     const reader = connectRedis();
     const listener = connectRedis();
