@@ -115,7 +115,7 @@ describe('your store, beyond the contract', () => {
     clock.advance(1_000); // the entry has 59 s left: a copy in L1 should still be there
     const before = commands.sent;
     const second = await reader.store.read('k');
-    expect(second?.value.toString()).toBe('value');
+    expect(second?.value.toString(), 'the second read of the key answered other bytes than were set').toBe('value');
     expect(
       { level: second?.level, redisCommands: commands.sent - before },
       'the second read went to Redis again: after an L2 hit, copy the value into L1 (the backfill), so that the next read is an L1 hit',
@@ -151,7 +151,10 @@ describe('your store, beyond the contract', () => {
     await answered.opened; // Redis has answered 'old'; the reader has not seen it yet
     const heard = reader.bus.next();
     await writer.store.delete('k');
-    expect(await heard, 'the reader heard nothing on the bus within 10 s of the writer’s delete').toBeDefined();
+    expect(
+      await heard,
+      `the reader heard nothing on the bus within 10 s of the writer’s delete: delete() must publish the key on the bus (\`=\${key}\`), after L2’s delete and L1’s`,
+    ).toBeDefined();
     held.open();
     expect((await read)?.value.toString(), 'the read that began before the delete answers what Redis gave it').toBe(
       'old',
@@ -172,7 +175,10 @@ describe('your store, beyond the contract', () => {
     const reader = await instance(namespace, clock); // after the first set: it cannot hear that one late
     cleanups.push(reader.close);
     await reader.store.read('k');
-    expect((await reader.store.read('k'))?.level, 'the reader holds the key in L1 after its backfill').toBe('l1');
+    expect(
+      (await reader.store.read('k'))?.level,
+      'the reader read the key twice and the second read still went to L2: after an L2 hit, copy the value into L1 (the backfill), so that the next read is an L1 hit',
+    ).toBe('l1');
     const heard = reader.bus.next();
     await writer.store.set('k', Buffer.from('v2'), { ttlMs: 60_000 });
     const heardAfterMs = await heard;
@@ -273,7 +279,10 @@ describe('your store, beyond the contract', () => {
     await writer.store.set('short', Buffer.from('v'), { ttlMs: 3_000 });
     const reader = await instance(namespace, clock, { l1TtlMs: 60_000 });
     cleanups.push(reader.close);
-    expect((await reader.store.read('short'))?.level).toBe('l2');
+    expect(
+      (await reader.store.read('short'))?.level,
+      'an instance that never held the key should find it in L2 (read L2 through callL2 when L1 has nothing)',
+    ).toBe('l2');
     clock.advance(3_001);
     expect(
       await reader.store.get('short'),
@@ -289,10 +298,15 @@ describe('your store, beyond the contract', () => {
     const { store, close } = await instance(ns(), clock, { breaker: refused.breaker, l2Redis });
     cleanups.push(close);
     const before = commands.sent;
-    await expect(
-      store.read('k'),
-      'a read the breaker refused should reject (a CacheStoreError: the caller answers from PostgreSQL)',
-    ).rejects.toThrow();
+    // (Not `expect(promise, msg).rejects`: vitest drops the message when the promise resolves.)
+    const refusedRead = await store.read('k').then(
+      (value) => `resolved ${value === undefined ? 'undefined (a miss)' : `a ${value.level} hit`}`,
+      (err: unknown) => err,
+    );
+    expect(
+      refusedRead,
+      `the breaker said no, and the read ${String(refusedRead)} instead of rejecting: read L2 through callL2, which rejects at once with a CacheStoreError while the breaker says no (the caller then answers from PostgreSQL, BYPASS)`,
+    ).toBeInstanceOf(Error);
     expect(
       commands.sent - before,
       'your store called Redis while the breaker said no: each request then waits a command timeout for a Redis known to be failing',
@@ -330,14 +344,24 @@ describe('your store, beyond the contract', () => {
     const allowed = recordingBreaker(true);
     const { store, close } = await instance(ns(), clock, { breaker: allowed.breaker, l2Redis });
     cleanups.push(close);
-    expect(await store.read('missing')).toBeUndefined();
-    expect(allowed.reported, 'Redis answered the read (a miss): report success()').toEqual(['success']);
+    expect(await store.read('missing'), 'a key nobody set should be a miss (undefined)').toBeUndefined();
+    expect(
+      allowed.reported,
+      'Redis answered the read (a miss) and the breaker was not told: read L2 through callL2, which reports success() when Redis answers and failure() when it does not',
+    ).toEqual(['success']);
     proxy.cut();
     await eventually(
       () => l2Redis.status,
       (status) => status !== 'ready',
     );
-    await expect(store.read('k'), 'Redis is down: the read should reject').rejects.toThrow();
+    const failedRead = await store.read('k').then(
+      (value) => `resolved ${value === undefined ? 'undefined (a miss)' : `a ${value.level} hit`}`,
+      (err: unknown) => err,
+    );
+    expect(
+      failedRead,
+      `Redis is down, and the read ${String(failedRead)} instead of rejecting: let L2’s failure reach the caller (callL2 reports failure() and rethrows), so that it answers BYPASS and stores nothing`,
+    ).toBeInstanceOf(Error);
     expect(
       allowed.reported,
       'Redis failed the read: report failure(), or the circuit never opens and every request pays the timeout',

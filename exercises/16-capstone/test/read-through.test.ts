@@ -8,7 +8,7 @@ import { useServices } from '@cachelab/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CapstoneStore } from '../src/capstone-store.ts';
 import { createReadThrough, type Loaded, type ReadRequest } from '../src/read-through.ts';
-import { cleanups, gate, runCleanups, testClock } from './instances.ts';
+import { cleanups, gate, runCleanups, testClock, whyStatus } from './instances.ts';
 
 /**
  * Your read-through cache (read-through.ts) on its own, over a plain in-memory store (so that
@@ -80,11 +80,11 @@ describe('the read path', () => {
     const request: ReadRequest = { kind: 'status', key: 'employee:1', load };
     const first = await cache.get(request);
     const second = await cache.get(request);
-    expect([first.status, second.status], 'a first read loads (MISS), the second is served from the store').toEqual([
-      'MISS',
-      'HIT',
-    ]);
-    expect(body(second)).toEqual({ id: 1 });
+    expect(
+      [first.status, second.status],
+      `a first read loads and stores (MISS), the second is served from the store (HIT); they answered ${first.status} and ${second.status}: ${whyStatus(first.status, 'MISS') || whyStatus(second.status, 'HIT')}`,
+    ).toEqual(['MISS', 'HIT']);
+    expect(body(second), 'the HIT’s body is not what the fill loaded').toEqual({ id: 1 });
     expect(counter.calls, 'the second read called the loader again: it should have been a HIT').toBe(1);
     expect(errors, 'a MISS and a HIT with a healthy store reported errors').toEqual([]);
   });
@@ -114,13 +114,14 @@ describe('the read path', () => {
     const expired = await cache.get({ kind: 'status', key: 'employee:13', load });
     expect(
       `${expired.status} v${body(expired).version}`,
-      'the stored entry is past its grace (lesson 08’s freshness says expired): it must not be served, even as STALE',
+      `the stored entry is past its grace (lesson 08’s freshness says expired): it must not be served, even as STALE, but loaded again (MISS): ${whyStatus(expired.status, 'MISS')}`,
     ).toBe('MISS v2');
     const garbage = await cache.get({ kind: 'status', key: 'employee:14', load: loader(() => ({ id: 14 })).load });
-    expect(`${garbage.status} ${JSON.stringify(body(garbage))}`, 'bytes that are no entry are a miss').toBe(
-      'MISS {"id":14}',
-    );
-    expect(counter.calls).toBe(1);
+    expect(
+      `${garbage.status} ${JSON.stringify(body(garbage))}`,
+      `bytes that are no entry (decodeStored answers undefined) are a MISS that loads: ${whyStatus(garbage.status, 'MISS')}`,
+    ).toBe('MISS {"id":14}');
+    expect(counter.calls, 'the expired entry should be loaded again exactly once').toBe(1);
   });
 
   it('computes the ETag once per fill, stores it with the entry and serves it with every hit (never hashes per request)', async () => {
@@ -134,10 +135,18 @@ describe('the read path', () => {
     const { load } = loader(() => ({ id: 2, name: 'Ada' }));
     const request: ReadRequest = { kind: 'status', key: 'employee:2', load };
     const etags = new Set<string>();
-    for (let i = 0; i < 10; i++) etags.add((await cache.get(request)).representation.etag);
+    const statuses: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const read = await cache.get(request);
+      etags.add(read.representation.etag);
+      statuses.push(read.status);
+    }
+    const notHit = statuses.slice(1).find((s) => s !== 'HIT');
     expect(
       hashed,
-      'etagOf was called on hits: compute the ETag when the entry is filled and keep it in the entry (lesson 07)',
+      notHit
+        ? `etagOf was called ${hashed} times for 10 reads, because the 9 after the first were not all hits (${statuses.join(', ')}), so each loaded and hashed anew: ${whyStatus(notHit, 'HIT')}`
+        : `etagOf was called ${hashed} times for one fill and 9 hits: compute the ETag when the entry is filled and keep it in the entry (lesson 07)`,
     ).toBe(1);
     expect([...etags], 'every hit should carry the ETag computed at the fill').toEqual([
       strongEtag(Buffer.from('{"id":2,"name":"Ada"}')),
@@ -152,11 +161,17 @@ describe('the read path', () => {
     await new Promise((r) => setTimeout(r, 50)); // every read has looked and missed
     slow.open();
     const results = await Promise.all(reads);
+    const bypassed = results.filter((r) => r.status === 'BYPASS').length;
     expect(
       counter.calls,
-      '50 concurrent misses of one key each called the loader: run the loads of one key as one flight (lesson 08)',
+      bypassed > 0
+        ? `50 concurrent reads of a cold key called the loader ${counter.calls} times, and ${bypassed} of them answered BYPASS: ${whyStatus('BYPASS', 'MISS')}. Then a MISS runs the loads of one key as one flight (lesson 08’s single-flight)`
+        : `50 concurrent misses of one key called the loader ${counter.calls} times: run the loads of one key as one flight (lesson 08’s single-flight, keyed by the cache key)`,
     ).toBe(1);
-    expect(results.every((r) => body(r).id === 3)).toBe(true);
+    expect(
+      results.filter((r) => body(r).id !== 3).length,
+      'some of the 50 waiters of the one load got another value than its own',
+    ).toBe(0);
   });
 
   it('concurrent misses of two keys make one load EACH, and each read gets its own key’s value', async () => {
@@ -170,12 +185,17 @@ describe('the read path', () => {
     ];
     await new Promise((r) => setTimeout(r, 50));
     slow.open();
-    const ids = (await Promise.all(reads)).map((r) => body(r).id);
+    const results = await Promise.all(reads);
+    const ids = results.map((r) => body(r).id);
+    const bypassed = results.filter((r) => r.status === 'BYPASS').length;
     expect(
       ids,
       'a read of employee 5 got employee 4 (or the reverse): the flight must be keyed by the cache key, not by the kind or the route',
     ).toEqual([...Array(10).fill(4), ...Array(10).fill(5)]);
-    expect([a.counter.calls, b.counter.calls], 'one load per key').toEqual([1, 1]);
+    expect(
+      [a.counter.calls, b.counter.calls],
+      `10 concurrent reads of employee 4 and 10 of employee 5 loaded them ${a.counter.calls} and ${b.counter.calls} times: one flight per cache key, so one load EACH (lesson 08’s single-flight, keyed by request.key)${bypassed > 0 ? `. ${bypassed} of the 20 answered BYPASS: ${whyStatus('BYPASS', 'MISS')}` : ''}`,
+    ).toEqual([1, 1]);
   });
 });
 
@@ -190,9 +210,10 @@ describe('a failed lookup', () => {
       'the store failed the lookup: answer from the loader, with X-Cache BYPASS',
     ).toEqual(Array(2).fill('BYPASS {"id":12}'));
     expect(counter.calls, 'each BYPASS loads (nothing was looked up)').toBe(2);
-    expect(errors, 'each failed lookup is reported to onError, as a get').toEqual(
-      Array(2).fill('get: Command timed out'),
-    );
+    expect(
+      errors,
+      `the store’s lookup (store.read) rejects with 'Command timed out', and onError heard ${JSON.stringify(errors)}: get() must look the key up with store.read first and, when that rejects, report the error with onError(error, 'get') and answer BYPASS`,
+    ).toEqual(Array(2).fill('get: Command timed out'));
     expect(
       stored,
       'a lookup failed (BYPASS) and your read still wrote what it loaded into the store: with Redis failing, that SET costs each request a second timeout. A BYPASS stores nothing',
@@ -223,7 +244,12 @@ describe('errors are never cached', () => {
       after instanceof Error ? `rejected again: ${after.message}` : body(after),
       'the employee exists now, yet the read failed again without asking the loader: an error must not be remembered (not in the store, not in a map of flights or of "known misses")',
     ).toEqual({ id: 6 });
-    expect(calls).toBe(2);
+    expect(
+      calls,
+      calls > 2
+        ? `the loader ran ${calls} times, not 2: the two concurrent reads of the missing employee each ran their own load. They must share ONE load (lesson 08’s single-flight), whose 404 reaches both; the read after the employee exists is the second`
+        : `the loader ran ${calls} time(s), not 2: the read after the employee exists must load again (the 404 is never remembered)`,
+    ).toBe(2);
   });
 });
 
@@ -237,17 +263,24 @@ describe('stale-while-revalidate', () => {
     version = 2;
     clock.advance(FRESH_S * 1000 + 1);
     const stale = await Promise.all(Array.from({ length: 10 }, () => cache.get(request)));
+    const notStale = stale.find((r) => r.status !== 'STALE')?.status;
     expect(
       stale.map((r) => `${r.status} v${body(r).version}`),
-      'an entry past its TTL but within the grace should be answered at once (STALE, the old value) while it is refreshed',
+      `an entry past its TTL but within the grace should be answered at once (STALE, the old value) while it is refreshed: ${whyStatus(notStale, 'STALE')}`,
     ).toEqual(Array(10).fill('STALE v1'));
     expect(stale[0]?.timings, 'a STALE answer says how long its lookup took (Server-Timing l1 or l2)').toHaveProperty(
       'l1',
     );
     await cache.settled();
-    expect(counter.calls, '10 stale reads should start ONE refresh, not one each').toBe(2);
+    expect(
+      counter.calls,
+      `10 stale reads made ${counter.calls - 1} refreshes (the loader ran ${counter.calls} times, counting the first fill): they should start ONE. Run the background refresh through the single-flight, keyed by the cache key (lesson 08)`,
+    ).toBe(2);
     const fresh = await cache.get(request);
-    expect(`${fresh.status} v${body(fresh).version}`, 'after the refresh, the new value is a HIT').toBe('HIT v2');
+    expect(
+      `${fresh.status} v${body(fresh).version}`,
+      `after the refresh, the new value should be a HIT: ${fresh.status === 'HIT' ? 'the refresh stored the old value, not what it loaded' : whyStatus(fresh.status, 'HIT')}`,
+    ).toBe('HIT v2');
   });
 
   it('past the grace, an entry is a MISS: the read waits for the new value', async () => {
@@ -259,7 +292,10 @@ describe('stale-while-revalidate', () => {
     version = 2;
     clock.advance(FRESH_S * 1000 + GRACE_MS + 1);
     const late = await cache.get(request);
-    expect(`${late.status} v${body(late).version}`, 'past TTL + grace an entry must not be served').toBe('MISS v2');
+    expect(
+      `${late.status} v${body(late).version}`,
+      `past TTL + grace an entry must not be served: the read loads the new value (MISS): ${whyStatus(late.status, 'MISS')}`,
+    ).toBe('MISS v2');
   });
 });
 
@@ -269,16 +305,34 @@ describe('invalidation', () => {
     const tagA = `${services.prefix}tag:dept=A`;
     const tagB = `${services.prefix}tag:dept=B`;
     const value = () => ({ n: 1 });
-    await cache.get({ kind: 'aggregate', key: 'summary:A', tags: [tagA], load: loader(value).load });
-    await cache.get({ kind: 'aggregate', key: 'overview', tags: [tagA, tagB], load: loader(value).load });
-    await cache.get({ kind: 'aggregate', key: 'summary:B', tags: [tagB], load: loader(value).load });
-    await cache.get({ kind: 'status', key: 'employee:9', load: loader(value).load });
+    const statuses = [
+      await cache.get({ kind: 'aggregate', key: 'summary:A', tags: [tagA], load: loader(value).load }),
+      await cache.get({ kind: 'aggregate', key: 'overview', tags: [tagA, tagB], load: loader(value).load }),
+      await cache.get({ kind: 'aggregate', key: 'summary:B', tags: [tagB], load: loader(value).load }),
+      await cache.get({ kind: 'status', key: 'employee:9', load: loader(value).load }),
+    ].map((r) => r.status);
+    const keys = ['summary:A', 'overview', 'summary:B', 'employee:9'];
+    const held = async () => {
+      const found = [];
+      for (const key of keys) if (await store.get(key)) found.push(key);
+      return found;
+    };
+    const filled = await held();
+    expect(
+      filled,
+      `before the write, the four reads should have stored their entries; the store held ${JSON.stringify(filled)} (the reads answered ${statuses.join(', ')}): ${statuses.includes('BYPASS') ? whyStatus('BYPASS', 'MISS') : 'a MISS stores what it loaded (store.set in fill)'}`,
+    ).toEqual(keys);
     await cache.invalidate({ keys: ['employee:9'], tags: [tagA] });
-    const left = [];
-    for (const key of ['summary:A', 'overview', 'summary:B', 'employee:9']) if (await store.get(key)) left.push(key);
+    const left = await held();
+    const why = [
+      left.includes('employee:9') && 'employee:9 was named in keys: delete it from the store',
+      (left.includes('summary:A') || left.includes('overview')) &&
+        'summary:A and overview carry tag dept=A: fill() adds each key to its tags (options.tags.add), and invalidate() takes the members of each tag (options.tags.take) and deletes them',
+      !left.includes('summary:B') && 'summary:B carries tag dept=B only: it must stay',
+    ].filter(Boolean);
     expect(
       left,
-      'after invalidating employee:9 and tag dept=A, only summary:B (tagged B alone) should be left',
+      `after invalidating employee:9 and tag dept=A, only summary:B (tagged B alone) should be left: ${why.join('; ')}`,
     ).toEqual(['summary:B']);
   });
 
@@ -297,7 +351,7 @@ describe('invalidation', () => {
     await cache.invalidate({ keys: ['employee:10'], tags: [] }); // the write committed meanwhile
     expect(
       { deleted, errors },
-      'invalidating one key and no tags deletes exactly that key, and reports no error',
+      "invalidate({ keys: ['employee:10'], tags: [] }) should delete exactly that key from the store (store.delete, once) and report no error to onError",
     ).toEqual({ deleted: ['employee:10'], errors: [] });
     slow.open();
     expect(body(await pending).row, 'the overtaken read still answers what it loaded').toBe('before the write');
@@ -306,7 +360,10 @@ describe('invalidation', () => {
       'a load that began before a write stored the old row AFTER the write invalidated the key: it is served for a whole TTL. Store a fill only if no invalidation happened since its load began',
     ).toBeUndefined();
     request.load = loader(() => ({ id: 10, row })).load;
-    expect(body(await cache.get(request)).row).toBe('after the write');
+    expect(
+      body(await cache.get(request)).row,
+      'a read after the write got the old row: the overtaken load must not have left it anywhere (store or flight)',
+    ).toBe('after the write');
   });
 
   it('a read that arrives after a write does not join a load that began before it', async () => {
