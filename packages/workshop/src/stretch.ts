@@ -127,7 +127,11 @@ export function lintStretch(exercise: Exercise): string[] {
     );
   // A stretch goal without tests says why, in words `verify NN --stretch` can point to.
   const readme = join(exercise.dir, 'README.md');
-  if (tests.length === 0 && existsSync(readme) && !/no tests check/i.test(readFileSync(readme, 'utf8')))
+  if (
+    tests.length === 0 &&
+    stretchGoalText(exercise) !== undefined &&
+    !/no tests check/i.test(readFileSync(readme, 'utf8'))
+  )
     problems.push(
       `exercises/${exercise.name}/README.md: its stretch goal has no tests (exercises/${exercise.name}/${STRETCH_DIR}/*.test.ts) and does not say why: add tests, or a sentence "No tests check this one (\`verify ${exercise.id} --stretch\` says so): …" giving the reason.`,
     );

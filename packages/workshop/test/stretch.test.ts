@@ -139,6 +139,20 @@ describe('lintStretch', () => {
     ]);
     expect(lintStretch(exercise('06-lint', { 'README.md': '# Exercise 06\n' }))).toEqual([]);
   });
+
+  it('wants a stretch goal without tests to say why, in the words verify --stretch points to', () => {
+    expect(lintStretch(exercise('10-lint', { 'README.md': '# X\n\n## Stretch goal\n\nMeasure it.\n' }))).toEqual([
+      'exercises/10-lint/README.md: its stretch goal has no tests (exercises/10-lint/stretch/*.test.ts) and does not say why: add tests, or a sentence "No tests check this one (`verify 10 --stretch` says so): …" giving the reason.',
+    ]);
+    expect(
+      lintStretch(
+        exercise('11-lint', {
+          'README.md':
+            '# X\n\n## Stretch goal\n\nMeasure it. No tests check this one (`verify 11 --stretch` says so): it is yours.\n',
+        }),
+      ),
+    ).toEqual([]);
+  });
 });
 
 describe('stretchGoalText', () => {
