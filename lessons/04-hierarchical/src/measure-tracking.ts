@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+// Deterministic uniform draws in [0, 1), so that two runs write the same keys: the bench's PRNG.
+import { mulberry32 } from '@cachelab/bench/zipf';
 import { startPrivateRedis } from '@cachelab/lesson-03-redis-cache-aside/private-redis';
 import { Redis } from 'ioredis';
 import { createInvalidationBus } from './invalidation-bus.ts';
@@ -62,18 +64,6 @@ function waiter(timeoutMs = 2000): { promise: Promise<boolean>; done: () => void
   });
   return { promise, done };
 }
-/** Deterministic uniform draws in [0, 1) (mulberry32), so that two runs write the same keys. */
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function deletePrefix(redis: Redis) {
   let cursor = '0';
   do {
