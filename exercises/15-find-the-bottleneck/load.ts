@@ -18,6 +18,7 @@ import {
   startLoadGenerator,
   startServer,
   summarizeProfile,
+  wholeNumberFlag,
   zipfSequence,
 } from '@cachelab/bench';
 import { PAGES, pagePath } from './strategies.ts';
@@ -37,17 +38,8 @@ import { PAGES, pagePath } from './strategies.ts';
  * function, each named by its line in your TypeScript.
  * Each run stops after 20 s, whatever it has sent (its line then says so).
  */
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    console.error(`✗ --${name} must be a positive whole number.`);
-    process.exit(2);
-  }
-  return value;
-}
-const ROUNDS = flag('rounds', 3);
-const REQUESTS = flag('requests', 2000);
+const ROUNDS = wholeNumberFlag('rounds', 3);
+const REQUESTS = wholeNumberFlag('requests', 2000);
 const PROFILE = process.argv.includes('--profile');
 const CONNECTIONS = 10;
 const CAP_SEC = 20;

@@ -10,6 +10,7 @@ import {
   startServer,
   svgBars,
   terminalBars,
+  wholeNumberFlag,
   writeOutput,
   zipfSequence,
 } from '@cachelab/bench';
@@ -28,17 +29,8 @@ import { STRATEGIES_MODULE } from './strategies.ts';
  * sequence, rounds in rotating order, medians; ratios within a round (see
  * @cachelab/bench's compare.ts). Charts in `.cachelab/load/framework-limit.html`.
  */
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    console.error(`✗ --${name} must be a positive whole number.`);
-    process.exit(2);
-  }
-  return value;
-}
-const ROUNDS = flag('rounds', 5);
-const REQUESTS = flag('requests', 10_000);
+const ROUNDS = wholeNumberFlag('rounds', 5);
+const REQUESTS = wholeNumberFlag('requests', 10_000);
 const NAMES = [
   'node-http',
   'express',

@@ -18,6 +18,7 @@ import {
   svgBars,
   terminalBars,
   uniformSequence,
+  wholeNumberFlag,
   writeOutput,
   zipfSequence,
 } from '@cachelab/bench';
@@ -43,17 +44,8 @@ import { CLASSIC_PAYMENTS, STRATEGIES_MODULE } from './strategies.ts';
  *
  * Tables and bars on stdout; charts in `.cachelab/load/load-test.html`.
  */
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    console.error(`✗ --${name} must be a positive whole number.`);
-    process.exit(2);
-  }
-  return value;
-}
-const REQUESTS = flag('requests', 20_000);
-const CONNECTIONS = flag('connections', 10);
+const REQUESTS = wholeNumberFlag('requests', 20_000);
+const CONNECTIONS = wholeNumberFlag('connections', 10);
 const SEED = 2024;
 
 await requireServices();

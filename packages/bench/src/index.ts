@@ -10,7 +10,7 @@ export {
   runLoad,
   startLoadGenerator,
 } from './load.ts';
-export { machineLine, REPO_ROOT, requireServices, writeOutput } from './output.ts';
+export { machineLine, REPO_ROOT, requireServices, wholeNumberFlag, writeOutput } from './output.ts';
 export { type ProfileEntry, summarizeProfile } from './profile.ts';
 export {
   expressListener,

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { createPool, describeDatabase, ensureDatabase, POSTGRES_FIX, probeDatabase, seedIfEmpty } from '@cachelab/db';
 import { Redis } from 'ioredis';
 
@@ -63,4 +64,21 @@ export async function machineLine(): Promise<string> {
   const os = await import('node:os');
   const cpus = os.cpus();
   return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+}
+
+/**
+ * `--name N` (or `--name=N`) from the command line, a positive whole number, or `fallback`:
+ * what the load scripts take (lesson 09's, exercise 15's). Anything else ends the script with
+ * one line saying what is wanted, exit 2. node:util's parseArgs reads the arguments; the other
+ * flags a script has (`--profile`) are its own business.
+ */
+export function wholeNumberFlag(name: string, fallback: number): number {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { [name]: { type: 'string' } }, strict: false });
+  const given = values[name];
+  const value = given === undefined ? fallback : Number(given);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    console.error(`✗ --${name} must be a positive whole number.`);
+    process.exit(2);
+  }
+  return value;
 }
