@@ -89,6 +89,14 @@ describe('the suite’s helpers', () => {
     expect(() => assertSameBytes(utf8('abc'), utf8('abcdef'), 'v')).toThrow(/3 bytes back, 6 were stored.*cut short/);
   });
 
+  it('says a stale copy is a stale copy, not an encoding, when the value from before the overwrite comes back', () => {
+    expect(() => assertSameBytes(utf8('v1'), utf8('v2'), 'B', utf8('v1'))).toThrow(
+      /value the key held before it was overwritten.*not dropped/,
+    );
+    expect(() => assertSameBytes(utf8('v3'), utf8('v2'), 'B', utf8('v1'))).toThrow(/first at byte 1 of 2/);
+    expect(() => assertSameBytes(utf8('v2'), utf8('v2'), 'B', utf8('v1'))).not.toThrow();
+  });
+
   it('eventually returns the first accepted value, or the last one read after the deadline', async () => {
     let n = 0;
     expect(

@@ -29,9 +29,10 @@ const preview = (bytes: Uint8Array, at: number) =>
 
 /**
  * Fail, in words, unless `actual` is bytes equal to `expected`. Never prints megabytes: it says
- * how long each is and where the first difference is.
+ * how long each is and where the first difference is. `before`, when given, is the value the key
+ * held until it was overwritten: getting it back is a stale copy, said as such, not an encoding.
  */
-export function assertSameBytes(actual: unknown, expected: Uint8Array, what: string): void {
+export function assertSameBytes(actual: unknown, expected: Uint8Array, what: string, before?: Uint8Array): void {
   if (actual === undefined) {
     assert.fail(`${what}: get() answered undefined (a miss), but ${expected.length} bytes were stored.`);
   }
@@ -44,6 +45,11 @@ export function assertSameBytes(actual: unknown, expected: Uint8Array, what: str
     assert.fail(`${what}: get() answered ${describeValue(actual)}; it should answer a Buffer or Uint8Array.`);
   }
   const bytes = actual as Uint8Array;
+  if (before && Buffer.from(bytes).equals(Buffer.from(before)) && !Buffer.from(before).equals(Buffer.from(expected))) {
+    assert.fail(
+      `${what}: get() answered the value the key held before it was overwritten (${before.length} bytes): a copy kept somewhere (an L1, a local map) was not dropped when the key changed.`,
+    );
+  }
   const n = Math.min(bytes.length, expected.length);
   let i = 0;
   while (i < n && bytes[i] === expected[i]) i++;

@@ -614,6 +614,7 @@ export function describeCacheStore(name: string, factory: StoreFactory, capabili
             ),
             utf8('v2'),
             'instance B, 10 s after instance A overwrote a key B had read (B must not keep serving the old value)',
+            utf8('v1'),
           );
           await attempt('delete() on instance A', '', () => a.store.delete('shared'));
           expect(
