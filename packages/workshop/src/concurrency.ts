@@ -168,8 +168,9 @@ export async function mapAdaptive<T, R>(
 /** "152 runs in 6 min 12 s (0.41 runs/s), CPU 81% busy, 2–4 at a time" */
 export function describePool(report: PoolReport): string {
   const seconds = report.wallMs / 1000;
-  const wall =
-    seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s` : `${seconds.toFixed(1)} s`;
+  // Whole seconds first, then minutes: 659.6 s is "11 min 0 s", never "10 min 60 s".
+  const whole = Math.round(seconds);
+  const wall = seconds >= 60 ? `${Math.floor(whole / 60)} min ${whole % 60} s` : `${seconds.toFixed(1)} s`;
   const rate = seconds > 0 ? (report.runs / seconds).toFixed(2) : '–';
   const cpu = report.cpuBusy === null ? '' : `, CPU ${Math.round(report.cpuBusy * 100)}% busy`;
   const { least, most } = report.limits;

@@ -91,6 +91,9 @@ describe('mapAdaptive: runs in flight follow the measured CPU', () => {
     expect(describePool({ runs: 152, wallMs: 372_000, cpuBusy: 0.814, limits: { start: 2, least: 2, most: 4 } })).toBe(
       '152 runs in 6 min 12 s (0.41 runs/s), CPU 81% busy, 2–4 at a time',
     );
+    expect(describePool({ runs: 232, wallMs: 659_600, cpuBusy: 0.97, limits: { start: 2, least: 2, most: 4 } })).toBe(
+      '232 runs in 11 min 0 s (0.35 runs/s), CPU 97% busy, 2–4 at a time',
+    );
     expect(describePool({ runs: 1, wallMs: 3_400, cpuBusy: null, limits: { start: 2, least: 2, most: 2 } })).toBe(
       '1 run in 3.4 s (0.29 runs/s), 2 at a time',
     );
